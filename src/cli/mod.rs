@@ -1,0 +1,1 @@
+//! The command line: `sync`, `pull`, `push`, `demo` and the operator commands.

@@ -1,0 +1,1 @@
+//! Configuration: defaults, then a TOML file, then `JST_*` environment variables.

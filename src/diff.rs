@@ -1,0 +1,1 @@
+//! Diff: decides whether a pulled order is new, changed, unchanged or stale.

@@ -1,0 +1,3 @@
+//! Sinks: where transformed orders are written.
+
+pub mod mysql;

@@ -1,0 +1,1 @@
+//! The MySQL sink: schema migrations and batched, idempotent upserts.

@@ -1,0 +1,40 @@
+//! The Qimen source: a client for `jushuitan.order.list.query` that signs requests, pages
+//! through time windows or the `ts` cursor, honours the rate limits and retries transient faults.
+//!
+//! It knows nothing of staging or MySQL: every page it receives is handed, as received, to a
+//! [`PageSender`]; the caller decides what to do with it.
+
+pub mod sign;
+pub mod window;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+pub use sign::SignMethod;
+pub use window::Window;
+
+/// One page exactly as the gateway answered it, plus what was asked.
+#[derive(Clone, Debug)]
+pub struct FetchedPage {
+    /// The time window asked for; `None` for a `ts`-cursor request.
+    pub window: Option<Window>,
+    /// `page_index` sent (1-based).
+    pub page_index: u32,
+    /// Every parameter sent, system and business, **except `sign`**, in the order sent.
+    pub request_params: Vec<(String, String)>,
+    pub http_status: u16,
+    /// The response body, verbatim.
+    pub body: String,
+    pub received_at: DateTime<Utc>,
+    /// The orders of the page, each a JSON object as sent.
+    pub orders: Vec<serde_json::Value>,
+    /// Paging facts as the gateway reported them (top level or under `data`).
+    pub data_count: Option<u64>,
+    pub page_count: Option<u64>,
+    pub has_next: Option<bool>,
+}
+
+/// Where the source sends pages; the receiver stages them.
+pub type PageSender = tokio::sync::mpsc::Sender<FetchedPage>;
+
+/// Beijing wall-clock time, as the gateway speaks it.
+pub type BeijingTime = NaiveDateTime;

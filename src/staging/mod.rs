@@ -1,0 +1,1 @@
+//! The SQLite staging store: raw pages, order versions, current hashes, runs, outbox, quarantine.
