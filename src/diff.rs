@@ -1,1 +1,210 @@
-//! Diff: decides whether a pulled order is new, changed, unchanged or stale.
+//! Diff: the canonical form and SHA-256 of an order, and whether a pulled order is new,
+//! changed, unchanged or stale compared with its current version.
+//!
+//! The canonical form is compact JSON with object keys sorted by byte order at every level, so
+//! the order of keys in a response never counts as a change. Numbers keep the exact text the
+//! gateway sent (`"227.00"` and `227.00` stay distinct: that is what the API said).
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The canonical JSON text of `value`: sorted keys, no insignificant white space.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::with_capacity(1024);
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::String(text) => write_string(text, out),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_string(text: &str, out: &mut String) {
+    out.push_str(&serde_json::to_string(text).expect("a string always serialises"));
+}
+
+/// Lower-case hex SHA-256 of `canonical`.
+pub fn sha256_hex(canonical: &str) -> String {
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// An order's identity and version as pulled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub o_id: String,
+    pub sha256: String,
+    /// The `ts` row version, when the order carries one.
+    pub ts: Option<i64>,
+}
+
+/// What the staging store holds as an order's current version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentVersion {
+    pub sha256: String,
+    pub ts: Option<i64>,
+}
+
+/// The verdict on one pulled order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Never seen before: a new version and an outbox entry.
+    New,
+    /// Seen, with another hash and a `ts` not older: a new version and an outbox entry.
+    Changed,
+    /// Same hash as the current version: no work.
+    Unchanged,
+    /// Another hash but an older `ts` than the current version (a stale read, e.g. from a
+    /// lagging replica): kept in the raw page for audit, never made current.
+    Stale,
+}
+
+/// Compares a pulled order with its current version.
+pub fn classify(current: Option<&CurrentVersion>, pulled: &Fingerprint) -> Change {
+    let Some(current) = current else {
+        return Change::New;
+    };
+    if current.sha256 == pulled.sha256 {
+        return Change::Unchanged;
+    }
+    match (current.ts, pulled.ts) {
+        (Some(current_ts), Some(pulled_ts)) if pulled_ts < current_ts => Change::Stale,
+        _ => Change::Changed,
+    }
+}
+
+/// The order id of a pulled order: `o_id` as a string or an integer, trimmed and non-empty.
+pub fn order_id(order: &Value) -> Option<String> {
+    match order.get("o_id")? {
+        Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// The `ts` row version of a pulled order, from an integer or a numeric string.
+pub fn order_ts(order: &Value) -> Option<i64> {
+    match order.get("ts")? {
+        Value::Number(number) => number.as_i64().or_else(|| number.to_string().parse().ok()),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Fingerprints a pulled order; `None` when it has no usable `o_id`.
+pub fn fingerprint(order: &Value) -> Option<(Fingerprint, String)> {
+    let o_id = order_id(order)?;
+    let canonical = canonical_json(order);
+    let sha256 = sha256_hex(&canonical);
+    Some((Fingerprint { o_id, sha256, ts: order_ts(order) }, canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn key_order_does_not_change_the_canonical_form_or_hash() {
+        let a = parse(r#"{"o_id":"1","items":[{"b":1,"a":"x"}],"modified":"2024-05-01 00:00:00"}"#);
+        let b = parse(r#"{"modified":"2024-05-01 00:00:00","items":[{"a":"x","b":1}],"o_id":"1"}"#);
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"items":[{"a":"x","b":1}],"modified":"2024-05-01 00:00:00","o_id":"1"}"#
+        );
+    }
+
+    #[test]
+    fn numbers_keep_their_text_and_strings_their_escapes_are_normalised() {
+        let value = parse(r#"{"amount":227.00,"name":"\u4e2d\"q\"","big":12345678901234567890}"#);
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"amount":227.00,"big":12345678901234567890,"name":"中\"q\""}"#
+        );
+    }
+
+    #[test]
+    fn array_order_counts() {
+        let a = canonical_json(&json!({"items": [1, 2]}));
+        let b = canonical_json(&json!({"items": [2, 1]}));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn sha256_of_empty_object_is_the_known_digest() {
+        assert_eq!(
+            sha256_hex("{}"),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+    }
+
+    fn current(hash: &str, ts: Option<i64>) -> CurrentVersion {
+        CurrentVersion { sha256: hash.into(), ts }
+    }
+
+    fn pulled(hash: &str, ts: Option<i64>) -> Fingerprint {
+        Fingerprint { o_id: "1".into(), sha256: hash.into(), ts }
+    }
+
+    #[test]
+    fn classification_table() {
+        let cases = [
+            (None, pulled("a", Some(1)), Change::New),
+            (Some(current("a", Some(1))), pulled("a", Some(1)), Change::Unchanged),
+            (Some(current("a", Some(1))), pulled("b", Some(2)), Change::Changed),
+            (Some(current("a", Some(5))), pulled("b", Some(4)), Change::Stale),
+            (Some(current("a", None)), pulled("b", None), Change::Changed),
+            (Some(current("a", Some(5))), pulled("b", Some(5)), Change::Changed),
+        ];
+        for (current, pulled, expected) in cases {
+            assert_eq!(classify(current.as_ref(), &pulled), expected, "{current:?} {pulled:?}");
+        }
+    }
+
+    #[test]
+    fn order_id_accepts_strings_and_integers_only() {
+        assert_eq!(order_id(&json!({"o_id": "38852"})).as_deref(), Some("38852"));
+        assert_eq!(order_id(&json!({"o_id": 38852})).as_deref(), Some("38852"));
+        assert_eq!(order_id(&json!({"o_id": ""})), None);
+        assert_eq!(order_id(&json!({"o_id": null})), None);
+        assert_eq!(order_id(&json!({"so_id": "1"})), None);
+    }
+
+    #[test]
+    fn ts_accepts_numbers_and_numeric_strings() {
+        assert_eq!(order_ts(&json!({"ts": 42})), Some(42));
+        assert_eq!(order_ts(&json!({"ts": "42"})), Some(42));
+        assert_eq!(order_ts(&json!({"ts": "x"})), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! Numbered SQLite migrations from `sql/sqlite/`, applied in order and recorded in
+//! `schema_migrations`.
+
+use rusqlite::Connection;
+
+use super::StagingError;
+
+/// Every migration, in order: (version, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "staging", include_str!("../../sql/sqlite/0001_staging.sql"))];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+/// Applies every migration not yet recorded, each in its own transaction.
+pub fn apply(conn: &mut Connection, path: &std::path::Path) -> Result<(), StagingError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )?;
+    let applied: i64 =
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    if applied > latest_version() {
+        return Err(StagingError::TooNew {
+            path: path.to_owned(),
+            found: applied,
+            known: latest_version(),
+        });
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![version, name, chrono::Utc::now().to_rfc3339()],
+        )?;
+        tx.commit()?;
+        tracing::debug!(version, name, "Staging migration applied.");
+    }
+    Ok(())
+}

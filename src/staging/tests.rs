@@ -1,0 +1,141 @@
+//! Specifications of the staging store: what a staged page does to versions and the outbox.
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::{OutboxState, StagingError, StagingStore};
+use crate::source::FetchedPage;
+
+fn page(orders: Vec<Value>) -> FetchedPage {
+    let body = json!({"response": {"flag": "success", "orders": orders}}).to_string();
+    FetchedPage {
+        window: None,
+        page_index: 1,
+        request_params: vec![("method".into(), "jushuitan.order.list.query".into())],
+        http_status: 200,
+        body,
+        received_at: Utc::now(),
+        orders,
+        data_count: None,
+        page_count: None,
+        has_next: None,
+    }
+}
+
+fn order(o_id: &str, remark: &str, ts: i64) -> Value {
+    json!({"o_id": o_id, "remark": remark, "ts": ts, "modified": "2024-05-01 10:00:00"})
+}
+
+fn store() -> (tempfile::TempDir, StagingStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StagingStore::open(&dir.path().join("staging.sqlite")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_new_order_gets_a_version_and_one_outbox_entry() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let outcome = store.stage_page(run, &page(vec![order("1", "a", 1), order("2", "b", 2)])).unwrap();
+    assert_eq!((outcome.orders, outcome.new, outcome.changed), (2, 2, 0));
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert_eq!(pending.iter().map(|e| e.o_id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+}
+
+#[test]
+fn restaging_the_same_orders_is_unchanged_and_adds_no_outbox_entry() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    let again = store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    assert_eq!((again.new, again.changed, again.unchanged), (0, 0, 1));
+    assert_eq!(store.pending_count().unwrap(), 1);
+}
+
+#[test]
+fn keys_in_another_order_are_not_a_change() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let a: Value = serde_json::from_str(r#"{"o_id":"7","remark":"x","ts":3}"#).unwrap();
+    let b: Value = serde_json::from_str(r#"{"ts":3,"remark":"x","o_id":"7"}"#).unwrap();
+    store.stage_page(run, &page(vec![a])).unwrap();
+    assert_eq!(store.stage_page(run, &page(vec![b])).unwrap().unchanged, 1);
+}
+
+#[test]
+fn a_changed_order_supersedes_its_pending_entry() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    let outcome = store.stage_page(run, &page(vec![order("1", "b", 2)])).unwrap();
+    assert_eq!(outcome.changed, 1);
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].canonical_json.contains(r#""remark":"b""#));
+}
+
+#[test]
+fn an_older_ts_is_stale_and_never_becomes_current() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store.stage_page(run, &page(vec![order("1", "new", 5)])).unwrap();
+    let outcome = store.stage_page(run, &page(vec![order("1", "old", 4)])).unwrap();
+    assert_eq!(outcome.stale, 1);
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert!(pending[0].canonical_json.contains(r#""remark":"new""#));
+}
+
+#[test]
+fn a_reverted_order_is_pushed_again_with_a_newer_outbox_id() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    let first = store.pending_outbox(0, 10).unwrap()[0].id;
+    store.finish_outbox(&[(first, "1")], OutboxState::Pushed).unwrap();
+    store.stage_page(run, &page(vec![order("1", "b", 1)])).unwrap();
+    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].id > first && pending[0].canonical_json.contains(r#""remark":"a""#));
+}
+
+#[test]
+fn orders_without_o_id_are_quarantined_and_the_rest_staged() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let outcome = store
+        .stage_page(run, &page(vec![json!({"so_id": "x"}), json!("not an object"), order("1", "a", 1)]))
+        .unwrap();
+    assert_eq!((outcome.quarantined, outcome.new), (2, 1));
+    let quarantined = store.quarantine_entries(false, 10).unwrap();
+    assert_eq!(quarantined.len(), 2);
+    assert!(quarantined.iter().any(|q| q.reason.contains("o_id")));
+}
+
+#[test]
+fn a_second_store_on_the_same_file_is_refused_while_the_first_is_open() {
+    let (dir, _store) = store();
+    let error = StagingStore::open(&dir.path().join("staging.sqlite")).unwrap_err();
+    assert!(matches!(error, StagingError::Locked { .. }));
+    assert!(error.to_string().contains("another jst-sync run is in progress"));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_staging_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _store) = store();
+    let mode = std::fs::metadata(dir.path().join("staging.sqlite")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn watermarks_are_kept_per_source_and_strategy() {
+    let (_dir, store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store.set_watermark("c1", "window", "2024-05-01 00:00:00", run).unwrap();
+    store.set_watermark("c1", "ts", "42", run).unwrap();
+    assert_eq!(store.watermark("c1", "window").unwrap().as_deref(), Some("2024-05-01 00:00:00"));
+    assert_eq!(store.watermark("c1", "ts").unwrap().as_deref(), Some("42"));
+    assert_eq!(store.watermark("c2", "ts").unwrap(), None);
+}
