@@ -10,6 +10,7 @@ pub mod beijing_time;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod pipeline;
 pub mod gateway;
 pub mod secret;
 pub mod sink;

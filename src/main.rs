@@ -1,5 +1,16 @@
-//! The `jst-sync` binary: parses the command line and runs it.
+//! The `jst-sync` binary: parses the command line, runs it, and prints any error with its
+//! causes on one line.
 
-fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // reqwest and mysql_async share rustls; exactly one crypto provider is compiled in.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match jst_sync::cli::run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

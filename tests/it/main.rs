@@ -1,1 +1,6 @@
-fn main(){}
+//! Integration tests: the real `jst-sync` binary against a fake Qimen gateway over real HTTP
+//! and a real MariaDB server. Modules are named by the behaviour they specify.
+
+mod support;
+
+mod end_to_end;

@@ -1,0 +1,247 @@
+//! `sync`, `pull` and `push`: one run against staging, the API and MySQL, recorded in staging
+//! with its summary. Pulling never depends on MySQL; pushing never calls the API.
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::args::{Command, GlobalArgs, PullArgs};
+use super::summary::RunSummary;
+use crate::beijing_time;
+use crate::config::{Config, Strategy};
+use crate::pipeline::pull::{self, PlanRequest};
+use crate::pipeline::push;
+use crate::pipeline::{SharedStaging, with_staging};
+use crate::sink::mysql::{MysqlConfig, MysqlSink};
+use crate::source::{QimenClient, SourceConfig};
+use crate::staging::{RunStatus, StagingStore};
+use crate::transform::Mapping;
+
+/// What one run does.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub pull: Option<PullArgs>,
+    pub push: bool,
+    pub dry_run: bool,
+}
+
+/// Loads the configuration with the global flags applied.
+pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(global.config.as_deref())?;
+    if let Some(staging) = &global.staging {
+        config.staging = staging.clone();
+    }
+    Ok(config)
+}
+
+pub(super) async fn run_cli_command(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
+    let config = load_config(global)?;
+    let options = match command {
+        Command::Sync(args) => RunOptions { pull: Some(args.pull), push: true, dry_run: args.dry_run },
+        Command::Pull(args) => RunOptions { pull: Some(args), push: false, dry_run: false },
+        Command::Push(_) => RunOptions { pull: None, push: true, dry_run: false },
+        _ => unreachable!("dispatched elsewhere"),
+    };
+    let stop = stop_on_signals();
+    let summary = run_command(&config, &options, stop).await?;
+    print!("{summary}");
+    if let Some(error) = &summary.error {
+        eprintln!("error: {error}");
+    }
+    Ok(if summary.succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A flag that turns true on SIGINT or SIGTERM: the run finishes or rolls back its current
+/// step and stops.
+pub fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("Signal received: stopping after the current step.");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Builds the Qimen client from the configuration.
+pub fn qimen_client(config: &Config) -> anyhow::Result<QimenClient> {
+    let (api_url, app_key, app_secret, customer_id) = config.require_source()?;
+    let q = &config.qimen;
+    let mut source = SourceConfig::new(api_url, app_key, app_secret, customer_id);
+    source.target_app_key = q.target_app_key.clone();
+    source.sign_method = q.sign_method;
+    source.page_size = q.page_size;
+    source.per_second = q.per_second;
+    source.per_minute = q.per_minute;
+    source.request_timeout = q.request_timeout;
+    source.max_attempts = q.max_attempts;
+    Ok(QimenClient::new(source)?)
+}
+
+/// The transform mapping: the built-in default with the config's `[mapping]` applied.
+pub fn mapping(config: &Config) -> anyhow::Result<Mapping> {
+    match &config.mapping {
+        None => Ok(Mapping::default()),
+        Some(table) => {
+            let overrides: crate::transform::MappingOverrides =
+                table.clone().try_into().context("invalid [mapping] in the config file")?;
+            Mapping::with_overrides(&overrides).map_err(|e| anyhow::anyhow!("invalid [mapping]: {e}"))
+        }
+    }
+}
+
+/// The MySQL sink configuration from the configuration.
+pub fn mysql_config(config: &Config) -> anyhow::Result<MysqlConfig> {
+    Ok(MysqlConfig::new(config.require_mysql()?))
+}
+
+/// Runs one command against staging (and the API and MySQL as `options` say). A failure of a
+/// stage is reported in the summary (and the exit code); an error is returned only when the
+/// run cannot start at all (bad configuration, staging locked).
+pub async fn run_command(
+    config: &Config,
+    options: &RunOptions,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<RunSummary> {
+    let started = Instant::now();
+    let mapping = mapping(config)?;
+    let client = match &options.pull {
+        Some(_) => Some(qimen_client(config)?),
+        None => None,
+    };
+    if options.push && !options.dry_run {
+        config.require_mysql()?;
+    }
+    let strategy = match options.pull.as_ref().and_then(|p| p.strategy.as_deref()) {
+        Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+        None => config.sync.strategy,
+    };
+    let store = StagingStore::open(&config.staging)
+        .with_context(|| format!("cannot use staging file {}", config.staging.display()))?;
+    let command = match (&options.pull, options.push) {
+        (Some(_), true) => "sync",
+        (Some(_), false) => "pull",
+        _ => "push",
+    };
+    let run_id = store.begin_run(command, options.pull.as_ref().map(|_| strategy.as_str()))?;
+    let staging: SharedStaging = Arc::new(Mutex::new(store));
+    let mut summary = RunSummary {
+        run_id,
+        command: command.into(),
+        strategy: options.pull.as_ref().map(|_| strategy.as_str().to_owned()),
+        dry_run: options.dry_run,
+        ..RunSummary::default()
+    };
+    let mut errors: Vec<String> = Vec::new();
+
+    if let (Some(args), Some(client)) = (&options.pull, &client) {
+        let source_key = config.qimen.customer_id.clone().unwrap_or_default();
+        match plan_pull(config, args, strategy, &staging, &source_key).await {
+            Ok(plan) => {
+                let (report, result) = pull::pull(
+                    client,
+                    &staging,
+                    run_id,
+                    &source_key,
+                    strategy,
+                    plan,
+                    config.sync.window_concurrency,
+                    stop.clone(),
+                )
+                .await;
+                if let Err(error) = result {
+                    errors.push(format!("{:#}", anyhow::Error::from(error)));
+                }
+                summary.pull = Some(report);
+            }
+            Err(error) => errors.push(format!("{error:#}")),
+        }
+        let stats = client.stats();
+        summary.api_calls = stats.calls;
+        summary.api_retries = stats.retries;
+    }
+
+    if options.push && !*stop.borrow() {
+        let (report, result) = if options.dry_run {
+            push::push(&staging, None, &mapping, run_id, config.sync.batch_orders, &stop).await
+        } else {
+            match connect_sink(config, &mapping).await {
+                Ok(sink) => {
+                    let outcome = push::push(&staging, Some(&sink), &mapping, run_id, config.sync.batch_orders, &stop).await;
+                    sink.disconnect().await;
+                    outcome
+                }
+                Err(error) => {
+                    let pending = with_staging(&staging, |s| s.pending_count()).await.unwrap_or(-1);
+                    errors.push(format!("{pending} orders staged, not pushed: {error:#}"));
+                    (push::PushReport { pending_left: pending, ..Default::default() }, Ok(()))
+                }
+            }
+        };
+        if let Err(error) = result {
+            let pending = report.pending_left;
+            errors.push(format!("{pending} orders staged, not pushed: {:#}", anyhow::Error::from(error)));
+        }
+        summary.push = Some(report);
+    }
+
+    summary.succeeded = errors.is_empty();
+    summary.error = (!errors.is_empty()).then(|| errors.join("; "));
+    summary.duration_secs = started.elapsed().as_secs_f64();
+    let record = serde_json::to_value(&summary).expect("summary serialises");
+    let status = if summary.succeeded { RunStatus::Succeeded } else { RunStatus::Failed };
+    let error = summary.error.clone();
+    with_staging(&staging, move |s| s.finish_run(run_id, status, &record, error.as_deref())).await?;
+    if summary.succeeded {
+        tracing::info!(run = run_id, command, secs = summary.duration_secs, "Run finished.");
+    } else {
+        tracing::error!(run = run_id, command, error = summary.error.as_deref().unwrap_or(""), "Run failed.");
+    }
+    Ok(summary)
+}
+
+async fn plan_pull(
+    config: &Config,
+    args: &PullArgs,
+    strategy: Strategy,
+    staging: &SharedStaging,
+    source_key: &str,
+) -> anyhow::Result<pull::PullPlan> {
+    let parse_time = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<chrono::NaiveDateTime>> {
+        text.as_deref()
+            .map(|t| {
+                beijing_time::parse(t)
+                    .with_context(|| format!("{flag} {t:?} is not a Beijing time like \"2024-05-01 00:00:00\""))
+            })
+            .transpose()
+    };
+    let request = PlanRequest {
+        strategy,
+        since: parse_time("--since", &args.since)?,
+        until: parse_time("--until", &args.until)?,
+        overlap: config.sync.overlap,
+        safety_lag: config.sync.safety_lag,
+        max_window: std::time::Duration::from_secs(7 * 86400),
+    };
+    let key = source_key.to_owned();
+    let watermark = with_staging(staging, move |s| s.watermark(&key, strategy.as_str())).await?;
+    Ok(pull::plan(&request, watermark.as_deref(), beijing_time::now())?)
+}
+
+async fn connect_sink(config: &Config, mapping: &Mapping) -> anyhow::Result<MysqlSink> {
+    let sink = MysqlSink::connect(&mysql_config(config)?, mapping.clone()).await?;
+    sink.migrate().await?;
+    Ok(sink)
+}

@@ -1,0 +1,72 @@
+//! The run summary: printed at the end of every run and stored with the run in staging.
+
+use std::fmt;
+
+use crate::pipeline::pull::PullReport;
+use crate::pipeline::push::PushReport;
+
+/// What one run did, start to end.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub command: String,
+    pub strategy: Option<String>,
+    pub succeeded: bool,
+    pub duration_secs: f64,
+    pub api_calls: u64,
+    pub api_retries: u64,
+    pub pull: Option<PullReport>,
+    pub push: Option<PushReport>,
+    pub dry_run: bool,
+    pub error: Option<String>,
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = if self.succeeded { "succeeded" } else { "FAILED" };
+        writeln!(f, "jst-sync {} (run {}): {outcome} in {:.1} s", self.command, self.run_id, self.duration_secs)?;
+        if let Some(pull) = &self.pull {
+            writeln!(
+                f,
+                "  pull     windows {}/{} ({} split), pages {}, API calls {} ({} retries), drift {} (re-reads {})",
+                pull.windows_done,
+                pull.windows_planned,
+                pull.subwindows,
+                pull.pages,
+                self.api_calls,
+                self.api_retries,
+                pull.drift_events,
+                pull.rereads
+            )?;
+            let o = &pull.orders;
+            writeln!(
+                f,
+                "  orders   seen {}: new {}, changed {}, unchanged {}, stale {}, quarantined {}",
+                o.orders, o.new, o.changed, o.unchanged, o.stale, o.quarantined
+            )?;
+            if let Some(watermark) = &pull.watermark {
+                writeln!(f, "  watermark {watermark}")?;
+            }
+        }
+        if let Some(push) = &self.push {
+            let verb = if self.dry_run { "would push" } else { "pushed" };
+            writeln!(
+                f,
+                "  push     {verb} {} orders (items {}, pays {}) in {} batches, {} write statements; stale skipped {}, quarantined {}, filtered {}, still pending {}",
+                push.orders_pushed,
+                push.item_rows,
+                push.pay_rows,
+                push.batches,
+                push.write_statements,
+                push.stale_skipped,
+                push.quarantined,
+                push.filtered,
+                push.pending_left
+            )?;
+        }
+        if let Some(error) = &self.error {
+            writeln!(f, "  error    {error}")?;
+        }
+        Ok(())
+    }
+}

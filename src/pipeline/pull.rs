@@ -1,0 +1,363 @@
+//! Pull: API → staging. Plans the windows (or the `ts` cursor) from the stored watermark, runs
+//! them concurrently within the rate limit, stages every page as it arrives, and moves the
+//! watermark only over windows whose pages are all committed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::SharedStaging;
+use crate::beijing_time;
+use crate::config::Strategy;
+use crate::source::{FetchedPage, QimenClient, SourceError, Window, WindowReport};
+use crate::staging::{PageOutcome, StagingError};
+
+/// What to pull.
+#[derive(Clone, Debug)]
+pub enum PullPlan {
+    /// These windows, in time order; the watermark moves to the end of the last window of the
+    /// completed prefix.
+    Windows(Vec<Window>),
+    /// Everything with `ts >= start_ts`.
+    Cursor { start_ts: i64 },
+}
+
+/// Where the plan comes from: explicit bounds or the stored watermark.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub strategy: Strategy,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub overlap: Duration,
+    pub safety_lag: Duration,
+    pub max_window: Duration,
+}
+
+/// Decides what to pull. `watermark` is the stored value for the strategy.
+pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) -> Result<PullPlan, PlanError> {
+    match request.strategy {
+        Strategy::Ts => {
+            let start_ts = match watermark {
+                Some(value) => value.parse().map_err(|_| PlanError::BadWatermark(value.to_owned()))?,
+                None => 1,
+            };
+            Ok(PullPlan::Cursor { start_ts })
+        }
+        Strategy::Window => {
+            let overlap = chrono::Duration::from_std(request.overlap).expect("overlap fits");
+            let lag = chrono::Duration::from_std(request.safety_lag).expect("safety lag fits");
+            let start = match (request.since, watermark) {
+                (Some(since), _) => since,
+                (None, Some(value)) => {
+                    beijing_time::parse(value).ok_or_else(|| PlanError::BadWatermark(value.to_owned()))? - overlap
+                }
+                (None, None) => return Err(PlanError::NoStart),
+            };
+            let end = request.until.unwrap_or(now - lag);
+            let max = chrono::Duration::from_std(request.max_window).expect("window fits");
+            Ok(PullPlan::Windows(Window::split(start, end, max)))
+        }
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no watermark yet: the first run needs --since \"YYYY-MM-DD HH:MM:SS\" (Beijing time)")]
+    NoStart,
+    #[error("stored watermark {0:?} cannot be read: pass --since to start again")]
+    BadWatermark(String),
+}
+
+/// What a pull did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PullReport {
+    pub windows_planned: usize,
+    pub windows_done: usize,
+    pub pages: u64,
+    pub orders: PageOutcome,
+    pub drift_events: u64,
+    pub rereads: u64,
+    pub subwindows: u64,
+    pub watermark: Option<String>,
+}
+
+/// Why a pull stopped early. What was staged stays staged.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("pulling window {window} failed: {source}")]
+    Window {
+        window: String,
+        #[source]
+        source: SourceError,
+    },
+    #[error("pulling from ts cursor failed: {0}")]
+    Cursor(#[source] SourceError),
+    #[error("staging a page failed: {0}")]
+    Staging(#[from] StagingError),
+    #[error("interrupted: pages received so far are staged")]
+    Interrupted,
+}
+
+enum StageEvent {
+    Page(FetchedPage),
+    WindowDone(Window, WindowReport),
+    CursorDone(i64),
+}
+
+/// Pulls `plan` into staging under `run_id`, keeping the watermark of (`source_key`,
+/// `strategy`). Stops early on a fatal source error or `stop` turning true; everything staged
+/// before that is kept.
+pub async fn pull(
+    client: &QimenClient,
+    staging: &SharedStaging,
+    run_id: i64,
+    source_key: &str,
+    strategy: Strategy,
+    plan: PullPlan,
+    concurrency: usize,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> (PullReport, Result<(), PullError>) {
+    let (events, events_rx) = mpsc::channel::<StageEvent>(64);
+    let planned = match &plan {
+        PullPlan::Windows(windows) => windows.clone(),
+        PullPlan::Cursor { .. } => Vec::new(),
+    };
+    let writer = spawn_stager(staging.clone(), run_id, source_key.to_owned(), strategy, planned.clone(), events_rx);
+
+    let fetch_result: Result<(), PullError> = match plan {
+        PullPlan::Windows(windows) => {
+            let mut pending = windows.into_iter();
+            let mut running: JoinSet<Result<(), PullError>> = JoinSet::new();
+            let mut outcome = Ok(());
+            loop {
+                while running.len() < concurrency.max(1) && outcome.is_ok() && !*stop.borrow() {
+                    let Some(window) = pending.next() else { break };
+                    running.spawn(pull_one_window(client.clone(), window, events.clone()));
+                }
+                if running.is_empty() {
+                    break;
+                }
+                tokio::select! {
+                    joined = running.join_next() => {
+                        match joined.expect("set is not empty") {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => {
+                                if outcome.is_ok() {
+                                    outcome = Err(error);
+                                }
+                            }
+                            Err(join_error) if join_error.is_cancelled() => {}
+                            Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+                        }
+                    }
+                    _ = stop.changed() => {
+                        if *stop.borrow() {
+                            running.abort_all();
+                            if outcome.is_ok() {
+                                outcome = Err(PullError::Interrupted);
+                            }
+                        }
+                    }
+                }
+            }
+            outcome
+        }
+        PullPlan::Cursor { start_ts } => {
+            let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
+            let forward_events = events.clone();
+            let forwarder = tokio::spawn(async move {
+                while let Some(page) = pages_rx.recv().await {
+                    if forward_events.send(StageEvent::Page(page)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let result = tokio::select! {
+                result = client.pull_from_ts(start_ts, &pages) => Some(result),
+                _ = wait_for_stop(&mut stop) => None,
+            };
+            drop(pages);
+            let _ = forwarder.await;
+            match result {
+                Some(Ok(report)) => {
+                    let _ = events.send(StageEvent::CursorDone(report.cursor)).await;
+                    Ok(())
+                }
+                Some(Err(error)) => Err(PullError::Cursor(error)),
+                None => Err(PullError::Interrupted),
+            }
+        }
+    };
+    drop(events);
+    let (report, staged) = writer.await.expect("stager does not panic");
+    let result = match (staged, fetch_result) {
+        (Err(error), _) => Err(PullError::Staging(error)),
+        (Ok(()), other) => other,
+    };
+    (report, result)
+}
+
+async fn wait_for_stop(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Pulls one window, forwarding its pages; reports it done only after all its pages were
+/// handed to the stager (same channel, so they are staged first).
+async fn pull_one_window(client: QimenClient, window: Window, events: mpsc::Sender<StageEvent>) -> Result<(), PullError> {
+    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
+    let forward_events = events.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(page) = pages_rx.recv().await {
+            if forward_events.send(StageEvent::Page(page)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let result = client.pull_window(window, &pages).await;
+    drop(pages);
+    let _ = forwarder.await;
+    match result {
+        Ok(report) => {
+            let _ = events.send(StageEvent::WindowDone(window, report)).await;
+            Ok(())
+        }
+        Err(source) => Err(PullError::Window { window: window.to_string(), source }),
+    }
+}
+
+fn spawn_stager(
+    staging: SharedStaging,
+    run_id: i64,
+    source_key: String,
+    strategy: Strategy,
+    planned: Vec<Window>,
+    mut events: mpsc::Receiver<StageEvent>,
+) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
+    tokio::task::spawn_blocking(move || {
+        let mut report = PullReport { windows_planned: planned.len(), ..PullReport::default() };
+        let mut done: BTreeSet<usize> = BTreeSet::new();
+        let mut prefix = 0usize;
+        let result = (|| -> Result<(), StagingError> {
+            while let Some(event) = events.blocking_recv() {
+                let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
+                match event {
+                    StageEvent::Page(page) => {
+                        let outcome = store.stage_page(run_id, &page)?;
+                        report.pages += 1;
+                        report.orders.add(&outcome);
+                        tracing::debug!(
+                            window = ?page.window.map(|w| w.to_string()),
+                            page = page.page_index,
+                            orders = outcome.orders,
+                            new = outcome.new,
+                            changed = outcome.changed,
+                            "Page staged."
+                        );
+                    }
+                    StageEvent::WindowDone(window, window_report) => {
+                        report.windows_done += 1;
+                        report.drift_events += window_report.drift_events;
+                        report.rereads += window_report.rereads;
+                        report.subwindows += window_report.subwindows;
+                        tracing::info!(
+                            window = %window,
+                            calls = window_report.calls,
+                            orders = window_report.distinct_orders,
+                            drift_events = window_report.drift_events,
+                            "Window pulled."
+                        );
+                        if let Some(index) = planned.iter().position(|w| *w == window) {
+                            done.insert(index);
+                        }
+                        let before = prefix;
+                        while done.contains(&prefix) {
+                            prefix += 1;
+                        }
+                        if prefix > before {
+                            let end = beijing_time::format(planned[prefix - 1].end);
+                            let stored = store.watermark(&source_key, strategy.as_str())?;
+                            // The watermark never moves back (a backfill of old windows).
+                            if stored.as_deref().is_none_or(|s| s < end.as_str()) {
+                                store.set_watermark(&source_key, strategy.as_str(), &end, run_id)?;
+                                report.watermark = Some(end);
+                            }
+                        }
+                    }
+                    StageEvent::CursorDone(cursor) => {
+                        let stored = store.watermark(&source_key, strategy.as_str())?;
+                        let stored: Option<i64> = stored.and_then(|s| s.parse().ok());
+                        if stored.is_none_or(|s| s < cursor) {
+                            store.set_watermark(&source_key, strategy.as_str(), &cursor.to_string(), run_id)?;
+                            report.watermark = Some(cursor.to_string());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        (report, result)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str) -> NaiveDateTime {
+        beijing_time::parse(text).unwrap()
+    }
+
+    fn request(since: Option<&str>) -> PlanRequest {
+        PlanRequest {
+            strategy: Strategy::Window,
+            since: since.map(t),
+            until: None,
+            overlap: Duration::from_secs(600),
+            safety_lag: Duration::from_secs(60),
+            max_window: Duration::from_secs(7 * 86400),
+        }
+    }
+
+    #[test]
+    fn the_first_run_needs_since() {
+        assert!(matches!(plan(&request(None), None, t("2024-05-10")), Err(PlanError::NoStart)));
+    }
+
+    #[test]
+    fn an_incremental_run_rereads_the_overlap_and_stops_the_safety_lag_before_now() {
+        let PullPlan::Windows(windows) =
+            plan(&request(None), Some("2024-05-10 12:00:00"), t("2024-05-10 13:00:00")).unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        assert_eq!(windows, vec![Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 12:59:00"))]);
+    }
+
+    #[test]
+    fn since_overrides_the_watermark_and_long_ranges_are_split() {
+        let PullPlan::Windows(windows) =
+            plan(&request(Some("2024-04-01")), Some("2024-05-10 12:00:00"), t("2024-04-20 00:01:00")).unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        assert_eq!(windows.len(), 3);
+        assert_eq!(windows[0].start, t("2024-04-01"));
+        assert_eq!(windows[2].end, t("2024-04-20 00:00:00"));
+    }
+
+    #[test]
+    fn the_ts_strategy_starts_at_one_then_continues_from_the_stored_cursor() {
+        let mut request = request(None);
+        request.strategy = Strategy::Ts;
+        assert!(matches!(plan(&request, None, t("2024-05-10")), Ok(PullPlan::Cursor { start_ts: 1 })));
+        assert!(matches!(plan(&request, Some("77"), t("2024-05-10")), Ok(PullPlan::Cursor { start_ts: 77 })));
+    }
+}

@@ -1,0 +1,95 @@
+//! The whole pipeline, end to end: fake gateway over HTTP → staging → diff → MySQL.
+
+use jst_sync::gateway::GatewayConfig;
+
+use crate::support::truth::assert_exact;
+use crate::support::{Jst, TestDb, shop_gateway};
+
+fn visible(gateway: &jst_sync::gateway::FakeGateway) -> Vec<serde_json::Value> {
+    gateway.shop().lock().unwrap().visible_orders()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_window_backfill_lands_every_order_exactly() {
+    let (gateway, since) = shop_gateway(GatewayConfig::default(), 1, 400);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+
+    let ran = Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+
+    assert_eq!(ran.summary_number("windows"), 3, "{}", ran.stdout());
+    assert_eq!(ran.summary_number("new"), 400);
+    assert_eq!(ran.summary_number("pushed"), 400);
+    assert_exact(&db, &visible(&gateway)).await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_with_nothing_changed_sends_no_write_to_mysql() {
+    let (gateway, since) = shop_gateway(GatewayConfig::default(), 2, 120);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+    Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+    let rows_changed_before = db.rows_changed().await;
+
+    // The fake shuffles the key order of every object in every response: a re-read of the
+    // same orders in another key order must not count as a change.
+    let rerun = Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+
+    assert_eq!(rerun.summary_number("unchanged"), 120, "{}", rerun.stdout());
+    assert_eq!(rerun.summary_number("changed"), 0);
+    assert_eq!(rerun.summary_number("pushed"), 0);
+    assert_eq!(rerun.summary_number("batches,"), 0);
+    assert_eq!(db.rows_changed().await, rows_changed_before, "MySQL rows were written by a no-change rerun");
+    assert_exact(&db, &visible(&gateway)).await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_three_orders_pushes_exactly_those_three() {
+    let (gateway, since) = shop_gateway(GatewayConfig::default(), 3, 150);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+    Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+
+    let changed = gateway.shop().lock().unwrap().modify_random(3, gateway.now());
+    let rerun = Jst::new(&["sync"]).against(&gateway, &db.url(), &staging).run().await.success();
+
+    assert_eq!(changed.len(), 3);
+    assert_eq!(rerun.summary_number("changed"), 3, "{}", rerun.stdout());
+    assert_eq!(rerun.summary_number("pushed"), 3);
+    assert_exact(&db, &visible(&gateway)).await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_fails_the_run_with_the_gateways_message() {
+    let (gateway, since) = shop_gateway(GatewayConfig::default(), 4, 10);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+
+    let ran = Jst::new(&["sync", "--since", &since])
+        .against(&gateway, &db.url(), &staging)
+        .env("JST_APP_SECRET", "not-the-secret-XYZ")
+        .run()
+        .await
+        .failure();
+
+    let stderr = ran.stderr();
+    assert!(stderr.contains("code 25") && stderr.contains("Invalid signature"), "{stderr}");
+    assert!(!stderr.contains("not-the-secret-XYZ") && !ran.stdout().contains("not-the-secret-XYZ"));
+    assert_eq!(gateway.stats().calls_with_code(25), 1, "a signature error is not retried");
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_run_without_since_says_what_to_do() {
+    let (gateway, _since) = shop_gateway(GatewayConfig::default(), 5, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let ran = Jst::new(&["pull"]).against(&gateway, "mysql://unused", &dir.path().join("s.sqlite")).run().await.failure();
+    assert!(ran.stderr().contains("--since"), "{}", ran.stderr());
+}

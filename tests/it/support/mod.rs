@@ -1,0 +1,27 @@
+//! Test support: a MariaDB database per test, the fake gateway, a builder that drives the real
+//! binary, and the comparison of MySQL with the gateway's truth.
+
+pub mod binary;
+pub mod database;
+pub mod truth;
+
+pub use binary::Jst;
+pub use database::TestDb;
+
+use jst_sync::beijing_time;
+use jst_sync::gateway::{FakeGateway, GatewayConfig, Shop};
+
+/// Beijing wall-clock time from text.
+pub fn t(text: &str) -> chrono::NaiveDateTime {
+    beijing_time::parse(text).expect("test times are valid")
+}
+
+/// A started fake gateway with `orders` generated orders modified between 20 days and one hour
+/// ago, and the `--since` that covers them.
+pub fn shop_gateway(config: GatewayConfig, seed: u64, orders: usize) -> (FakeGateway, String) {
+    let now = beijing_time::now();
+    let since = now - chrono::Duration::days(20) - chrono::Duration::hours(1);
+    let shop = Shop::generate(seed, orders, now - chrono::Duration::days(20), now - chrono::Duration::hours(1));
+    let gateway = FakeGateway::start(config, shop).expect("fake gateway starts");
+    (gateway, beijing_time::format(since))
+}
