@@ -284,6 +284,9 @@ impl Config {
         if let Some(v) = get("JST_SAFETY_LAG") {
             self.sync.safety_lag = parse_duration(&v).context("JST_SAFETY_LAG")?;
         }
+        if let Some(v) = get("JST_BATCH_ORDERS") {
+            self.sync.batch_orders = v.parse().context("JST_BATCH_ORDERS must be a whole number")?;
+        }
         if let Some(v) = get("JST_WINDOW_CONCURRENCY") {
             self.sync.window_concurrency = v.parse().context("JST_WINDOW_CONCURRENCY must be a whole number")?;
         }

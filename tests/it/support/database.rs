@@ -14,25 +14,31 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// One test's database.
 pub struct TestDb {
     pub name: String,
+    server: String,
     pool: mysql_async::Pool,
 }
 
 impl TestDb {
     pub async fn create() -> TestDb {
+        Self::create_on(&server_url(), "test").await
+    }
+
+    /// A database on another server (`server` without a database; `admin_db` exists there).
+    pub async fn create_on(server: &str, admin_db: &str) -> TestDb {
         let name = format!("jst_it_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-        let admin = mysql_async::Pool::new(format!("{}/test", server_url()).as_str());
+        let admin = mysql_async::Pool::new(format!("{server}/{admin_db}").as_str());
         let mut conn = admin.get_conn().await.expect("MariaDB answers: start it with .ci/run or start-stop-daemon");
         conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await.unwrap();
         conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")).await.unwrap();
         drop(conn);
         admin.disconnect().await.unwrap();
-        let pool = mysql_async::Pool::new(format!("{}/{name}", server_url()).as_str());
-        TestDb { name, pool }
+        let pool = mysql_async::Pool::new(format!("{server}/{name}").as_str());
+        TestDb { name, server: server.to_owned(), pool }
     }
 
     /// The URL the binary is given.
     pub fn url(&self) -> String {
-        format!("{}/{}", server_url(), self.name)
+        format!("{}/{}", self.server, self.name)
     }
 
     pub async fn conn(&self) -> mysql_async::Conn {
@@ -58,6 +64,20 @@ impl TestDb {
             .await
             .unwrap();
         changed.unwrap_or(0)
+    }
+
+    /// The same server's database `name` (which must exist), e.g. a private server's `jst`.
+    pub async fn sibling(self, name: &str) -> TestDb {
+        let server = self.server.clone();
+        self.drop().await;
+        let pool = mysql_async::Pool::new(format!("{server}/{name}").as_str());
+        TestDb { name: name.to_owned(), server, pool }
+    }
+
+    /// Like [`count`](Self::count), but `None` while the table or server is not there.
+    pub async fn try_count(&self, table: &str) -> Option<u64> {
+        let mut conn = self.pool.get_conn().await.ok()?;
+        conn.query_first(format!("SELECT COUNT(*) FROM `{table}`")).await.ok()?
     }
 
     pub async fn drop(self) {

@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod database;
+pub mod private_mariadb;
 pub mod truth;
 
 pub use binary::Jst;

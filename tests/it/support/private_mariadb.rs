@@ -1,0 +1,100 @@
+//! A private MariaDB server on a temporary data directory and a free port, which a test may
+//! stop (abruptly) and start again without disturbing the shared server.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private `mariadbd`.
+pub struct PrivateMariaDb {
+    dir: tempfile::TempDir,
+    port: u16,
+    server: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl PrivateMariaDb {
+    /// Initialises a data directory (the server is not started).
+    pub fn install() -> PrivateMariaDb {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db runs");
+        assert!(status.success(), "mariadb-install-db failed");
+        PrivateMariaDb { dir, port: free_port(), server: None }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Starts the server and waits (with a deadline) until it answers; creates database `jst`.
+    pub async fn start(&mut self) {
+        assert!(self.server.is_none(), "already running");
+        let data = self.dir.path().join("data");
+        let child = Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", self.dir.path().join("mysqld.sock").display()))
+            .arg(format!("--port={}", self.port))
+            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=64M"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .or_else(|_| {
+                Command::new("/usr/sbin/mariadbd")
+                    .arg("--no-defaults")
+                    .arg(format!("--datadir={}", data.display()))
+                    .arg(format!("--socket={}", self.dir.path().join("mysqld.sock").display()))
+                    .arg(format!("--port={}", self.port))
+                    .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=64M"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+            })
+            .expect("mariadbd starts");
+        self.server = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let pool = mysql_async::Pool::new(self.url("mysql").as_str());
+            let answered = match pool.get_conn().await {
+                Ok(mut conn) => {
+                    use mysql_async::prelude::Queryable;
+                    conn.query_drop("CREATE DATABASE IF NOT EXISTS jst CHARACTER SET utf8mb4").await.is_ok()
+                }
+                Err(_) => false,
+            };
+            let _ = pool.disconnect().await;
+            if answered {
+                return;
+            }
+            assert!(Instant::now() < deadline, "private mariadbd did not answer within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash or a pulled plug would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
