@@ -5,3 +5,4 @@ mod support;
 
 mod end_to_end;
 mod failures;
+mod live_shop;
