@@ -37,6 +37,9 @@ impl SinkError {
 /// What a server error that is not about the connection means in the current operation.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Phase {
+    /// Getting a connection: whatever fails (access denied, unknown database) means MySQL
+    /// cannot be used right now, never that data was bad.
+    Connect,
     Migrate,
     Write,
 }
@@ -86,11 +89,13 @@ pub(crate) fn classify(
             // No such table, unknown column, command or column denied.
             1146 | 1054 | 1142 | 1143 => SinkError::Schema(reason),
             _ => match phase {
+                Phase::Connect => unreachable(),
                 Phase::Migrate => SinkError::Schema(reason),
                 Phase::Write => SinkError::Rejected(reason),
             },
         },
         _ => match phase {
+            Phase::Connect => unreachable(),
             Phase::Migrate => SinkError::Schema(reason),
             Phase::Write => SinkError::Rejected(reason),
         },

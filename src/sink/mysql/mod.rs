@@ -13,6 +13,9 @@ mod sink;
 mod statements;
 mod write_report;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{MysqlConfig, TableNames};
 pub use error::SinkError;
 pub use sink::MysqlSink;

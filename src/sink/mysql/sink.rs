@@ -74,11 +74,11 @@ impl MysqlSink {
         let mut conn = self.conn().await?;
         conn.ping()
             .await
-            .map_err(|e| self.classify(e, Phase::Write))?;
+            .map_err(|e| self.classify(e, Phase::Connect))?;
         let packet: Option<u64> = conn
             .query_first("SELECT @@max_allowed_packet")
             .await
-            .map_err(|e| self.classify(e, Phase::Write))?;
+            .map_err(|e| self.classify(e, Phase::Connect))?;
         Ok(packet.unwrap_or(4 << 20) as usize)
     }
 
@@ -406,7 +406,7 @@ impl MysqlSink {
     async fn conn(&self) -> Result<Conn, SinkError> {
         match tokio::time::timeout(self.config.connect_timeout(), self.pool.get_conn()).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(error)) => Err(self.classify(error, Phase::Write)),
+            Ok(Err(error)) => Err(self.classify(error, Phase::Connect)),
             Err(_) => Err(SinkError::Unreachable {
                 endpoint: self.endpoint.clone(),
                 reason: format!(
