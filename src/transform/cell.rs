@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 
 /// One column value after cleaning; the sink binds it as a statement parameter.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Cell {
     Null,
     Text(String),

@@ -1,10 +1,34 @@
 //! Transform: turns one staged order (raw JSON) into the rows of the MySQL tables —
 //! `order_list_query` (one row per order), `order_items` and `order_pays` — cleaning values by
 //! the mapping's rules. Pure functions: no I/O.
+//!
+//! [`Mapping`] says which columns exist and where each value comes from (as data, overridable
+//! from the config); [`transform`] applies the mapping's filter and [`transform_order`] builds
+//! the rows. Conversion decisions are documented in `convert.rs` and `order.rs`.
 
 pub mod cell;
+pub mod clean_rule;
+pub mod column_spec;
+mod convert;
+pub mod filter;
+pub mod mapping;
+pub mod mapping_overrides;
+pub mod order;
+pub mod source_path;
+pub mod transform_error;
+
+#[cfg(test)]
+mod tests;
 
 pub use cell::Cell;
+pub use clean_rule::CleanRule;
+pub use column_spec::{ColumnKind, ColumnSpec};
+pub use filter::Filter;
+pub use mapping::{Mapping, MappingError, TableMapping};
+pub use mapping_overrides::{ColumnOverride, MappingOverrides, TableOverrides};
+pub use order::{Transformed, order_id, transform, transform_order};
+pub use source_path::SourcePath;
+pub use transform_error::TransformError;
 
 /// Which staged version produced a set of rows; the sink never lets an older version overwrite
 /// a newer one.
@@ -14,6 +38,17 @@ pub struct VersionKey {
     pub ts: Option<i64>,
     /// The staging id of the version (grows with arrival).
     pub staging_version: i64,
+}
+
+impl VersionKey {
+    /// Whether `self` is older than `other`: by `ts` when both have one and they differ, else by
+    /// staging version. Equal versions are not older (rewriting one is idempotent).
+    pub fn is_older_than(&self, other: &VersionKey) -> bool {
+        match (self.ts, other.ts) {
+            (Some(mine), Some(theirs)) if mine != theirs => mine < theirs,
+            _ => self.staging_version < other.staging_version,
+        }
+    }
 }
 
 /// The rows one order becomes.

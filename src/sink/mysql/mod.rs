@@ -1,1 +1,22 @@
 //! The MySQL sink: schema migrations and batched, idempotent upserts.
+//!
+//! [`MysqlSink::write`] writes one batch per transaction: it locks the stored versions of the
+//! batch's orders, skips any order older than what MySQL holds (compared by `ts` first, then
+//! staging version), upserts the rest with multi-row `INSERT … ON DUPLICATE KEY UPDATE`, and
+//! replaces their items and payments. Errors say whether retrying later can help
+//! ([`SinkError::is_transient`]).
+
+mod config;
+mod error;
+mod migrations;
+mod sink;
+mod statements;
+mod write_report;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{MysqlConfig, TableNames};
+pub use error::SinkError;
+pub use sink::MysqlSink;
+pub use write_report::{RowCounts, WriteReport};

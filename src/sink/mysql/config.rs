@@ -1,0 +1,190 @@
+//! Configuration of the MySQL sink: where it is, which tables, how big a statement may get.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::secret::{Secret, redact};
+use crate::transform::mapping::is_identifier;
+
+use super::error::SinkError;
+
+/// Where and how the sink writes.
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlConfig {
+    /// `mysql://user:pass@host:port/db`; secret because it holds the password.
+    pub url: Secret,
+    #[serde(default)]
+    pub tables: TableNames,
+    /// Monthly partitions of the order table; not yet supported (refused at connect).
+    #[serde(default)]
+    pub partition_by_month: bool,
+    /// The most rows one multi-row statement carries (fewer when the 65,535 placeholders or
+    /// `max_allowed_packet` run out first).
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// How long connecting may take before MySQL counts as unreachable.
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+}
+
+/// The names of the three tables (the DDL is templated on them).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TableNames {
+    pub orders: String,
+    pub items: String,
+    pub pays: String,
+}
+
+impl Default for TableNames {
+    fn default() -> Self {
+        Self {
+            orders: "order_list_query".to_owned(),
+            items: "order_items".to_owned(),
+            pays: "order_pays".to_owned(),
+        }
+    }
+}
+
+fn default_batch_rows() -> usize {
+    1000
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    10
+}
+
+impl MysqlConfig {
+    /// A config with default tables and limits.
+    pub fn new(url: Secret) -> Self {
+        Self {
+            url,
+            tables: TableNames::default(),
+            partition_by_month: false,
+            batch_rows: default_batch_rows(),
+            connect_timeout_secs: default_connect_timeout_secs(),
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs.max(1))
+    }
+
+    /// The password inside the URL, raw and percent-decoded, for redacting messages.
+    pub(crate) fn password_forms(&self) -> Vec<Secret> {
+        let Some(raw) = url_password(self.url.expose()) else {
+            return Vec::new();
+        };
+        let decoded = percent_decode(raw);
+        let mut forms = vec![Secret::new(raw)];
+        if decoded != raw {
+            forms.push(Secret::new(decoded));
+        }
+        forms
+    }
+
+    /// `text` with every form of the password replaced by `***`.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        self.password_forms()
+            .iter()
+            .fold(text.to_owned(), |text, password| redact(&text, password))
+    }
+
+    /// Refuses settings the sink cannot honour.
+    pub(crate) fn validate(&self) -> Result<(), SinkError> {
+        if self.partition_by_month {
+            return Err(SinkError::Config(
+                "partition_by_month is not yet supported".to_owned(),
+            ));
+        }
+        if self.batch_rows == 0 {
+            return Err(SinkError::Config(
+                "batch_rows must be at least 1".to_owned(),
+            ));
+        }
+        for name in [&self.tables.orders, &self.tables.items, &self.tables.pays] {
+            if !is_identifier(name) {
+                return Err(SinkError::Config(format!(
+                    "table name `{name}` must be 1 to 64 letters, digits or `_`"
+                )));
+            }
+        }
+        let t = &self.tables;
+        if t.orders == t.items || t.orders == t.pays || t.items == t.pays {
+            return Err(SinkError::Config(
+                "the three table names must differ".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MysqlConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MysqlConfig")
+            .field("url", &self.redact(self.url.expose()))
+            .field("tables", &self.tables)
+            .field("partition_by_month", &self.partition_by_month)
+            .field("batch_rows", &self.batch_rows)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .finish()
+    }
+}
+
+/// The password part of `scheme://user:password@host…`, as written.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    // A password may hold an unencoded `/` or `?`: take the last `@` before the path if any,
+    // else the last `@` at all.
+    let at = rest[..authority_end]
+        .rfind('@')
+        .or_else(|| rest.rfind('@'))?;
+    let (_, password) = rest[..at].split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_password_in_every_form() {
+        for (url, password) in [
+            (
+                "mysql://root:TopSecret123@127.0.0.1:3306/test",
+                "TopSecret123",
+            ),
+            ("mysql://u:p%40ss@db:3306/x", "p%40ss"),
+        ] {
+            let config = MysqlConfig::new(Secret::new(url));
+            let debug = format!("{config:?}");
+            assert!(!debug.contains(password), "{debug}");
+            assert!(debug.contains("***@"), "{debug}");
+        }
+        let config = MysqlConfig::new(Secret::new("mysql://u:p%40ss@db/x"));
+        assert_eq!(config.redact("bad password p@ss"), "bad password ***");
+        assert_eq!(url_password("mysql://root@127.0.0.1/test"), None);
+    }
+}

@@ -1,0 +1,485 @@
+//! [`MysqlSink`]: connects, migrates, and writes batches of orders in one transaction each.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, Transaction, TxOpts, Value};
+use tracing::debug;
+
+use super::config::MysqlConfig;
+use super::error::{Phase, SinkError, classify};
+use super::migrations::{self, MigrateFailure};
+use super::statements::{ChunkLimits, chunks, in_list, insert_sql, row_bytes, upsert_sql};
+use super::write_report::{RowCounts, WriteReport};
+use crate::beijing_time;
+use crate::transform::mapping::{
+    CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS, ORDER_ID_COLUMN, PARENT_ID_COLUMN,
+    TableMapping,
+};
+use crate::transform::{Cell, Mapping, OrderRows, VersionKey};
+
+/// How many ids one `IN (…)` list carries.
+const IDS_PER_STATEMENT: usize = 1000;
+
+/// Session settings for every pooled connection: full UTF-8, and strict mode so MySQL refuses
+/// rather than truncates or zeroes a value.
+const SESSION_INIT: [&str; 2] = [
+    "SET NAMES utf8mb4",
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'",
+];
+
+/// The MySQL sink: a connection pool, the mapping it writes, and the server's packet limit.
+pub struct MysqlSink {
+    pool: Pool,
+    config: MysqlConfig,
+    mapping: Mapping,
+    endpoint: String,
+    max_allowed_packet: usize,
+}
+
+impl MysqlSink {
+    /// Connects eagerly (one ping) so an outage shows up here as [`SinkError::Unreachable`].
+    pub async fn connect(config: &MysqlConfig, mapping: Mapping) -> Result<Self, SinkError> {
+        config.validate()?;
+        mapping
+            .validate()
+            .map_err(|e| SinkError::Config(e.to_string()))?;
+        let opts = Opts::from_url(config.url.expose()).map_err(|e| {
+            SinkError::Config(format!("MySQL URL: {}", config.redact(&e.to_string())))
+        })?;
+        let endpoint = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+        let pool = Pool::new(OptsBuilder::from_opts(opts).init(SESSION_INIT.to_vec()));
+        let sink = Self {
+            pool,
+            config: config.clone(),
+            mapping,
+            endpoint,
+            max_allowed_packet: 0,
+        };
+        match sink.probe().await {
+            Ok(max_allowed_packet) => Ok(Self {
+                max_allowed_packet,
+                ..sink
+            }),
+            Err(error) => {
+                sink.disconnect().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Pings and reads `max_allowed_packet`.
+    async fn probe(&self) -> Result<usize, SinkError> {
+        let mut conn = self.conn().await?;
+        conn.ping()
+            .await
+            .map_err(|e| self.classify(e, Phase::Connect))?;
+        let packet: Option<u64> = conn
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(|e| self.classify(e, Phase::Connect))?;
+        Ok(packet.unwrap_or(4 << 20) as usize)
+    }
+
+    /// `host:port` of the server, for messages.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    /// Applies pending migrations and adds columns the mapping has and the tables lack.
+    pub async fn migrate(&self) -> Result<(), SinkError> {
+        let mut conn = self.conn().await?;
+        migrations::migrate(&mut conn, &self.config.tables, &self.mapping)
+            .await
+            .map_err(|failure| match failure {
+                MigrateFailure::Driver(e) => self.classify(e, Phase::Migrate),
+                MigrateFailure::Schema(message) => SinkError::Schema(message),
+            })
+    }
+
+    /// Writes a batch in one transaction: locks the stored versions, skips orders older than
+    /// what MySQL holds, upserts the rest and replaces their items and payments.
+    pub async fn write(&self, batch: &[OrderRows]) -> Result<WriteReport, SinkError> {
+        if batch.is_empty() {
+            return Ok(WriteReport::default());
+        }
+        let (newest, duplicates) = self.newest_per_order(batch)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))?;
+        let mut report = WriteReport {
+            stale_skipped: duplicates,
+            ..WriteReport::default()
+        };
+        let result = self.write_in(&mut tx, &newest, &mut report).await;
+        match result {
+            Ok(()) => tx
+                .commit()
+                .await
+                .map_err(|e| self.classify(e, Phase::Write))?,
+            Err(error) => {
+                // Best effort: a lost connection rolls back on the server anyway.
+                let _ = tx.rollback().await;
+                return Err(error);
+            }
+        }
+        debug!(
+            orders = report.orders_written,
+            stale = report.stale_skipped,
+            items = report.item_rows,
+            pays = report.pay_rows,
+            statements = report.statements,
+            "Batch written to MySQL."
+        );
+        Ok(report)
+    }
+
+    async fn write_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        newest: &BTreeMap<i64, &OrderRows>,
+        report: &mut WriteReport,
+    ) -> Result<(), SinkError> {
+        let ids: Vec<i64> = newest.keys().copied().collect();
+        let stored: BTreeMap<i64, VersionKey> = self
+            .versions_in(tx, &ids, " FOR UPDATE")
+            .await?
+            .into_iter()
+            .collect();
+        let winners: Vec<(i64, &OrderRows)> = newest
+            .iter()
+            .filter(|(id, rows)| {
+                !stored
+                    .get(id)
+                    .is_some_and(|theirs| rows.version.is_older_than(theirs))
+            })
+            .map(|(id, rows)| (*id, *rows))
+            .collect();
+        report.stale_skipped += newest.len() - winners.len();
+        if winners.is_empty() {
+            return Ok(());
+        }
+        let synced_at = datetime_value(now_with_millis());
+        let tables = &self.config.tables;
+
+        let order_rows: Vec<Vec<Value>> = winners
+            .iter()
+            .map(|(_, rows)| {
+                let mut values: Vec<Value> = rows.order.iter().map(cell_value).collect();
+                values.push(rows.version.ts.into());
+                values.push(rows.version.staging_version.into());
+                values.push(synced_at.clone());
+                values
+            })
+            .collect();
+        let order_columns = columns_with(&self.mapping.order, &ORDER_BOOKKEEPING_COLUMNS);
+        let limits = self.limits(order_columns.len());
+        for chunk in chunks(&order_rows, limits, |row| row_bytes(row)) {
+            let sql = upsert_sql(
+                &tables.orders,
+                &order_columns,
+                &[ORDER_ID_COLUMN],
+                chunk.len(),
+            );
+            self.exec(tx, sql, chunk.concat()).await?;
+            report.statements += 1;
+        }
+        report.orders_written = winners.len();
+
+        let winner_ids: Vec<i64> = winners.iter().map(|(id, _)| *id).collect();
+        let items = winners
+            .iter()
+            .flat_map(|(_, rows)| rows.items.iter().map(|row| (*rows, row)));
+        report.item_rows = self
+            .replace_children(
+                tx,
+                &tables.items,
+                &self.mapping.items,
+                &winner_ids,
+                items,
+                &synced_at,
+                report,
+            )
+            .await?;
+        let pays = winners
+            .iter()
+            .flat_map(|(_, rows)| rows.pays.iter().map(|row| (*rows, row)));
+        report.pay_rows = self
+            .replace_children(
+                tx,
+                &tables.pays,
+                &self.mapping.pays,
+                &winner_ids,
+                pays,
+                &synced_at,
+                report,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the child rows of `ids` and inserts `rows` instead; returns how many were inserted.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_children<'r>(
+        &self,
+        tx: &mut Transaction<'_>,
+        table: &str,
+        mapping: &TableMapping,
+        ids: &[i64],
+        rows: impl Iterator<Item = (&'r OrderRows, &'r Vec<Cell>)>,
+        synced_at: &Value,
+        report: &mut WriteReport,
+    ) -> Result<usize, SinkError> {
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM `{table}` WHERE `{PARENT_ID_COLUMN}` IN {}",
+                in_list(chunk.len())
+            );
+            self.exec(tx, sql, chunk.iter().map(|id| Value::from(*id)).collect())
+                .await?;
+            report.statements += 1;
+        }
+        let values: Vec<Vec<Value>> = rows
+            .map(|(order, row)| {
+                let mut values: Vec<Value> = row.iter().map(cell_value).collect();
+                values.push(order.version.staging_version.into());
+                values.push(synced_at.clone());
+                values
+            })
+            .collect();
+        let columns = columns_with(mapping, &CHILD_BOOKKEEPING_COLUMNS);
+        for chunk in chunks(&values, self.limits(columns.len()), |row| row_bytes(row)) {
+            self.exec(tx, insert_sql(table, &columns, chunk.len()), chunk.concat())
+                .await?;
+            report.statements += 1;
+        }
+        Ok(values.len())
+    }
+
+    /// The newest rows per order id in the batch, and how many older duplicates were dropped.
+    fn newest_per_order<'a>(
+        &self,
+        batch: &'a [OrderRows],
+    ) -> Result<(BTreeMap<i64, &'a OrderRows>, usize), SinkError> {
+        let mut newest: BTreeMap<i64, &OrderRows> = BTreeMap::new();
+        for rows in batch {
+            let id = self.check_shape(rows)?;
+            match newest.get(&id) {
+                Some(kept) if rows.version.is_older_than(&kept.version) => {}
+                _ => {
+                    newest.insert(id, rows);
+                }
+            }
+        }
+        let duplicates = batch.len() - newest.len();
+        Ok((newest, duplicates))
+    }
+
+    /// The order's id, after checking its rows have the mapping's number of cells.
+    fn check_shape(&self, rows: &OrderRows) -> Result<i64, SinkError> {
+        let id = rows
+            .o_id
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| {
+                SinkError::Rejected(format!(
+                    "order id `{}` is not a positive integer",
+                    rows.o_id
+                ))
+            })?;
+        let fits = |table: &TableMapping, row: &Vec<Cell>| row.len() == table.columns.len();
+        let order_fits = fits(&self.mapping.order, &rows.order);
+        let items_fit = rows.items.iter().all(|row| fits(&self.mapping.items, row));
+        let pays_fit = rows.pays.iter().all(|row| fits(&self.mapping.pays, row));
+        if order_fits && items_fit && pays_fit {
+            Ok(id)
+        } else {
+            Err(SinkError::Rejected(format!(
+                "order {id}: rows do not match the sink's mapping (transformed with another mapping?)"
+            )))
+        }
+    }
+
+    /// Deletes orders and their items and payments (e.g. orders a filter now skips); returns
+    /// how many order rows were deleted.
+    pub async fn delete_orders(&self, ids: &[i64]) -> Result<u64, SinkError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn().await?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))?;
+        let tables = &self.config.tables;
+        let mut deleted = 0;
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let params: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
+            for (table, column) in [
+                (&tables.items, PARENT_ID_COLUMN),
+                (&tables.pays, PARENT_ID_COLUMN),
+                (&tables.orders, ORDER_ID_COLUMN),
+            ] {
+                let sql = format!(
+                    "DELETE FROM `{table}` WHERE `{column}` IN {}",
+                    in_list(chunk.len())
+                );
+                self.exec(&mut tx, sql, params.clone()).await?;
+                if table == &tables.orders {
+                    deleted += tx.affected_rows();
+                }
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))?;
+        Ok(deleted)
+    }
+
+    /// How many rows each table holds.
+    pub async fn count_rows(&self) -> Result<RowCounts, SinkError> {
+        let mut conn = self.conn().await?;
+        let tables = &self.config.tables;
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM `{}`), (SELECT COUNT(*) FROM `{}`), (SELECT COUNT(*) FROM `{}`)",
+            tables.orders, tables.items, tables.pays
+        );
+        let counts: Option<(u64, u64, u64)> = conn
+            .query_first(sql)
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))?;
+        let (orders, items, pays) = counts.unwrap_or_default();
+        Ok(RowCounts {
+            orders,
+            items,
+            pays,
+        })
+    }
+
+    /// The stored `(jst_ts, jst_version)` of those of `ids` that are in the order table.
+    pub async fn order_versions(&self, ids: &[i64]) -> Result<Vec<(i64, VersionKey)>, SinkError> {
+        let mut conn = self.conn().await?;
+        self.versions_in(&mut conn, ids, "").await
+    }
+
+    async fn versions_in(
+        &self,
+        conn: &mut impl Queryable,
+        ids: &[i64],
+        suffix: &str,
+    ) -> Result<Vec<(i64, VersionKey)>, SinkError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT `{ORDER_ID_COLUMN}`, jst_ts, jst_version FROM `{}` WHERE `{ORDER_ID_COLUMN}` IN {}{suffix}",
+                self.config.tables.orders,
+                in_list(chunk.len())
+            );
+            let rows: Vec<(i64, Option<i64>, i64)> = conn
+                .exec(sql, chunk.to_vec())
+                .await
+                .map_err(|e| self.classify(e, Phase::Write))?;
+            out.extend(rows.into_iter().map(|(id, ts, staging_version)| {
+                (
+                    id,
+                    VersionKey {
+                        ts,
+                        staging_version,
+                    },
+                )
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Closes the pool's connections.
+    pub async fn disconnect(self) {
+        if let Err(error) = self.pool.disconnect().await {
+            debug!(error = %self.config.redact(&error.to_string()), "MySQL pool did not close cleanly.");
+        }
+    }
+
+    async fn conn(&self) -> Result<Conn, SinkError> {
+        match tokio::time::timeout(self.config.connect_timeout(), self.pool.get_conn()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) => Err(self.classify(error, Phase::Connect)),
+            Err(_) => Err(SinkError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason: format!(
+                    "no connection within {} s",
+                    self.config.connect_timeout().as_secs()
+                ),
+            }),
+        }
+    }
+
+    async fn exec(
+        &self,
+        tx: &mut Transaction<'_>,
+        sql: String,
+        params: Vec<Value>,
+    ) -> Result<(), SinkError> {
+        tx.exec_drop(sql, Params::Positional(params))
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))
+    }
+
+    fn limits(&self, values_per_row: usize) -> ChunkLimits {
+        ChunkLimits::new(
+            self.config.batch_rows,
+            self.max_allowed_packet,
+            values_per_row,
+        )
+    }
+
+    fn classify(&self, error: mysql_async::Error, phase: Phase) -> SinkError {
+        classify(error, &self.endpoint, phase, |text| {
+            self.config.redact(text)
+        })
+    }
+}
+
+/// The mapped columns followed by the bookkeeping ones.
+fn columns_with<'a>(table: &'a TableMapping, bookkeeping: &[&'a str]) -> Vec<&'a str> {
+    table
+        .column_names()
+        .chain(bookkeeping.iter().copied())
+        .collect()
+}
+
+fn cell_value(cell: &Cell) -> Value {
+    match cell {
+        Cell::Null => Value::NULL,
+        Cell::Text(text) => Value::Bytes(text.as_bytes().to_vec()),
+        Cell::Int(int) => Value::Int(*int),
+        // Sent as text: the server converts it to DECIMAL exactly.
+        Cell::Decimal(text) => Value::Bytes(text.as_bytes().to_vec()),
+        Cell::DateTime(time) => datetime_value(*time),
+        Cell::Bool(b) => Value::Int(i64::from(*b)),
+    }
+}
+
+fn datetime_value(time: NaiveDateTime) -> Value {
+    Value::Date(
+        time.year() as u16,
+        time.month() as u8,
+        time.day() as u8,
+        time.hour() as u8,
+        time.minute() as u8,
+        time.second() as u8,
+        time.nanosecond() / 1000,
+    )
+}
+
+/// Beijing wall-clock now, to the millisecond (`jst_synced_at` is `DATETIME(3)`).
+fn now_with_millis() -> NaiveDateTime {
+    let now = Utc::now()
+        .with_timezone(&beijing_time::offset())
+        .naive_local();
+    now.with_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(now)
+}

@@ -1,0 +1,675 @@
+//! The MySQL sink against a real MariaDB/MySQL: each test gets its own database, dropped at
+//! the end (also when the test fails). The server is `JST_TEST_MYSQL_URL`, by default
+//! `mysql://root@127.0.0.1:3306/test`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mysql_async::prelude::{FromRow, Queryable};
+use mysql_async::{Conn, Opts};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::secret::Secret;
+use crate::transform::mapping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
+use crate::transform::{
+    Mapping, MappingOverrides, OrderRows, TableMapping, VersionKey, transform_order,
+};
+
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+
+fn admin_url() -> String {
+    std::env::var("JST_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
+/// A database of its own for one test; dropped when this value is.
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    async fn create() -> Self {
+        let name = format!(
+            "jst_t_{}_{}",
+            std::process::id(),
+            NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = Conn::from_url(admin_url())
+            .await
+            .expect("test MySQL is running");
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await
+            .unwrap();
+        conn.query_drop(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        ))
+        .await
+        .unwrap();
+        conn.disconnect().await.unwrap();
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        let admin = admin_url();
+        let base = admin
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&admin);
+        format!("{base}/{}", self.name)
+    }
+
+    fn config(&self) -> MysqlConfig {
+        MysqlConfig::new(Secret::new(self.url()))
+    }
+
+    /// A migrated sink with the default mapping.
+    async fn sink(&self) -> MysqlSink {
+        self.sink_with(self.config(), Mapping::default()).await
+    }
+
+    async fn sink_with(&self, config: MysqlConfig, mapping: Mapping) -> MysqlSink {
+        let sink = MysqlSink::connect(&config, mapping).await.unwrap();
+        sink.migrate().await.unwrap();
+        sink
+    }
+
+    async fn query<T: FromRow + Send + 'static>(&self, sql: &str) -> Vec<T> {
+        let mut conn = Conn::new(Opts::from_url(&self.url()).unwrap())
+            .await
+            .unwrap();
+        let rows = conn.query(sql).await.unwrap();
+        conn.disconnect().await.unwrap();
+        rows
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Async drop does not exist: drop the database from a thread with its own runtime.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut conn) = Conn::from_url(admin_url()).await {
+                    let _ = conn
+                        .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .await;
+                    let _ = conn.disconnect().await;
+                }
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+fn rows(order: Value, ts: i64, staging_version: i64) -> OrderRows {
+    rows_with(&Mapping::default(), order, ts, staging_version)
+}
+
+fn rows_with(mapping: &Mapping, order: Value, ts: i64, staging_version: i64) -> OrderRows {
+    transform_order(
+        &order,
+        mapping,
+        VersionKey {
+            ts: Some(ts),
+            staging_version,
+        },
+    )
+    .unwrap()
+}
+
+/// An order with the given id, items (by `oi_id`) and one main payment.
+fn order(o_id: i64, remark: &str, item_ids: &[i64]) -> Value {
+    let items: Vec<Value> = item_ids
+        .iter()
+        .map(|oi_id| json!({"oi_id": oi_id.to_string(), "sku_id": format!("SKU-{oi_id}"), "qty": "1", "price": "9.90"}))
+        .collect();
+    json!({
+        "o_id": o_id.to_string(), "so_id": format!("SO{o_id}"), "status": "WaitConfirm", "shop_id": "10001",
+        "order_date": "2024-05-01 10:00:00", "modified": "2024-05-02 11:00:00", "pay_amount": "19.80",
+        "remark": remark, "is_cod": "false",
+        "items": items,
+        "pays": [{"pay_id": format!("P{o_id}"), "amount": "19.80", "is_order_pay": "true", "payment": "支付宝"}],
+    })
+}
+
+type OrderLine = (i64, Option<String>, Option<i64>, i64);
+
+async fn order_lines(db: &TestDb) -> Vec<OrderLine> {
+    db.query("SELECT id, remark, jst_ts, jst_version FROM order_list_query ORDER BY id")
+        .await
+}
+
+async fn item_ids(db: &TestDb, o_id: i64) -> Vec<i64> {
+    db.query(&format!(
+        "SELECT oi_id FROM order_items WHERE o_id = {o_id} ORDER BY oi_id"
+    ))
+    .await
+}
+
+/// `bigint(20)` on MariaDB and `bigint` on MySQL 8 are the same type.
+fn normalise_type(column_type: &str) -> String {
+    let lower = column_type.to_ascii_lowercase();
+    match lower.split_once('(') {
+        Some(("bigint" | "int", _)) => lower.split('(').next().unwrap().to_owned(),
+        _ => lower,
+    }
+}
+
+async fn assert_table_matches(
+    db: &TestDb,
+    table: &str,
+    mapping: &TableMapping,
+    bookkeeping: &[&str],
+) {
+    let columns: Vec<(String, String)> = db
+        .query(&format!(
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"
+        ))
+        .await;
+    let expected: Vec<String> = mapping
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", c.name, normalise_type(&c.kind.sql_type())))
+        .collect();
+    let actual: Vec<String> = columns
+        .iter()
+        .map(|(name, ty)| format!("{name} {}", normalise_type(ty)))
+        .collect();
+    assert_eq!(actual[..expected.len()], expected[..], "table {table}");
+    let tail: Vec<&str> = columns[expected.len()..]
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(tail, bookkeeping, "table {table}");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_mapped_tables_once_and_again_is_a_no_op() {
+    let db = TestDb::create().await;
+    let sink = MysqlSink::connect(&db.config(), Mapping::default())
+        .await
+        .unwrap();
+    sink.migrate().await.unwrap();
+    sink.migrate().await.unwrap();
+    let recorded: Vec<(u32, String)> = db
+        .query("SELECT version, name FROM jst_schema_migrations")
+        .await;
+    assert_eq!(recorded, [(1, "0001_order_tables".to_owned())]);
+    let mapping = Mapping::default();
+    assert_table_matches(
+        &db,
+        "order_list_query",
+        &mapping.order,
+        &ORDER_BOOKKEEPING_COLUMNS,
+    )
+    .await;
+    assert_table_matches(
+        &db,
+        "order_items",
+        &mapping.items,
+        &CHILD_BOOKKEEPING_COLUMNS,
+    )
+    .await;
+    assert_table_matches(&db, "order_pays", &mapping.pays, &CHILD_BOOKKEEPING_COLUMNS).await;
+    let mut indexes: Vec<String> = db
+        .query("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+                AND TABLE_NAME = 'order_list_query'")
+        .await;
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [
+            "PRIMARY",
+            "idx_modified",
+            "idx_order_date",
+            "idx_pay_date",
+            "idx_shop_id",
+            "idx_so_id",
+            "idx_status"
+        ]
+    );
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn table_names_come_from_the_config_and_added_columns_are_migrated() {
+    let db = TestDb::create().await;
+    let mut config = db.config();
+    config.tables = TableNames {
+        orders: "bi_orders".into(),
+        items: "bi_items".into(),
+        pays: "bi_pays".into(),
+    };
+    let overrides: MappingOverrides = toml::from_str(
+        "[[order.columns]]\nname = \"receiver_address\"\nsource = \"receiver_address\"\nkind = { type = \"long_text\" }",
+    )
+    .unwrap();
+    let mapping = Mapping::with_overrides(&overrides).unwrap();
+    let sink = db.sink_with(config, mapping.clone()).await;
+    assert_table_matches(&db, "bi_orders", &mapping.order, &ORDER_BOOKKEEPING_COLUMNS).await;
+    let mut input = order(5, "r", &[1]);
+    input["receiver_address"] = json!("上海市 1号");
+    sink.write(&[rows_with(&mapping, input, 1, 1)])
+        .await
+        .unwrap();
+    let stored: Vec<String> = db.query("SELECT receiver_address FROM bi_orders").await;
+    assert_eq!(stored, ["上海市 1号"]);
+    assert_eq!(
+        sink.count_rows().await.unwrap(),
+        RowCounts {
+            orders: 1,
+            items: 1,
+            pays: 1
+        }
+    );
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn awkward_text_round_trips_exactly() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    let long_remark: String = "长备注 with 'quotes' \"double\" \\ backslash 😀\n".repeat(70);
+    assert!(long_remark.len() > 3000);
+    let nasty = "'; DROP TABLE x; -- \u{0} NUL \u{1}\u{8}\u{1b}[0m \r\n\t \\' \\\\ 𠀀🀄️ \u{200b}";
+    let mut input = order(1, &long_remark, &[1]);
+    input["buyer_message"] = json!(nasty);
+    input["items"][0]["name"] = json!(nasty);
+    input["question_desc"] = json!("");
+    let report = sink.write(&[rows(input, 1, 1)]).await.unwrap();
+    assert_eq!(report.orders_written, 1);
+    let stored: Vec<(String, String, String, Option<String>)> =
+        db.query("SELECT o.remark, o.buyer_message, i.name, o.question_desc FROM order_list_query o JOIN order_items i ON i.o_id = o.id").await;
+    assert_eq!(
+        stored,
+        [(
+            long_remark,
+            nasty.to_owned(),
+            nasty.to_owned(),
+            Some(String::new())
+        )]
+    );
+    let tables: Vec<String> = db.query("SHOW TABLES").await;
+    assert_eq!(
+        tables.len(),
+        4,
+        "nothing was dropped or created: {tables:?}"
+    );
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn values_land_with_their_types_and_main_payment() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    let mut input = order(7, "", &[]);
+    input["pays"] = json!([
+        {"pay_id": "A", "amount": "1.00", "is_order_pay": false, "status": "Cancelled"},
+        {"pay_id": "B", "amount": "227.5", "is_order_pay": "true", "status": "Confirmed", "pay_date": "2024-05-01 09:08:07"},
+    ]);
+    input["send_date"] = json!("0000-00-00 00:00:00");
+    input["freight"] = json!(12);
+    input["free_amount"] = json!("");
+    sink.write(&[rows(input, 1, 1)]).await.unwrap();
+    type Line = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        String,
+        i64,
+        String,
+    );
+    let stored: Vec<Line> = db
+        .query("SELECT CAST(pay_amount AS CHAR), CAST(freight AS CHAR), CAST(free_amount AS CHAR), \
+                CAST(send_date AS CHAR), pays_pay_id, CAST(pays_amount AS CHAR), CAST(pays_pay_date AS CHAR), \
+                pays_is_order_pay, CAST(order_date AS CHAR) FROM order_list_query")
+        .await;
+    assert_eq!(
+        stored,
+        [(
+            "19.8000".to_owned(),
+            "12.0000".to_owned(),
+            None,
+            None,
+            "B".to_owned(),
+            Some("227.5000".to_owned()),
+            "2024-05-01 09:08:07".to_owned(),
+            1,
+            "2024-05-01 10:00:00".to_owned()
+        )]
+    );
+    let pays: Vec<(String, i64)> = db
+        .query("SELECT pay_id, is_order_pay FROM order_pays ORDER BY pay_id")
+        .await;
+    assert_eq!(pays, [("A".to_owned(), 0), ("B".to_owned(), 1)]);
+    sink.disconnect().await;
+}
+
+#[test]
+fn a_bad_amount_never_reaches_the_sink() {
+    let mut input = order(8, "", &[]);
+    input["pay_amount"] = json!("abc");
+    let error = transform_order(
+        &input,
+        &Mapping::default(),
+        VersionKey {
+            ts: None,
+            staging_version: 1,
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        (
+            error.o_id.as_deref(),
+            error.field.as_str(),
+            error.value.as_str()
+        ),
+        (Some("8"), "pay_amount", "\"abc\"")
+    );
+}
+
+#[tokio::test]
+async fn a_newer_version_replaces_the_order_and_its_items_and_pays() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    sink.write(&[
+        rows(order(1, "v1", &[11, 12, 13]), 100, 1),
+        rows(order(2, "other", &[21]), 100, 2),
+    ])
+    .await
+    .unwrap();
+    let mut changed = order(1, "v2", &[12]);
+    changed["pays"][0]["pay_id"] = json!("P1-new");
+    let report = sink.write(&[rows(changed, 101, 3)]).await.unwrap();
+    assert_eq!(
+        report,
+        WriteReport {
+            orders_written: 1,
+            stale_skipped: 0,
+            item_rows: 1,
+            pay_rows: 1,
+            statements: 5
+        }
+    );
+    assert_eq!(
+        order_lines(&db).await,
+        [
+            (1, Some("v2".to_owned()), Some(101), 3),
+            (2, Some("other".to_owned()), Some(100), 2)
+        ]
+    );
+    assert_eq!(item_ids(&db, 1).await, [12]);
+    assert_eq!(item_ids(&db, 2).await, [21]);
+    let pays: Vec<(i64, String)> = db
+        .query("SELECT o_id, pay_id FROM order_pays ORDER BY o_id")
+        .await;
+    assert_eq!(pays, [(1, "P1-new".to_owned()), (2, "P2".to_owned())]);
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn an_older_version_is_skipped_and_mysql_keeps_the_newer() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    sink.write(&[rows(order(1, "new", &[1, 2]), 200, 5)])
+        .await
+        .unwrap();
+    // Older ts wins over a larger staging version; equal ts falls back to staging version.
+    let report = sink
+        .write(&[rows(order(1, "old ts", &[9]), 199, 9)])
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        WriteReport {
+            stale_skipped: 1,
+            ..WriteReport::default()
+        }
+    );
+    let report = sink
+        .write(&[rows(order(1, "old staging", &[9]), 200, 4)])
+        .await
+        .unwrap();
+    assert_eq!(report.stale_skipped, 1);
+    assert_eq!(
+        order_lines(&db).await,
+        [(1, Some("new".to_owned()), Some(200), 5)]
+    );
+    assert_eq!(item_ids(&db, 1).await, [1, 2]);
+    // Within one batch the newest version of an order wins, whatever the order of arrival.
+    let report = sink
+        .write(&[
+            rows(order(3, "newest", &[1]), 300, 8),
+            rows(order(3, "older", &[2]), 299, 9),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((report.orders_written, report.stale_skipped), (1, 1));
+    assert_eq!(
+        sink.order_versions(&[1, 3, 404]).await.unwrap(),
+        [
+            (
+                1,
+                VersionKey {
+                    ts: Some(200),
+                    staging_version: 5
+                }
+            ),
+            (
+                3,
+                VersionKey {
+                    ts: Some(300),
+                    staging_version: 8
+                }
+            )
+        ]
+    );
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn writing_the_same_batch_twice_leaves_identical_rows() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    let batch: Vec<OrderRows> = (1..=20)
+        .map(|id| rows(order(id, &format!("r{id}"), &[id * 10, id * 10 + 1]), 1, id))
+        .collect();
+    let snapshot = || async {
+        let orders: Vec<(i64, Option<String>, Option<i64>, i64)> = order_lines(&db).await;
+        let items: Vec<(i64, i64, String, i64)> =
+            db.query("SELECT o_id, oi_id, CAST(price AS CHAR), jst_version FROM order_items ORDER BY o_id, oi_id").await;
+        let pays: Vec<(i64, String)> = db
+            .query("SELECT o_id, pay_id FROM order_pays ORDER BY o_id")
+            .await;
+        (orders, items, pays)
+    };
+    let first = sink.write(&batch).await.unwrap();
+    let after_first = snapshot().await;
+    let second = sink.write(&batch).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(snapshot().await, after_first);
+    assert_eq!(
+        sink.count_rows().await.unwrap(),
+        RowCounts {
+            orders: 20,
+            items: 40,
+            pays: 20
+        }
+    );
+    assert_eq!(
+        sink.write(&[]).await.unwrap(),
+        WriteReport::default(),
+        "an empty batch sends nothing"
+    );
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn five_thousand_orders_are_chunked_within_the_placeholder_budget() {
+    let db = TestDb::create().await;
+    let mut config = db.config();
+    config.batch_rows = 1_000_000; // let the 65,535 placeholders decide
+    let sink = db.sink_with(config, Mapping::default()).await;
+    let batch: Vec<OrderRows> = (1..=5000)
+        .map(|id| rows(order(id, "x", &[1, 2]), 1, id))
+        .collect();
+    let report = sink.write(&batch).await.unwrap();
+    let order_values = Mapping::default().order.columns.len() + ORDER_BOOKKEEPING_COLUMNS.len();
+    let item_values = Mapping::default().items.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
+    let pay_values = Mapping::default().pays.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
+    let per_statement = |values: usize| 65_535 / values;
+    let expected_statements = 5000usize.div_ceil(per_statement(order_values))
+        + 2 * 5 // two DELETEs per 1,000 ids
+        + 10_000usize.div_ceil(per_statement(item_values))
+        + 5000usize.div_ceil(per_statement(pay_values));
+    assert_eq!(
+        report,
+        WriteReport {
+            orders_written: 5000,
+            stale_skipped: 0,
+            item_rows: 10_000,
+            pay_rows: 5000,
+            statements: expected_statements
+        }
+    );
+    assert_eq!(
+        sink.count_rows().await.unwrap(),
+        RowCounts {
+            orders: 5000,
+            items: 10_000,
+            pays: 5000
+        }
+    );
+    let ends: Vec<(i64, i64)> = db
+        .query("SELECT MIN(id), MAX(id) FROM order_list_query")
+        .await;
+    assert_eq!(ends, [(1, 5000)]);
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn small_batch_rows_split_statements() {
+    let db = TestDb::create().await;
+    let mut config = db.config();
+    config.batch_rows = 3;
+    let sink = db.sink_with(config, Mapping::default()).await;
+    let batch: Vec<OrderRows> = (1..=7)
+        .map(|id| rows(order(id, "x", &[1]), 1, id))
+        .collect();
+    let report = sink.write(&batch).await.unwrap();
+    // 3 order upserts + 2 deletes + 3 item inserts + 3 pay inserts.
+    assert_eq!(report.statements, 11);
+    assert_eq!(
+        sink.count_rows().await.unwrap(),
+        RowCounts {
+            orders: 7,
+            items: 7,
+            pays: 7
+        }
+    );
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn deleting_orders_removes_their_items_and_pays() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    sink.write(&[
+        rows(order(1, "a", &[1, 2]), 1, 1),
+        rows(order(2, "b", &[3]), 1, 2),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(sink.delete_orders(&[1, 99]).await.unwrap(), 1);
+    assert_eq!(
+        sink.count_rows().await.unwrap(),
+        RowCounts {
+            orders: 1,
+            items: 1,
+            pays: 1
+        }
+    );
+    assert_eq!(sink.delete_orders(&[]).await.unwrap(), 0);
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn data_mysql_refuses_is_rejected_not_transient() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    let mut bad = rows(order(1, "a", &[]), 1, 1);
+    let at = Mapping::default().order.position("pay_amount").unwrap();
+    bad.order[at] = crate::transform::Cell::Text("abc".into());
+    let error = sink
+        .write(&[bad, rows(order(2, "b", &[]), 1, 2)])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SinkError::Rejected(_)), "{error:?}");
+    assert!(!error.is_transient());
+    assert_eq!(
+        sink.count_rows().await.unwrap(),
+        RowCounts::default(),
+        "the whole batch rolled back"
+    );
+    sink.disconnect().await;
+}
+
+#[tokio::test]
+async fn unreachable_mysql_is_transient_and_never_shows_the_password() {
+    let config = MysqlConfig::new(Secret::new("mysql://root:TopSecret123@127.0.0.1:1/test"));
+    let error = match MysqlSink::connect(&config, Mapping::default()).await {
+        Ok(_) => panic!("nothing listens on port 1"),
+        Err(error) => error,
+    };
+    let message = format!("{error} {error:?} {config:?}");
+    assert!(
+        matches!(&error, SinkError::Unreachable { endpoint, .. } if endpoint == "127.0.0.1:1"),
+        "{message}"
+    );
+    assert!(error.is_transient());
+    assert!(!message.contains("TopSecret123"), "{message}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_reported_without_it() {
+    let db = TestDb::create().await;
+    let url = db.url().replacen("root@", "jst_nobody:Wr0ngPass@", 1);
+    let error =
+        match MysqlSink::connect(&MysqlConfig::new(Secret::new(url)), Mapping::default()).await {
+            Ok(_) => panic!("the user does not exist"),
+            Err(error) => error,
+        };
+    let message = format!("{error} {error:?}");
+    assert!(matches!(error, SinkError::Unreachable { .. }), "{message}");
+    assert!(!message.contains("Wr0ngPass"), "{message}");
+}
+
+#[tokio::test]
+async fn unsupported_settings_are_refused_at_connect() {
+    let db = TestDb::create().await;
+    let mut config = db.config();
+    config.partition_by_month = true;
+    let error = MysqlSink::connect(&config, Mapping::default())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "invalid MySQL sink configuration: partition_by_month is not yet supported"
+    );
+    let mut config = db.config();
+    config.tables.orders = "orders; DROP".into();
+    assert!(matches!(
+        MysqlSink::connect(&config, Mapping::default()).await,
+        Err(SinkError::Config(_))
+    ));
+}
