@@ -6,8 +6,10 @@
 
 pub mod client;
 pub mod config;
+pub mod cursor;
 pub mod envelope;
 pub mod error;
+pub mod pager;
 pub mod rate_limit;
 pub mod sign;
 pub mod window;
@@ -16,7 +18,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use client::{PageQuery, QimenClient, QueryRange, SourceStats};
 pub use config::SourceConfig;
+pub use cursor::CursorReport;
 pub use error::SourceError;
+pub use pager::{PullSummary, WindowOutcome, WindowReport};
 pub use sign::SignMethod;
 pub use window::Window;
 
