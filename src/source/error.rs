@@ -131,7 +131,7 @@ fn rejection_hint(code: i64) -> &'static str {
 
 fn status_hint(status: u16) -> &'static str {
     match status {
-        500..=599 | 408 | 429 => "the gateway is unwell; will retry",
+        500..=599 | 408 | 429 => "the gateway is failing; try again later",
         404 => "check the path of JST_API_URL (e.g. /router/qm)",
         _ => "check JST_API_URL",
     }

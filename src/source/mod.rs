@@ -14,6 +14,11 @@ pub mod rate_limit;
 pub mod sign;
 pub mod window;
 
+#[cfg(test)]
+mod test_gateway;
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use client::{PageQuery, QimenClient, QueryRange, SourceStats};
