@@ -26,9 +26,23 @@ const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=UTF-
 
 /// Parameters the client sets itself; filters may not override them.
 const RESERVED_PARAMS: &[&str] = &[
-    "method", "app_key", "target_app_key", "customer_id", "timestamp", "format", "v",
-    "sign_method", "session", "sign", "page_index", "page_size", "start_time", "end_time",
-    "date_type", "start_ts", "is_get_total",
+    "method",
+    "app_key",
+    "target_app_key",
+    "customer_id",
+    "timestamp",
+    "format",
+    "v",
+    "sign_method",
+    "session",
+    "sign",
+    "page_index",
+    "page_size",
+    "start_time",
+    "end_time",
+    "date_type",
+    "start_ts",
+    "is_get_total",
 ];
 
 /// What one page asks for: a modified-time window or a `ts` cursor.
@@ -53,11 +67,21 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn window(window: Window, page_index: u32, page_size: u32) -> Self {
-        Self { range: QueryRange::Window(window), page_index, page_size, filters: Vec::new() }
+        Self {
+            range: QueryRange::Window(window),
+            page_index,
+            page_size,
+            filters: Vec::new(),
+        }
     }
 
     pub fn from_ts(start_ts: i64, page_index: u32, page_size: u32) -> Self {
-        Self { range: QueryRange::FromTs(start_ts), page_index, page_size, filters: Vec::new() }
+        Self {
+            range: QueryRange::FromTs(start_ts),
+            page_index,
+            page_size,
+            filters: Vec::new(),
+        }
     }
 
     #[must_use]
@@ -183,10 +207,16 @@ impl QimenClient {
             }
             if attempt >= config.max_attempts {
                 warn!(attempts = attempt, error = %chain(&error), "Qimen call failed on every attempt.");
-                return Err(SourceError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
+                return Err(SourceError::RetriesExhausted {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
             }
             if let SourceError::Throttled { code, .. } = &error {
-                self.inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .counters
+                    .throttled
+                    .fetch_add(1, Ordering::Relaxed);
                 let pause = if *code == MINUTE_THROTTLE_CODE {
                     config.minute_throttle_pause
                 } else {
@@ -211,13 +241,18 @@ impl QimenClient {
     fn backoff(&self, attempt: u32) -> Duration {
         let config = &self.inner.config;
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-        let cap = config.base_backoff.saturating_mul(factor).min(config.max_backoff);
+        let cap = config
+            .base_backoff
+            .saturating_mul(factor)
+            .min(config.max_backoff);
         let cap_micros = cap.as_micros() as u64;
         Duration::from_micros(rand::rng().random_range(0..=cap_micros))
     }
 
     fn record_error(&self, error: &SourceError) {
-        *lock(&self.inner.counters.errors_by_code).entry(error.stats_key()).or_insert(0) += 1;
+        *lock(&self.inner.counters.errors_by_code)
+            .entry(error.stats_key())
+            .or_insert(0) += 1;
     }
 
     /// One HTTP attempt.
@@ -230,8 +265,10 @@ impl QimenClient {
             &config.app_secret,
             config.sign_method,
         );
-        let mut form: Vec<(&str, &str)> =
-            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut form: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         form.push(("sign", &signature));
 
         inner.counters.calls.fetch_add(1, Ordering::Relaxed);
@@ -262,12 +299,20 @@ impl QimenClient {
             });
         }
         let envelope = envelope::parse(&body).map_err(|error| match error {
-            SourceError::Rejected { code, message, request_id } => SourceError::Rejected {
+            SourceError::Rejected {
+                code,
+                message,
+                request_id,
+            } => SourceError::Rejected {
                 code,
                 message: self.scrub(&message, &signature),
                 request_id,
             },
-            SourceError::Throttled { code, message, request_id } => SourceError::Throttled {
+            SourceError::Throttled {
+                code,
+                message,
+                request_id,
+            } => SourceError::Throttled {
                 code,
                 message: self.scrub(&message, &signature),
                 request_id,
@@ -386,7 +431,11 @@ fn validate(config: &SourceConfig) -> Result<(), SourceError> {
     if config.max_window < Duration::from_secs(1) {
         return fail("max_window must be at least one second");
     }
-    if let Some((key, _)) = config.filters.iter().find(|(k, _)| RESERVED_PARAMS.contains(&k.as_str())) {
+    if let Some((key, _)) = config
+        .filters
+        .iter()
+        .find(|(k, _)| RESERVED_PARAMS.contains(&k.as_str()))
+    {
         return Err(SourceError::Config(format!(
             "filter {key:?} would override a parameter the client sets itself"
         )));
@@ -417,5 +466,7 @@ pub fn chain(error: &dyn std::error::Error) -> String {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -101,9 +101,13 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret_and_the_session() {
-        let mut config = SourceConfig::new("http://gw/router/qm", "app", Secret::new("hunter2"), "42");
+        let mut config =
+            SourceConfig::new("http://gw/router/qm", "app", Secret::new("hunter2"), "42");
         config.session = Some(Secret::new("sess-token"));
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("sess-token"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sess-token"),
+            "{shown}"
+        );
     }
 }

@@ -83,7 +83,11 @@ impl QimenClient {
                 cursor = page_max;
                 page_index = 1;
             } else if read.fresh == 0 {
-                warn!(cursor, page_index, "A full page at an unmoved cursor brought nothing new; stopping the ts scan.");
+                warn!(
+                    cursor,
+                    page_index,
+                    "A full page at an unmoved cursor brought nothing new; stopping the ts scan."
+                );
                 scan.report.stuck = true;
                 break;
             } else {
@@ -151,7 +155,10 @@ impl Scan<'_> {
                 fresh += 1;
             }
         }
-        self.pages.send(page).await.map_err(|_| SourceError::ReceiverClosed)?;
+        self.pages
+            .send(page)
+            .await
+            .map_err(|_| SourceError::ReceiverClosed)?;
         Ok(Read { fresh, ..read })
     }
 }

@@ -22,7 +22,9 @@ pub struct Envelope {
 pub fn parse(body: &str) -> Result<Envelope, SourceError> {
     let trimmed = body.trim_start();
     if trimmed.starts_with('<') {
-        return Err(malformed("the gateway answered XML instead of JSON (format=json is sent; is JST_API_URL the Qimen router?)"));
+        return Err(malformed(
+            "the gateway answered XML instead of JSON (format=json is sent; is JST_API_URL the Qimen router?)",
+        ));
     }
     let top: Value = serde_json::from_str(body)
         .map_err(|e| malformed(&format!("not valid JSON ({e}; {} bytes)", body.len())))?;
@@ -49,10 +51,11 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
         _ => None,
     };
     let field = |name: &str| -> Option<&Value> {
-        response
-            .get(name)
-            .filter(|v| !v.is_null())
-            .or_else(|| data.as_ref().and_then(|d| d.get(name)).filter(|v| !v.is_null()))
+        response.get(name).filter(|v| !v.is_null()).or_else(|| {
+            data.as_ref()
+                .and_then(|d| d.get(name))
+                .filter(|v| !v.is_null())
+        })
     };
 
     let orders = match field("orders") {
@@ -61,7 +64,9 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
         Some(_) => return Err(malformed("`orders` is not an array")),
     };
     if let Some(position) = orders.iter().position(|o| !o.is_object()) {
-        return Err(malformed(&format!("order {position} of the page is not a JSON object")));
+        return Err(malformed(&format!(
+            "order {position} of the page is not a JSON object"
+        )));
     }
     Ok(Envelope {
         orders,
@@ -73,7 +78,9 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
 }
 
 fn malformed(reason: &str) -> SourceError {
-    SourceError::MalformedBody { reason: reason.to_owned() }
+    SourceError::MalformedBody {
+        reason: reason.to_owned(),
+    }
 }
 
 fn is_failure(response: &Map<String, Value>) -> bool {
@@ -92,7 +99,10 @@ fn is_empty_string(value: &Value) -> bool {
 
 fn failure(response: &Map<String, Value>) -> SourceError {
     let raw_code = response.get("code");
-    let code = raw_code.and_then(lenient_i64).filter(|c| *c != 0).unwrap_or(-1);
+    let code = raw_code
+        .and_then(lenient_i64)
+        .filter(|c| *c != 0)
+        .unwrap_or(-1);
     let mut parts: Vec<String> = Vec::new();
     if code == -1
         && let Some(text) = text(raw_code)
@@ -109,12 +119,24 @@ fn failure(response: &Map<String, Value>) -> SourceError {
             parts.push(text);
         }
     }
-    let message = if parts.is_empty() { "no message".to_owned() } else { parts.join("; ") };
+    let message = if parts.is_empty() {
+        "no message".to_owned()
+    } else {
+        parts.join("; ")
+    };
     let request_id = text(response.get("request_id"));
     if THROTTLE_CODES.contains(&code) {
-        SourceError::Throttled { code, message, request_id }
+        SourceError::Throttled {
+            code,
+            message,
+            request_id,
+        }
     } else {
-        SourceError::Rejected { code, message, request_id }
+        SourceError::Rejected {
+            code,
+            message,
+            request_id,
+        }
     }
 }
 
@@ -160,7 +182,10 @@ mod tests {
     #[test]
     fn paging_fields_are_read_beside_the_orders() {
         let page = parse(r#"{"response":{"flag":"success","code":0,"request_id":"r1","page_size":25,"page_index":1,"data_count":1,"page_count":1,"has_next":false,"orders":[{"o_id":"38852"}]}}"#).unwrap();
-        assert_eq!((page.data_count, page.page_count, page.has_next), (Some(1), Some(1), Some(false)));
+        assert_eq!(
+            (page.data_count, page.page_count, page.has_next),
+            (Some(1), Some(1), Some(false))
+        );
         assert_eq!(page.orders.len(), 1);
         assert_eq!(page.request_id.as_deref(), Some("r1"));
     }
@@ -168,13 +193,18 @@ mod tests {
     #[test]
     fn paging_fields_are_read_under_data_too() {
         let page = parse(r#"{"response":{"code":"0","issuccess":true,"data":{"data_count":"30","page_count":2,"has_next":"true","orders":[{"o_id":1},{"o_id":2}]}}}"#).unwrap();
-        assert_eq!((page.data_count, page.page_count, page.has_next), (Some(30), Some(2), Some(true)));
+        assert_eq!(
+            (page.data_count, page.page_count, page.has_next),
+            (Some(30), Some(2), Some(true))
+        );
         assert_eq!(page.orders.len(), 2);
     }
 
     #[test]
     fn an_empty_page_may_omit_its_orders() {
-        let page = parse(r#"{"response":{"flag":"success","code":0,"data_count":0,"orders":null}}"#).unwrap();
+        let page =
+            parse(r#"{"response":{"flag":"success","code":0,"data_count":0,"orders":null}}"#)
+                .unwrap();
         assert!(page.orders.is_empty());
         assert_eq!(page.data_count, Some(0));
     }
@@ -185,16 +215,34 @@ mod tests {
 
     #[test]
     fn failures_are_sorted_into_rejected_and_throttled() {
-        let rejected = error_of(r#"{"response":{"flag":"failure","code":25,"message":"Invalid signature","request_id":"x"}}"#);
-        assert!(matches!(rejected, SourceError::Rejected { code: 25, ref message, .. } if message == "Invalid signature"));
-        let string_code = error_of(r#"{"response":{"flag":"failure","code":"199","message":"too fast"}}"#);
-        assert!(matches!(string_code, SourceError::Throttled { code: 199, .. }));
-        let not_success = error_of(r#"{"response":{"issuccess":false,"code":140,"msg":"bad window"}}"#);
-        assert!(matches!(not_success, SourceError::Rejected { code: 140, ref message, .. } if message == "bad window"));
+        let rejected = error_of(
+            r#"{"response":{"flag":"failure","code":25,"message":"Invalid signature","request_id":"x"}}"#,
+        );
+        assert!(
+            matches!(rejected, SourceError::Rejected { code: 25, ref message, .. } if message == "Invalid signature")
+        );
+        let string_code =
+            error_of(r#"{"response":{"flag":"failure","code":"199","message":"too fast"}}"#);
+        assert!(matches!(
+            string_code,
+            SourceError::Throttled { code: 199, .. }
+        ));
+        let not_success =
+            error_of(r#"{"response":{"issuccess":false,"code":140,"msg":"bad window"}}"#);
+        assert!(
+            matches!(not_success, SourceError::Rejected { code: 140, ref message, .. } if message == "bad window")
+        );
         let code_only = error_of(r#"{"response":{"code":200}}"#);
-        assert!(matches!(code_only, SourceError::Throttled { code: 200, .. }));
-        let top_error = error_of(r#"{"error_response":{"code":28,"msg":"Missing app key","sub_code":"isv.x"}}"#);
-        assert!(matches!(top_error, SourceError::Rejected { code: 28, ref message, .. } if message == "Missing app key; isv.x"));
+        assert!(matches!(
+            code_only,
+            SourceError::Throttled { code: 200, .. }
+        ));
+        let top_error = error_of(
+            r#"{"error_response":{"code":28,"msg":"Missing app key","sub_code":"isv.x"}}"#,
+        );
+        assert!(
+            matches!(top_error, SourceError::Rejected { code: 28, ref message, .. } if message == "Missing app key; isv.x")
+        );
     }
 
     #[test]
@@ -207,7 +255,10 @@ mod tests {
             r#"{"response":{"orders":{}}}"#,
             "",
         ] {
-            assert!(matches!(error_of(body), SourceError::MalformedBody { .. }), "{body}");
+            assert!(
+                matches!(error_of(body), SourceError::MalformedBody { .. }),
+                "{body}"
+            );
         }
     }
 }

@@ -18,7 +18,11 @@ pub enum SourceError {
         request_id_suffix(request_id),
         rejection_hint(*code)
     )]
-    Rejected { code: i64, message: String, request_id: Option<String> },
+    Rejected {
+        code: i64,
+        message: String,
+        request_id: Option<String>,
+    },
 
     /// The gateway throttled us (codes 7, 199, 200).
     #[error(
@@ -26,11 +30,19 @@ pub enum SourceError {
          rate limits or the number of windows pulled at once if this persists",
         request_id_suffix(request_id)
     )]
-    Throttled { code: i64, message: String, request_id: Option<String> },
+    Throttled {
+        code: i64,
+        message: String,
+        request_id: Option<String>,
+    },
 
     /// The gateway answered with a non-success HTTP status.
     #[error("gateway at {url} answered HTTP {status}: {}", status_hint(*status))]
-    HttpStatus { status: u16, url: String, body_snippet: String },
+    HttpStatus {
+        status: u16,
+        url: String,
+        body_snippet: String,
+    },
 
     /// No answer: connection refused or reset, DNS, timeout.
     #[error("could not {} the gateway at {url}: check the network and JST_API_URL", if *timed_out { "get an answer in time from" } else { "reach" })]
@@ -87,7 +99,9 @@ impl SourceError {
                 code.to_string()
             }
             SourceError::HttpStatus { status, .. } => format!("http_{status}"),
-            SourceError::Transport { timed_out: true, .. } => "timeout".to_owned(),
+            SourceError::Transport {
+                timed_out: true, ..
+            } => "timeout".to_owned(),
             SourceError::Transport { .. } => "transport".to_owned(),
             SourceError::MalformedBody { .. } => "malformed".to_owned(),
             SourceError::RetriesExhausted { last, .. } => last.stats_key(),
@@ -117,8 +131,12 @@ fn request_id_suffix(request_id: &Option<String>) -> String {
 fn rejection_hint(code: i64) -> &'static str {
     match code {
         10 | 25 => "check JST_APP_SECRET and JST_SIGN_METHOD",
-        11 => "check that the app is authorised for this merchant (JST_CUSTOMER_ID) and this method",
-        21 | 22 => "the method name was refused: check that the gateway serves jushuitan.order.list.query",
+        11 => {
+            "check that the app is authorised for this merchant (JST_CUSTOMER_ID) and this method"
+        }
+        21 | 22 => {
+            "the method name was refused: check that the gateway serves jushuitan.order.list.query"
+        }
         27 | 100 => "check or renew JST_SESSION",
         28 | 29 => "check JST_APP_KEY and JST_TARGET_APP_KEY",
         31 => "check this machine's clock: the timestamp must be within 10 minutes of Beijing time",
@@ -164,20 +182,34 @@ mod tests {
 
     #[test]
     fn throttling_server_errors_and_bad_bodies_are_transient_client_errors_are_not() {
-        let throttled = SourceError::Throttled { code: 199, message: String::new(), request_id: None };
-        let status = |status| SourceError::HttpStatus { status, url: "u".into(), body_snippet: String::new() };
+        let throttled = SourceError::Throttled {
+            code: 199,
+            message: String::new(),
+            request_id: None,
+        };
+        let status = |status| SourceError::HttpStatus {
+            status,
+            url: "u".into(),
+            body_snippet: String::new(),
+        };
         assert!(throttled.is_transient());
         assert!(status(503).is_transient());
         assert!(!status(404).is_transient());
         assert!(SourceError::MalformedBody { reason: "x".into() }.is_transient());
-        let exhausted = SourceError::RetriesExhausted { attempts: 3, last: Box::new(status(503)) };
+        let exhausted = SourceError::RetriesExhausted {
+            attempts: 3,
+            last: Box::new(status(503)),
+        };
         assert!(!exhausted.is_transient());
         assert_eq!(exhausted.stats_key(), "http_503");
     }
 
     #[test]
     fn printable_urls_lose_their_query_string() {
-        assert_eq!(printable_url("http://h/router/qm?app_key=1&sign=X"), "http://h/router/qm");
+        assert_eq!(
+            printable_url("http://h/router/qm?app_key=1&sign=X"),
+            "http://h/router/qm"
+        );
         assert_eq!(printable_url("http://h/router/qm"), "http://h/router/qm");
     }
 }

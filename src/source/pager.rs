@@ -139,10 +139,15 @@ impl QimenClient {
                 let client = self.clone();
                 let pages = pages.clone();
                 running.spawn(async move {
-                    client.pull_window(window, &pages).await.map_err(|e| (window, e))
+                    client
+                        .pull_window(window, &pages)
+                        .await
+                        .map_err(|e| (window, e))
                 });
             }
-            let Some(joined) = running.join_next().await else { break };
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
             let outcome = match joined {
                 Ok(outcome) => outcome,
                 // A panicking window task is a bug; surface it rather than hide it.
@@ -200,7 +205,12 @@ impl Walk<'_> {
         }
 
         let page_size = config.page_size;
-        let mut leaf = Leaf { window, distinct: HashSet::new(), last_count: 0, budget: config.max_drift_rereads };
+        let mut leaf = Leaf {
+            window,
+            distinct: HashSet::new(),
+            last_count: 0,
+            budget: config.max_drift_rereads,
+        };
         let first = self.read(&mut leaf, 1).await?;
         if self.report.data_count_first.is_none() {
             self.report.data_count_first = first.data_count;
@@ -279,7 +289,9 @@ impl Walk<'_> {
             }
             let spread = u32::try_from(grew.div_ceil(u64::from(page_size))).unwrap_or(u32::MAX);
             let first = index + 1;
-            let last = index.saturating_add(spread).min(pages_for(count, page_size));
+            let last = index
+                .saturating_add(spread)
+                .min(pages_for(count, page_size));
             if first > last {
                 continue;
             }
@@ -329,7 +341,10 @@ impl Walk<'_> {
         for order in &page.orders {
             let Some(id) = order_id(order) else {
                 return Err(SourceError::MalformedBody {
-                    reason: format!("an order on page {index} of window {} has no o_id", leaf.window),
+                    reason: format!(
+                        "an order on page {index} of window {} has no o_id",
+                        leaf.window
+                    ),
                 });
             };
             ids.push(id);
@@ -343,7 +358,10 @@ impl Walk<'_> {
             leaf.distinct.insert(id.clone());
             self.distinct.insert(id);
         }
-        self.pages.send(page.clone()).await.map_err(|_| SourceError::ReceiverClosed)?;
+        self.pages
+            .send(page.clone())
+            .await
+            .map_err(|_| SourceError::ReceiverClosed)?;
         Ok(page)
     }
 

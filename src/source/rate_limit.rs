@@ -59,7 +59,11 @@ impl Schedule {
             }
         }
         self.slots.push_back(at);
-        let keep = limits.iter().map(|l| l.max.max(1) as usize).max().unwrap_or(1);
+        let keep = limits
+            .iter()
+            .map(|l| l.max.max(1) as usize)
+            .max()
+            .unwrap_or(1);
         while self.slots.len() > keep {
             self.slots.pop_front();
         }
@@ -81,13 +85,22 @@ impl RateLimiter {
     /// lengthened by `margin`.
     pub fn new(per_second: u32, per_minute: u32, margin: Duration) -> Self {
         Self::with_limits(vec![
-            Limit { max: per_second, len: Duration::from_secs(1) + margin },
-            Limit { max: per_minute, len: Duration::from_secs(60) + margin },
+            Limit {
+                max: per_second,
+                len: Duration::from_secs(1) + margin,
+            },
+            Limit {
+                max: per_minute,
+                len: Duration::from_secs(60) + margin,
+            },
         ])
     }
 
     pub fn with_limits(limits: Vec<Limit>) -> Self {
-        Self { limits, state: Mutex::new(Schedule::default()) }
+        Self {
+            limits,
+            state: Mutex::new(Schedule::default()),
+        }
     }
 
     /// Waits until one more call may be sent, and counts it as sent.
@@ -110,7 +123,9 @@ impl RateLimiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Schedule> {
         // The schedule stays consistent even if a holder panicked: every update is one push.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -120,8 +135,14 @@ mod tests {
 
     fn limits(per_second: u32, per_minute: u32) -> Vec<Limit> {
         vec![
-            Limit { max: per_second, len: Duration::from_secs(1) },
-            Limit { max: per_minute, len: Duration::from_secs(60) },
+            Limit {
+                max: per_second,
+                len: Duration::from_secs(1),
+            },
+            Limit {
+                max: per_minute,
+                len: Duration::from_secs(60),
+            },
         ]
     }
 
@@ -142,7 +163,9 @@ mod tests {
     fn schedule(limits: &[Limit], n: usize, asked: impl Fn(usize) -> Duration) -> Vec<Instant> {
         let origin = Instant::now();
         let mut schedule = Schedule::default();
-        let mut times: Vec<Instant> = (0..n).map(|i| schedule.reserve(limits, origin + asked(i))).collect();
+        let mut times: Vec<Instant> = (0..n)
+            .map(|i| schedule.reserve(limits, origin + asked(i)))
+            .collect();
         times.sort();
         times
     }
@@ -165,7 +188,7 @@ mod tests {
         let times = schedule(&limits, 201, |_| Duration::ZERO);
         assert_eq!(busiest_span(&times, Duration::from_secs(1)), 20);
         let rate = 200.0 / (*times.last().unwrap() - times[0]).as_secs_f64();
-        assert!(rate >= 0.9 * 20.0 && rate <= 20.0, "rate {rate}");
+        assert!((0.9 * 20.0..=20.0).contains(&rate), "rate {rate}");
     }
 
     #[test]
@@ -185,7 +208,10 @@ mod tests {
         let origin = Instant::now();
         let mut schedule = Schedule::default();
         schedule.pause_until(origin + Duration::from_secs(3));
-        assert_eq!(schedule.reserve(&limits, origin), origin + Duration::from_secs(3));
+        assert_eq!(
+            schedule.reserve(&limits, origin),
+            origin + Duration::from_secs(3)
+        );
     }
 
     #[tokio::test]

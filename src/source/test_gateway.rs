@@ -58,7 +58,10 @@ pub struct TestGateway {
 impl TestGateway {
     /// Serves `script` for every correctly signed call; a badly signed one gets code 25.
     pub async fn start(script: impl Fn(&Call) -> Reply + Send + Sync + 'static) -> Self {
-        let shared = Arc::new(Shared { script: Box::new(script), calls: Mutex::new(Vec::new()) });
+        let shared = Arc::new(Shared {
+            script: Box::new(script),
+            calls: Mutex::new(Vec::new()),
+        });
         let router = axum::Router::new()
             .route("/router/qm", axum::routing::post(handle))
             .with_state(shared.clone());
@@ -67,7 +70,11 @@ impl TestGateway {
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        Self { url, shared, server }
+        Self {
+            url,
+            shared,
+            server,
+        }
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -114,11 +121,14 @@ async fn handle(
         (shared.script)(&call)
     };
     match reply {
-        Reply::Json(value) => {
-            ([(header::CONTENT_TYPE, "application/json;charset=UTF-8")], value.to_string())
-                .into_response()
+        Reply::Json(value) => (
+            [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+            value.to_string(),
+        )
+            .into_response(),
+        Reply::Status(status, body) => {
+            (StatusCode::from_u16(status).unwrap(), body).into_response()
         }
-        Reply::Status(status, body) => (StatusCode::from_u16(status).unwrap(), body).into_response(),
         Reply::Raw(body) => body.into_response(),
     }
 }
@@ -162,23 +172,35 @@ impl Shop {
     pub fn answer(&self, call: &Call) -> Value {
         let page_index: u64 = call.param("page_index").parse().unwrap();
         let page_size: u64 = call.param("page_size").parse().unwrap();
-        let mut rows: Vec<&ShopOrder> = if let Ok(start_ts) = call.param("start_ts").parse::<i64>() {
-            let mut rows: Vec<&ShopOrder> = self.orders.iter().filter(|o| o.ts >= start_ts).collect();
+        let mut rows: Vec<&ShopOrder> = if let Ok(start_ts) = call.param("start_ts").parse::<i64>()
+        {
+            let mut rows: Vec<&ShopOrder> =
+                self.orders.iter().filter(|o| o.ts >= start_ts).collect();
             rows.sort_by_key(|o| (o.ts, o.o_id));
             rows
         } else {
             let start = beijing_time::parse(call.param("start_time")).unwrap();
             let end = beijing_time::parse(call.param("end_time")).unwrap();
-            assert!(end - start <= chrono::Duration::days(7), "window over 7 days");
-            self.orders.iter().filter(|o| start <= o.modified && o.modified <= end).collect()
+            assert!(
+                end - start <= chrono::Duration::days(7),
+                "window over 7 days"
+            );
+            self.orders
+                .iter()
+                .filter(|o| start <= o.modified && o.modified <= end)
+                .collect()
         };
         if call.params.contains_key("start_time") {
             rows.sort_by_key(|o| (o.modified, o.o_id));
         }
         let count = rows.len() as u64;
         let offset = ((page_index - 1) * page_size) as usize;
-        let page: Vec<Value> =
-            rows.iter().skip(offset).take(page_size as usize).map(|o| o.to_json()).collect();
+        let page: Vec<Value> = rows
+            .iter()
+            .skip(offset)
+            .take(page_size as usize)
+            .map(|o| o.to_json())
+            .collect();
         success(page, count, page_index, page_size)
     }
 }

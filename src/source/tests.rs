@@ -13,7 +13,9 @@ use crate::beijing_time;
 use crate::secret::Secret;
 use crate::source::client::chain;
 use crate::source::pager::order_id;
-use crate::source::test_gateway::{Call, Reply, SECRET, Shop, ShopOrder, TestGateway, failure, success};
+use crate::source::test_gateway::{
+    Call, Reply, SECRET, Shop, ShopOrder, TestGateway, failure, success,
+};
 use crate::source::{
     FetchedPage, PageQuery, QimenClient, SignMethod, SourceConfig, SourceError, Window,
 };
@@ -71,7 +73,8 @@ fn shop_of(n: u64, spacing_minutes: i64) -> Shop {
         orders: (1..=n)
             .map(|i| ShopOrder {
                 o_id: i,
-                modified: t("2024-05-01 00:00:00") + chrono::Duration::minutes(spacing_minutes * (i as i64 - 1)),
+                modified: t("2024-05-01 00:00:00")
+                    + chrono::Duration::minutes(spacing_minutes * (i as i64 - 1)),
                 ts: i as i64,
             })
             .collect(),
@@ -112,7 +115,10 @@ async fn requests_are_signed_form_posts_and_the_sign_stays_out_of_request_params
         assert_eq!(page.orders.len(), 1);
         assert!(page.request_params.iter().all(|(k, _)| k != "sign"));
         let call = gateway.calls().pop().unwrap();
-        assert_eq!(call.content_type, "application/x-www-form-urlencoded; charset=UTF-8");
+        assert_eq!(
+            call.content_type,
+            "application/x-www-form-urlencoded; charset=UTF-8"
+        );
         let mut sent = call.params.clone();
         assert!(sent.remove("sign").is_some());
         let kept: BTreeMap<String, String> = page.request_params.iter().cloned().collect();
@@ -145,8 +151,14 @@ async fn an_invalid_signature_fails_at_once_with_the_gateways_message() {
     let mut config = config(&gateway.url);
     config.app_secret = Secret::new("the-wrong-secret");
     let client = client(config);
-    let error = client.fetch_page(&PageQuery::window(day(), 1, 25)).await.unwrap_err();
-    assert!(matches!(error, SourceError::Rejected { code: 25, .. }), "{error:?}");
+    let error = client
+        .fetch_page(&PageQuery::window(day(), 1, 25))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SourceError::Rejected { code: 25, .. }),
+        "{error:?}"
+    );
     assert!(!error.is_transient());
     let shown = chain(&error);
     assert_eq!(
@@ -166,24 +178,50 @@ async fn an_invalid_signature_fails_at_once_with_the_gateways_message() {
 
 #[tokio::test]
 async fn throttling_server_errors_and_unreadable_bodies_are_retried_then_succeed() {
-    let first_answers: Vec<(&str, fn() -> Reply)> = vec![
-        ("199", || Reply::Json(failure(199, "more than 5 calls a second"))),
-        ("200", || Reply::Json(failure(200, "more than 100 calls a minute"))),
+    type FirstAnswer = (&'static str, fn() -> Reply);
+    let first_answers: Vec<FirstAnswer> = vec![
+        ("199", || {
+            Reply::Json(failure(199, "more than 5 calls a second"))
+        }),
+        ("200", || {
+            Reply::Json(failure(200, "more than 100 calls a minute"))
+        }),
         ("http_503", || Reply::Status(503, "busy".into())),
-        ("malformed", || Reply::Raw(r#"{"response":{"flag":"success","orders":[{"o_id":"1""#.into())),
-        ("malformed", || Reply::Raw("<response><code>0</code></response>".into())),
+        ("malformed", || {
+            Reply::Raw(r#"{"response":{"flag":"success","orders":[{"o_id":"1""#.into())
+        }),
+        ("malformed", || {
+            Reply::Raw("<response><code>0</code></response>".into())
+        }),
     ];
     for (key, first) in first_answers {
-        let gateway =
-            TestGateway::start(move |call| if call.number == 0 { first() } else { one_order_page() }).await;
+        let gateway = TestGateway::start(move |call| {
+            if call.number == 0 {
+                first()
+            } else {
+                one_order_page()
+            }
+        })
+        .await;
         let client = client(config(&gateway.url));
-        let page = client.fetch_page(&PageQuery::window(day(), 1, 25)).await.unwrap();
+        let page = client
+            .fetch_page(&PageQuery::window(day(), 1, 25))
+            .await
+            .unwrap();
         assert_eq!(page.orders.len(), 1, "{key}");
         assert_eq!(gateway.calls().len(), 2, "{key}");
         let stats = client.stats();
-        assert_eq!((stats.calls, stats.retries, stats.pages), (2, 1, 1), "{key}");
+        assert_eq!(
+            (stats.calls, stats.retries, stats.pages),
+            (2, 1, 1),
+            "{key}"
+        );
         assert_eq!(stats.errors_by_code.get(key), Some(&1), "{key}");
-        assert_eq!(stats.throttled, u64::from(key == "199" || key == "200"), "{key}");
+        assert_eq!(
+            stats.throttled,
+            u64::from(key == "199" || key == "200"),
+            "{key}"
+        );
     }
 }
 
@@ -192,8 +230,14 @@ async fn retries_exhausted_names_the_attempts_and_the_last_error() {
     let gateway = TestGateway::start(|_| Reply::Status(503, "busy".into())).await;
     let mut config = config(&gateway.url);
     config.max_attempts = 3;
-    let error = client(config).fetch_page(&PageQuery::window(day(), 1, 25)).await.unwrap_err();
-    assert!(matches!(error, SourceError::RetriesExhausted { attempts: 3, .. }));
+    let error = client(config)
+        .fetch_page(&PageQuery::window(day(), 1, 25))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        SourceError::RetriesExhausted { attempts: 3, .. }
+    ));
     assert_eq!(
         chain(&error),
         format!(
@@ -211,11 +255,30 @@ async fn an_unreachable_gateway_is_a_transport_error_without_the_query_string() 
     drop(listener);
     let mut config = config(&format!("{url}?app_key=1"));
     config.max_attempts = 2;
-    let error = client(config).fetch_page(&PageQuery::window(day(), 1, 25)).await.unwrap_err();
-    let SourceError::RetriesExhausted { last, .. } = &error else { panic!("{error:?}") };
-    assert!(matches!(**last, SourceError::Transport { timed_out: false, .. }), "{last:?}");
+    let error = client(config)
+        .fetch_page(&PageQuery::window(day(), 1, 25))
+        .await
+        .unwrap_err();
+    let SourceError::RetriesExhausted { last, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        matches!(
+            **last,
+            SourceError::Transport {
+                timed_out: false,
+                ..
+            }
+        ),
+        "{last:?}"
+    );
     let shown = chain(&error);
-    assert!(shown.starts_with(&format!("gave up after 2 attempts: could not reach the gateway at {url}: ")), "{shown}");
+    assert!(
+        shown.starts_with(&format!(
+            "gave up after 2 attempts: could not reach the gateway at {url}: "
+        )),
+        "{shown}"
+    );
     assert!(!shown.contains("app_key=1"), "{shown}");
 }
 
@@ -225,7 +288,14 @@ async fn paging_fields_under_data_are_understood() {
         let mut answer = shop_of(30, 1).answer(call);
         let response = answer["response"].as_object_mut().unwrap();
         let mut data = serde_json::Map::new();
-        for key in ["page_size", "page_index", "data_count", "page_count", "has_next", "orders"] {
+        for key in [
+            "page_size",
+            "page_index",
+            "data_count",
+            "page_count",
+            "has_next",
+            "orders",
+        ] {
             data.insert(key.to_owned(), response.remove(key).unwrap());
         }
         response.insert("data".into(), data.into());
@@ -233,8 +303,14 @@ async fn paging_fields_under_data_are_understood() {
     })
     .await;
     let (tx, rx) = page_channel();
-    let report = client(config(&gateway.url)).pull_window(day(), &tx).await.unwrap();
-    assert_eq!((report.calls, report.distinct_orders, report.data_count_last), (3, 30, Some(30)));
+    let report = client(config(&gateway.url))
+        .pull_window(day(), &tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.calls, report.distinct_orders, report.data_count_last),
+        (3, 30, Some(30))
+    );
     assert_eq!(ids_of(&drain(rx)), (1..=30).collect());
 }
 
@@ -244,16 +320,38 @@ async fn a_quiet_window_costs_one_call_per_page_plus_one_and_an_empty_one_a_sing
     let client = client(config(&gateway.url));
     let (tx, rx) = page_channel();
     let report = client.pull_window(day(), &tx).await.unwrap();
-    assert_eq!((report.calls, report.pages, report.orders_seen, report.distinct_orders), (4, 3, 85, 60));
-    assert_eq!((report.drift_events, report.rereads, report.subwindows), (0, 0, 0));
-    let order: Vec<u32> = gateway.calls().iter().map(|c| c.param("page_index").parse().unwrap()).collect();
+    assert_eq!(
+        (
+            report.calls,
+            report.pages,
+            report.orders_seen,
+            report.distinct_orders
+        ),
+        (4, 3, 85, 60)
+    );
+    assert_eq!(
+        (report.drift_events, report.rereads, report.subwindows),
+        (0, 0, 0)
+    );
+    let order: Vec<u32> = gateway
+        .calls()
+        .iter()
+        .map(|c| c.param("page_index").parse().unwrap())
+        .collect();
     assert_eq!(order, [1, 3, 2, 1]);
     assert_eq!(drain(rx).len(), 4, "every page fetched is sent on");
 
     let empty = Window::new(t("2024-04-01 00:00:00"), t("2024-04-02 00:00:00"));
     let (tx, _rx) = page_channel();
     let report = client.pull_window(empty, &tx).await.unwrap();
-    assert_eq!((report.calls, report.distinct_orders, report.data_count_first), (1, 0, Some(0)));
+    assert_eq!(
+        (
+            report.calls,
+            report.distinct_orders,
+            report.data_count_first
+        ),
+        (1, 0, Some(0))
+    );
 }
 
 /// The oldest order still in the window is modified (moves out of it) after every call.
@@ -276,7 +374,10 @@ async fn reverse_paging_reads_every_row_of_a_window_whose_rows_leave_while_it_is
     let forward = client(config(&gateway.url));
     let mut seen = BTreeSet::new();
     for index in 1..=3 {
-        let page = forward.fetch_page(&PageQuery::window(day(), index, 25)).await.unwrap();
+        let page = forward
+            .fetch_page(&PageQuery::window(day(), index, 25))
+            .await
+            .unwrap();
         seen.extend(ids_of(&[page]));
     }
     let still_in_window: BTreeSet<u64> = shop
@@ -288,15 +389,31 @@ async fn reverse_paging_reads_every_row_of_a_window_whose_rows_leave_while_it_is
         .map(|o| o.o_id)
         .collect();
     let skipped: Vec<u64> = still_in_window.difference(&seen).copied().collect();
-    assert_eq!(skipped, [26, 52], "forward paging skips the rows at the page boundaries");
+    assert_eq!(
+        skipped,
+        [26, 52],
+        "forward paging skips the rows at the page boundaries"
+    );
 
     let (gateway, _) = shop_gateway(shop_of(60, 1), the_oldest_order_leaves).await;
     let (tx, rx) = page_channel();
-    let report = client(config(&gateway.url)).pull_window(day(), &tx).await.unwrap();
+    let report = client(config(&gateway.url))
+        .pull_window(day(), &tx)
+        .await
+        .unwrap();
     assert_eq!(ids_of(&drain(rx)), (1..=60).collect());
-    assert_eq!((report.calls, report.distinct_orders, report.rereads), (4, 60, 0));
-    assert_eq!((report.data_count_first, report.data_count_last), (Some(60), Some(57)));
-    assert_eq!(report.drift_events, 3, "the count fell at each of the three later reads");
+    assert_eq!(
+        (report.calls, report.distinct_orders, report.rereads),
+        (4, 60, 0)
+    );
+    assert_eq!(
+        (report.data_count_first, report.data_count_last),
+        (Some(60), Some(57))
+    );
+    assert_eq!(
+        report.drift_events, 3,
+        "the count fell at each of the three later reads"
+    );
     assert!(!report.unresolved_drift);
 }
 
@@ -306,17 +423,31 @@ async fn rows_arriving_mid_scan_are_recovered_by_rereading_the_pages_above() {
     // shifts down one place and the last row of page 2 slides into page 3, already read.
     let (gateway, _) = shop_gateway(shop_of(60, 1), |shop, call| {
         if call.number == 1 {
-            shop.orders.push(ShopOrder { o_id: 1000, modified: t("2024-05-01 00:00:00"), ts: 1000 });
+            shop.orders.push(ShopOrder {
+                o_id: 1000,
+                modified: t("2024-05-01 00:00:00"),
+                ts: 1000,
+            });
         }
     })
     .await;
     let (tx, rx) = page_channel();
-    let report = client(config(&gateway.url)).pull_window(day(), &tx).await.unwrap();
+    let report = client(config(&gateway.url))
+        .pull_window(day(), &tx)
+        .await
+        .unwrap();
     let expected: BTreeSet<u64> = (1..=60).chain([1000]).collect();
     assert_eq!(ids_of(&drain(rx)), expected);
-    let order: Vec<u32> = gateway.calls().iter().map(|c| c.param("page_index").parse().unwrap()).collect();
+    let order: Vec<u32> = gateway
+        .calls()
+        .iter()
+        .map(|c| c.param("page_index").parse().unwrap())
+        .collect();
     assert_eq!(order, [1, 3, 2, 3, 1]);
-    assert_eq!((report.drift_events, report.rereads, report.distinct_orders), (1, 1, 61));
+    assert_eq!(
+        (report.drift_events, report.rereads, report.distinct_orders),
+        (1, 1, 61)
+    );
     assert_eq!(report.data_count_last, Some(61));
 }
 
@@ -331,7 +462,11 @@ async fn a_dense_window_is_halved_instead_of_paged_deeply() {
     assert_eq!(ids_of(&drain(rx)), (1..=40).collect());
     assert_eq!(report.distinct_orders, 40);
     assert!(report.subwindows >= 4, "{report:?}");
-    let deepest = gateway.calls().iter().map(|c| c.param("page_index").parse::<u32>().unwrap()).max();
+    let deepest = gateway
+        .calls()
+        .iter()
+        .map(|c| c.param("page_index").parse::<u32>().unwrap())
+        .max();
     assert_eq!(deepest, Some(2));
 }
 
@@ -340,7 +475,10 @@ async fn a_window_longer_than_the_gateway_allows_is_cut_into_pieces() {
     let (gateway, _) = shop_gateway(shop_of(10, 24 * 60), |_, _| {}).await;
     let (tx, rx) = page_channel();
     let ten_days = Window::new(t("2024-05-01 00:00:00"), t("2024-05-11 00:00:00"));
-    let report = client(config(&gateway.url)).pull_window(ten_days, &tx).await.unwrap();
+    let report = client(config(&gateway.url))
+        .pull_window(ten_days, &tx)
+        .await
+        .unwrap();
     assert_eq!(ids_of(&drain(rx)), (1..=10).collect());
     assert_eq!(report.subwindows, 2);
 }
@@ -355,9 +493,27 @@ async fn the_ts_cursor_deduplicates_the_boundary_row_and_stops_on_a_short_page()
     let calls = gateway.calls();
     let cursors: Vec<&str> = calls.iter().map(|c| c.param("start_ts")).collect();
     assert_eq!(cursors, ["1", "5", "9"]);
-    assert!(gateway.calls().iter().all(|c| c.param("is_get_total") == "false" && c.param("page_index") == "1"));
-    assert!(gateway.calls().iter().all(|c| !c.params.contains_key("start_time")));
-    assert_eq!((report.cursor, report.calls, report.orders_seen, report.distinct_orders), (12, 3, 14, 12));
+    assert!(
+        gateway
+            .calls()
+            .iter()
+            .all(|c| c.param("is_get_total") == "false" && c.param("page_index") == "1")
+    );
+    assert!(
+        gateway
+            .calls()
+            .iter()
+            .all(|c| !c.params.contains_key("start_time"))
+    );
+    assert_eq!(
+        (
+            report.cursor,
+            report.calls,
+            report.orders_seen,
+            report.distinct_orders
+        ),
+        (12, 3, 14, 12)
+    );
     let pages = drain(rx);
     assert!(pages.iter().all(|p| p.window.is_none()));
     assert_eq!(ids_of(&pages), (1..=12).collect());
@@ -383,25 +539,46 @@ async fn a_ts_group_larger_than_a_page_is_paged_at_one_cursor_then_reread_in_rev
     let asked: Vec<(String, String)> = gateway
         .calls()
         .iter()
-        .map(|c| (c.param("start_ts").to_owned(), c.param("page_index").to_owned()))
+        .map(|c| {
+            (
+                c.param("start_ts").to_owned(),
+                c.param("page_index").to_owned(),
+            )
+        })
         .collect();
     let expected = [("1", "1"), ("3", "1"), ("3", "2"), ("3", "1"), ("5", "1")];
     assert_eq!(asked, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
-    assert_eq!((report.cursor, report.rereads, report.distinct_orders, report.stuck), (5, 1, 12, false));
+    assert_eq!(
+        (
+            report.cursor,
+            report.rereads,
+            report.distinct_orders,
+            report.stuck
+        ),
+        (5, 1, 12, false)
+    );
     assert_eq!(ids_of(&drain(rx)), (1..=12).collect());
 }
 
 #[tokio::test]
 async fn concurrent_windows_report_each_completion_and_none_start_after_a_fatal_error() {
     let days: Vec<Window> = (1..=5)
-        .map(|d| Window::new(t(&format!("2024-05-0{d} 00:00:00")), t(&format!("2024-05-0{} 00:00:00", d + 1))))
+        .map(|d| {
+            Window::new(
+                t(&format!("2024-05-0{d} 00:00:00")),
+                t(&format!("2024-05-0{} 00:00:00", d + 1)),
+            )
+        })
         .collect();
     let (gateway, _) = shop_gateway(shop_of(100, 60), |_, _| {}).await;
     let client = client(config(&gateway.url));
     let (tx, rx) = page_channel();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let summary = client.pull_windows(days.clone(), 3, &tx, &done_tx).await;
-    assert_eq!((summary.completed, summary.failed, summary.not_started.len()), (5, 0, 0));
+    assert_eq!(
+        (summary.completed, summary.failed, summary.not_started.len()),
+        (5, 0, 0)
+    );
     let mut finished = Vec::new();
     while let Ok(outcome) = done_rx.try_recv() {
         finished.push(outcome.unwrap().window);
@@ -439,7 +616,12 @@ async fn concurrent_calls_through_one_client_never_exceed_the_per_second_limit()
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..30 {
         let client = client.clone();
-        calls.spawn(async move { client.fetch_page(&PageQuery::window(day(), 1, 25)).await.map(|_| ()) });
+        calls.spawn(async move {
+            client
+                .fetch_page(&PageQuery::window(day(), 1, 25))
+                .await
+                .map(|_| ())
+        });
     }
     for result in calls.join_all().await {
         result.unwrap();
@@ -448,11 +630,22 @@ async fn concurrent_calls_through_one_client_never_exceed_the_per_second_limit()
     let mut arrivals: Vec<std::time::Instant> = gateway.calls().iter().map(|c| c.arrived).collect();
     arrivals.sort();
     let busiest = (0..arrivals.len())
-        .map(|i| arrivals[i..].iter().take_while(|a| **a - arrivals[i] < Duration::from_millis(900)).count())
+        .map(|i| {
+            arrivals[i..]
+                .iter()
+                .take_while(|a| **a - arrivals[i] < Duration::from_millis(900))
+                .count()
+        })
         .max()
         .unwrap();
-    assert_eq!(busiest, 20, "at most 20 calls reach the gateway within any second");
-    assert!(elapsed >= Duration::from_millis(990) && elapsed < Duration::from_millis(1600), "{elapsed:?}");
+    assert_eq!(
+        busiest, 20,
+        "at most 20 calls reach the gateway within any second"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(990) && elapsed < Duration::from_millis(1600),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
