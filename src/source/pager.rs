@@ -52,6 +52,10 @@ pub struct WindowReport {
     /// Drift was still seen when the re-read budget ran out: some orders may have been missed
     /// (they will have a newer modified time, so a later window finds them).
     pub unresolved_drift: bool,
+    /// How many fewer distinct orders were received than the final `data_count` says exist
+    /// (summed over pieces); non-zero with `unresolved_drift` false means the gateway counts
+    /// rows it does not return.
+    pub shortfall: u64,
 }
 
 impl WindowReport {
@@ -68,6 +72,7 @@ impl WindowReport {
             rereads: 0,
             subwindows: 0,
             unresolved_drift: false,
+            shortfall: 0,
         }
     }
 }
@@ -188,6 +193,8 @@ struct Leaf {
     distinct: HashSet<String>,
     last_count: u64,
     budget: u32,
+    /// `data_count` changed since the last full pass.
+    drifted: bool,
 }
 
 impl Walk<'_> {
@@ -210,6 +217,7 @@ impl Walk<'_> {
             distinct: HashSet::new(),
             last_count: 0,
             budget: config.max_drift_rereads,
+            drifted: false,
         };
         let first = self.read(&mut leaf, 1).await?;
         if self.report.data_count_first.is_none() {
@@ -242,24 +250,39 @@ impl Walk<'_> {
             self.settle(&mut leaf, 1, page.data_count).await?;
         }
 
-        // Fewer distinct orders than the gateway counts: something slipped past. Read the
-        // window again in full (reverse), within the budget.
-        while (leaf.distinct.len() as u64) < leaf.last_count {
+        // Fewer distinct orders than the gateway counts after the count moved: something
+        // slipped past. Read the window again in full (reverse), within the budget. A count
+        // that stayed put is not drift: re-reading a still window would only repeat itself.
+        while leaf.drifted && (leaf.distinct.len() as u64) < leaf.last_count {
             self.report.drift_events += 1;
             if leaf.budget == 0 {
                 self.unresolved(&leaf);
                 break;
             }
             leaf.budget -= 1;
+            leaf.drifted = false;
             let top = pages_for(leaf.last_count, page_size);
             for index in (1..=top).rev() {
                 let page = self.read(&mut leaf, index).await?;
                 self.report.rereads += 1;
-                if let Some(count) = page.data_count {
+                if let Some(count) = page.data_count
+                    && count != leaf.last_count
+                {
+                    leaf.drifted = true;
                     leaf.last_count = count;
                 }
             }
         }
+        let shortfall = leaf.last_count.saturating_sub(leaf.distinct.len() as u64);
+        if shortfall > 0 && !self.report.unresolved_drift {
+            warn!(
+                window = %window,
+                data_count = leaf.last_count,
+                distinct = leaf.distinct.len(),
+                "The gateway counts more orders than it returned for a window that did not change."
+            );
+        }
+        self.report.shortfall += shortfall;
         self.report.data_count_last = Some(leaf.last_count);
         self.leaf_counts.push(Some(leaf.last_count));
         Ok(())
@@ -281,6 +304,7 @@ impl Walk<'_> {
                 continue;
             }
             self.report.drift_events += 1;
+            leaf.drifted = true;
             let grew = count.saturating_sub(leaf.last_count);
             debug!(window = %leaf.window, page_index = index, from = leaf.last_count, to = count, "Window row count changed while paging.");
             leaf.last_count = count;

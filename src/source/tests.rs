@@ -354,6 +354,55 @@ async fn a_quiet_window_costs_one_call_per_page_plus_one_and_an_empty_one_a_sing
     );
 }
 
+#[tokio::test]
+async fn a_gateway_that_counts_rows_it_never_returns_costs_no_rereads() {
+    let gateway = TestGateway::start(|_| {
+        Reply::Json(success(
+            vec![json!({"o_id": "1"}), json!({"o_id": 2})],
+            3,
+            1,
+            25,
+        ))
+    })
+    .await;
+    let (tx, _rx) = page_channel();
+    let report = client(config(&gateway.url))
+        .pull_window(day(), &tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.calls, report.distinct_orders, report.shortfall),
+        (1, 2, 1)
+    );
+    assert_eq!(
+        (report.rereads, report.drift_events, report.unresolved_drift),
+        (0, 0, false)
+    );
+}
+
+/// A window that keeps growing: every call adds an order at its front.
+#[tokio::test]
+async fn a_window_that_never_settles_stops_rereading_at_the_budget_and_says_so() {
+    let (gateway, _) = shop_gateway(shop_of(60, 1), |shop, call| {
+        let o_id = 1000 + call.number as u64;
+        shop.orders.push(ShopOrder {
+            o_id,
+            modified: t("2024-05-01 00:00:00"),
+            ts: o_id as i64,
+        });
+    })
+    .await;
+    let mut config = config(&gateway.url);
+    config.max_drift_rereads = 2;
+    let (tx, _rx) = page_channel();
+    let report = client(config).pull_window(day(), &tx).await.unwrap();
+    assert!(report.unresolved_drift, "{report:?}");
+    assert!(
+        report.calls <= 4 + 2 * 4,
+        "re-reads are bounded: {report:?}"
+    );
+}
+
 /// The oldest order still in the window is modified (moves out of it) after every call.
 fn the_oldest_order_leaves(shop: &mut Shop, _: &Call) {
     let window = day();
