@@ -202,6 +202,12 @@ impl QimenClient {
                 Err(error) => error,
             };
             self.record_error(&error);
+            if matches!(error, SourceError::Throttled { .. }) {
+                self.inner
+                    .counters
+                    .throttled
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             if !error.is_transient() {
                 return Err(error);
             }
@@ -213,10 +219,6 @@ impl QimenClient {
                 });
             }
             if let SourceError::Throttled { code, .. } = &error {
-                self.inner
-                    .counters
-                    .throttled
-                    .fetch_add(1, Ordering::Relaxed);
                 let pause = if *code == MINUTE_THROTTLE_CODE {
                     config.minute_throttle_pause
                 } else {
