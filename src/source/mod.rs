@@ -4,11 +4,28 @@
 //! It knows nothing of staging or MySQL: every page it receives is handed, as received, to a
 //! [`PageSender`]; the caller decides what to do with it.
 
+pub mod client;
+pub mod config;
+pub mod cursor;
+pub mod envelope;
+pub mod error;
+pub mod pager;
+pub mod rate_limit;
 pub mod sign;
 pub mod window;
 
+#[cfg(test)]
+mod test_gateway;
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+pub use client::{PageQuery, QimenClient, QueryRange, SourceStats};
+pub use config::SourceConfig;
+pub use cursor::CursorReport;
+pub use error::SourceError;
+pub use pager::{PullSummary, WindowOutcome, WindowReport};
 pub use sign::SignMethod;
 pub use window::Window;
 

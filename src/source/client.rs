@@ -1,0 +1,474 @@
+//! [`QimenClient`]: one logical call of `jushuitan.order.list.query` — rate limit, sign, POST,
+//! read the envelope, retry transient faults with a freshly signed request.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use reqwest::header::CONTENT_TYPE;
+use tracing::{debug, warn};
+
+use crate::beijing_time;
+use crate::secret;
+use crate::source::config::SourceConfig;
+use crate::source::envelope;
+use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, printable_url};
+use crate::source::rate_limit::RateLimiter;
+use crate::source::{FetchedPage, Window, sign};
+
+/// The one method this client calls.
+pub const METHOD: &str = "jushuitan.order.list.query";
+
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=UTF-8";
+
+/// Parameters the client sets itself; filters may not override them.
+const RESERVED_PARAMS: &[&str] = &[
+    "method",
+    "app_key",
+    "target_app_key",
+    "customer_id",
+    "timestamp",
+    "format",
+    "v",
+    "sign_method",
+    "session",
+    "sign",
+    "page_index",
+    "page_size",
+    "start_time",
+    "end_time",
+    "date_type",
+    "start_ts",
+    "is_get_total",
+];
+
+/// What one page asks for: a modified-time window or a `ts` cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryRange {
+    /// `start_time`/`end_time` (+ `date_type`).
+    Window(Window),
+    /// `start_ts` with `is_get_total=false`.
+    FromTs(i64),
+}
+
+/// One page request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageQuery {
+    pub range: QueryRange,
+    /// 1-based.
+    pub page_index: u32,
+    pub page_size: u32,
+    /// Extra business parameters for this query only (sent after the configured filters).
+    pub filters: Vec<(String, String)>,
+}
+
+impl PageQuery {
+    pub fn window(window: Window, page_index: u32, page_size: u32) -> Self {
+        Self {
+            range: QueryRange::Window(window),
+            page_index,
+            page_size,
+            filters: Vec::new(),
+        }
+    }
+
+    pub fn from_ts(start_ts: i64, page_index: u32, page_size: u32) -> Self {
+        Self {
+            range: QueryRange::FromTs(start_ts),
+            page_index,
+            page_size,
+            filters: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_filter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.filters.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Counters of one client since it was built, for the run summary and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// HTTP requests sent (what the gateway counts against the rate limits).
+    pub calls: u64,
+    /// Attempts that were retries of an earlier failed attempt.
+    pub retries: u64,
+    /// Throttle answers (codes 7, 199, 200).
+    pub throttled: u64,
+    /// Pages read successfully.
+    pub pages: u64,
+    /// Failed attempts by kind: gateway code (`"25"`), `http_503`, `transport`, `timeout`,
+    /// `malformed`.
+    pub errors_by_code: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+    pages: AtomicU64,
+    errors_by_code: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The Qimen client. Cheap to clone: clones share the HTTP connection pool, the rate limiter
+/// and the counters.
+#[derive(Clone, Debug)]
+pub struct QimenClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SourceConfig,
+    http: reqwest::Client,
+    url: reqwest::Url,
+    printable_url: String,
+    limiter: RateLimiter,
+    counters: Counters,
+}
+
+impl QimenClient {
+    /// Checks the configuration and builds the HTTP client. Sends nothing.
+    pub fn new(config: SourceConfig) -> Result<Self, SourceError> {
+        validate(&config)?;
+        let url = reqwest::Url::parse(&config.api_url).map_err(|e| {
+            SourceError::Config(format!(
+                "JST_API_URL {:?} is not a URL ({e})",
+                printable_url(&config.api_url)
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(SourceError::Config(format!(
+                "JST_API_URL must be http or https, not {:?}",
+                url.scheme()
+            )));
+        }
+        ensure_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let limiter = RateLimiter::new(config.per_second, config.per_minute, config.rate_margin);
+        let printable_url = printable_url(url.as_str());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                url,
+                printable_url,
+                limiter,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &SourceConfig {
+        &self.inner.config
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SourceStats {
+        let c = &self.inner.counters;
+        SourceStats {
+            calls: c.calls.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            pages: c.pages.load(Ordering::Relaxed),
+            errors_by_code: lock(&c.errors_by_code).clone(),
+        }
+    }
+
+    /// One logical call: waits for the rate limiter, signs, sends, reads the envelope, and
+    /// retries transient faults (throttling, 5xx, timeouts, unreadable bodies) with exponential
+    /// backoff and full jitter, re-stamping and re-signing every attempt.
+    pub async fn fetch_page(&self, query: &PageQuery) -> Result<FetchedPage, SourceError> {
+        let config = &self.inner.config;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.inner.limiter.acquire().await;
+            let error = match self.attempt(query).await {
+                Ok(page) => {
+                    self.inner.counters.pages.fetch_add(1, Ordering::Relaxed);
+                    return Ok(page);
+                }
+                Err(error) => error,
+            };
+            self.record_error(&error);
+            if matches!(error, SourceError::Throttled { .. }) {
+                self.inner
+                    .counters
+                    .throttled
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if !error.is_transient() {
+                return Err(error);
+            }
+            if attempt >= config.max_attempts {
+                warn!(attempts = attempt, error = %chain(&error), "Qimen call failed on every attempt.");
+                return Err(SourceError::RetriesExhausted {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            if let SourceError::Throttled { code, .. } = &error {
+                let pause = if *code == MINUTE_THROTTLE_CODE {
+                    config.minute_throttle_pause
+                } else {
+                    config.throttle_pause
+                };
+                self.inner.limiter.pause_for(pause);
+            }
+            let wait = self.backoff(attempt);
+            warn!(
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                page_index = query.page_index,
+                error = %chain(&error),
+                "Qimen call failed; retrying."
+            );
+            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Full jitter: uniform in `[0, min(max_backoff, base_backoff * 2^(attempt-1))]`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let config = &self.inner.config;
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
+        let cap = config
+            .base_backoff
+            .saturating_mul(factor)
+            .min(config.max_backoff);
+        let cap_micros = cap.as_micros() as u64;
+        Duration::from_micros(rand::rng().random_range(0..=cap_micros))
+    }
+
+    fn record_error(&self, error: &SourceError) {
+        *lock(&self.inner.counters.errors_by_code)
+            .entry(error.stats_key())
+            .or_insert(0) += 1;
+    }
+
+    /// One HTTP attempt.
+    async fn attempt(&self, query: &PageQuery) -> Result<FetchedPage, SourceError> {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        let params = self.params(query);
+        let signature = sign::sign(
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &config.app_secret,
+            config.sign_method,
+        );
+        let mut form: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form.push(("sign", &signature));
+
+        inner.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let response = inner
+            .http
+            .post(inner.url.clone())
+            .header(CONTENT_TYPE, FORM_CONTENT_TYPE)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| self.transport(e))?;
+        debug!(
+            page_index = query.page_index,
+            status = status.as_u16(),
+            bytes = body.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Qimen call answered."
+        );
+        if !status.is_success() {
+            let snippet: String = body.chars().take(200).collect();
+            return Err(SourceError::HttpStatus {
+                status: status.as_u16(),
+                url: inner.printable_url.clone(),
+                body_snippet: self.scrub(&snippet, &signature),
+            });
+        }
+        let envelope = envelope::parse(&body).map_err(|error| match error {
+            SourceError::Rejected {
+                code,
+                message,
+                request_id,
+            } => SourceError::Rejected {
+                code,
+                message: self.scrub(&message, &signature),
+                request_id,
+            },
+            SourceError::Throttled {
+                code,
+                message,
+                request_id,
+            } => SourceError::Throttled {
+                code,
+                message: self.scrub(&message, &signature),
+                request_id,
+            },
+            other => other,
+        })?;
+        let window = match query.range {
+            QueryRange::Window(window) => Some(window),
+            QueryRange::FromTs(_) => None,
+        };
+        Ok(FetchedPage {
+            window,
+            page_index: query.page_index,
+            request_params: redact_session(params),
+            http_status: status.as_u16(),
+            body,
+            received_at: Utc::now(),
+            orders: envelope.orders,
+            data_count: envelope.data_count,
+            page_count: envelope.page_count,
+            has_next: envelope.has_next,
+        })
+    }
+
+    /// Every parameter to send except `sign`: system parameters, then business parameters.
+    fn params(&self, query: &PageQuery) -> Vec<(String, String)> {
+        let config = &self.inner.config;
+        let mut params: Vec<(String, String)> = Vec::with_capacity(16);
+        let mut push = |key: &str, value: String| params.push((key.to_owned(), value));
+        push("method", METHOD.to_owned());
+        push("app_key", config.app_key.clone());
+        push("target_app_key", config.target_app_key.clone());
+        push("customer_id", config.customer_id.clone());
+        push("timestamp", beijing_time::format(beijing_time::now()));
+        push("format", "json".to_owned());
+        push("v", "2.0".to_owned());
+        push("sign_method", config.sign_method.as_param().to_owned());
+        if let Some(session) = config.session.as_ref().filter(|s| !s.is_empty()) {
+            push("session", session.expose().to_owned());
+        }
+        match query.range {
+            QueryRange::Window(window) => {
+                push("start_time", beijing_time::format(window.start));
+                push("end_time", beijing_time::format(window.end));
+                push("date_type", config.date_type.to_string());
+            }
+            QueryRange::FromTs(start_ts) => {
+                push("start_ts", start_ts.to_string());
+                push("is_get_total", "false".to_owned());
+            }
+        }
+        push("page_index", query.page_index.to_string());
+        push("page_size", query.page_size.to_string());
+        for (key, value) in config.filters.iter().chain(&query.filters) {
+            push(key, value.clone());
+        }
+        params
+    }
+
+    fn transport(&self, error: reqwest::Error) -> SourceError {
+        SourceError::Transport {
+            url: self.inner.printable_url.clone(),
+            timed_out: error.is_timeout(),
+            source: error.without_url(),
+        }
+    }
+
+    /// Removes the signature and the secrets from text the gateway sent back.
+    fn scrub(&self, text: &str, signature: &str) -> String {
+        let config = &self.inner.config;
+        let mut text = text.replace(signature, "***");
+        text = secret::redact(&text, &config.app_secret);
+        if let Some(session) = &config.session {
+            text = secret::redact(&text, session);
+        }
+        text
+    }
+}
+
+/// The session is a credential: it is sent, but kept out of what we hand on (and stage).
+fn redact_session(mut params: Vec<(String, String)>) -> Vec<(String, String)> {
+    for (key, value) in &mut params {
+        if key == "session" {
+            *value = "***".to_owned();
+        }
+    }
+    params
+}
+
+fn validate(config: &SourceConfig) -> Result<(), SourceError> {
+    let fail = |what: &str| Err(SourceError::Config(what.to_owned()));
+    if config.app_key.trim().is_empty() {
+        return fail("JST_APP_KEY is empty");
+    }
+    if config.app_secret.is_empty() {
+        return fail("JST_APP_SECRET is empty");
+    }
+    if config.customer_id.trim().is_empty() {
+        return fail("JST_CUSTOMER_ID is empty");
+    }
+    if config.target_app_key.trim().is_empty() {
+        return fail("JST_TARGET_APP_KEY is empty");
+    }
+    if !(1..=100).contains(&config.page_size) {
+        return fail("page_size must be between 1 and 100 (the gateway documents 25)");
+    }
+    if config.per_second == 0 || config.per_minute == 0 {
+        return fail("per_second and per_minute must be at least 1");
+    }
+    if config.max_attempts == 0 {
+        return fail("max_attempts must be at least 1");
+    }
+    if config.max_page_depth == 0 {
+        return fail("max_page_depth must be at least 1");
+    }
+    if config.max_window < Duration::from_secs(1) {
+        return fail("max_window must be at least one second");
+    }
+    if let Some((key, _)) = config
+        .filters
+        .iter()
+        .find(|(k, _)| RESERVED_PARAMS.contains(&k.as_str()))
+    {
+        return Err(SourceError::Config(format!(
+            "filter {key:?} would override a parameter the client sets itself"
+        )));
+    }
+    Ok(())
+}
+
+/// Installs rustls' ring provider if no crypto provider is installed yet, so that building the
+/// HTTP client never panics (reqwest is built without a provider of its own). The binary
+/// installs the same provider first; this covers tests and library users.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is then installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// `error` and its causes, joined by `: ` (what `{:#}` shows through anyhow).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

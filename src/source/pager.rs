@@ -1,0 +1,420 @@
+//! Reading every order modified in a time window, on a shop that keeps changing while we read.
+//!
+//! Offset paging is unsafe on a live shop: an order modified during the scan leaves the window
+//! (its modified time moves to "now"), the rows after it shift up one place, and a row at a page
+//! boundary slides into a page already read. So a window is read **last page first**:
+//!
+//! 1. page 1, to learn `data_count`;
+//! 2. pages `page_count ..= 2`, in reverse;
+//! 3. page 1 again (rows of page 2 may have shifted into it after step 1).
+//!
+//! In a window in the past rows only *leave*, and leaving only moves unread rows towards pages
+//! not yet read, so nothing is skipped. Rows *arriving* (late visibility, a window reaching up
+//! to now) push rows the other way; that shows as `data_count` growing between two reads, and
+//! the pages above the read one are re-read (at most `max_drift_rereads` rounds). If at the end
+//! fewer distinct orders were seen than `data_count` says exist, the window is read again in
+//! full, within the same budget. A window with more than `page_size * max_page_depth` orders is
+//! halved instead of paged deeply; one longer than `max_window` is cut into pieces first.
+
+use std::collections::HashSet;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::source::client::{PageQuery, QimenClient};
+use crate::source::envelope::lenient_i64;
+use crate::source::error::SourceError;
+use crate::source::{FetchedPage, PageSender, Window};
+
+/// What reading one window took and found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowReport {
+    pub window: Window,
+    /// Logical calls (pages fetched and sent), re-reads and sub-windows included.
+    pub calls: u64,
+    /// Distinct `(window, page_index)` pages read.
+    pub pages: u64,
+    /// Orders received, duplicates included.
+    pub orders_seen: u64,
+    /// Distinct `o_id`s received.
+    pub distinct_orders: u64,
+    /// `data_count` of the first page read.
+    pub data_count_first: Option<u64>,
+    /// `data_count` of the last page read; for a split window, the sum over the pieces paged.
+    pub data_count_last: Option<u64>,
+    /// Times `data_count` changed between two reads, or the pass ended short of it.
+    pub drift_events: u64,
+    /// Pages read again because of drift (the planned second read of page 1 is not counted).
+    pub rereads: u64,
+    /// Sub-windows read because the window was dense or too long.
+    pub subwindows: u64,
+    /// Drift was still seen when the re-read budget ran out: some orders may have been missed
+    /// (they will have a newer modified time, so a later window finds them).
+    pub unresolved_drift: bool,
+    /// How many fewer distinct orders were received than the final `data_count` says exist
+    /// (summed over pieces); non-zero with `unresolved_drift` false means the gateway counts
+    /// rows it does not return.
+    pub shortfall: u64,
+}
+
+impl WindowReport {
+    fn new(window: Window) -> Self {
+        Self {
+            window,
+            calls: 0,
+            pages: 0,
+            orders_seen: 0,
+            distinct_orders: 0,
+            data_count_first: None,
+            data_count_last: None,
+            drift_events: 0,
+            rereads: 0,
+            subwindows: 0,
+            unresolved_drift: false,
+            shortfall: 0,
+        }
+    }
+}
+
+/// The completion of one window in [`QimenClient::pull_windows`].
+pub type WindowOutcome = Result<WindowReport, (Window, SourceError)>;
+
+/// What [`QimenClient::pull_windows`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PullSummary {
+    pub completed: usize,
+    pub failed: usize,
+    /// Windows never started because an earlier window failed.
+    pub not_started: Vec<Window>,
+}
+
+impl QimenClient {
+    /// Reads every order modified in `window`, sending every page fetched (re-reads included)
+    /// to `pages` as soon as it arrives.
+    pub async fn pull_window(
+        &self,
+        window: Window,
+        pages: &PageSender,
+    ) -> Result<WindowReport, SourceError> {
+        let mut walk = Walk {
+            client: self,
+            pages,
+            distinct: HashSet::new(),
+            report: WindowReport::new(window),
+            leaf_counts: Vec::new(),
+            pages_read: HashSet::new(),
+        };
+        walk.window(window).await?;
+        let mut report = walk.report;
+        report.distinct_orders = walk.distinct.len() as u64;
+        if report.subwindows > 0 {
+            report.data_count_last = walk.leaf_counts.iter().copied().sum::<Option<u64>>();
+        }
+        info!(
+            window = %window,
+            calls = report.calls,
+            orders = report.distinct_orders,
+            drift_events = report.drift_events,
+            rereads = report.rereads,
+            subwindows = report.subwindows,
+            "Window pulled."
+        );
+        Ok(report)
+    }
+
+    /// Pulls `windows` with up to `concurrency` at once (all sharing this client's rate
+    /// limiter), reporting each completion on `done` in the order they finish. After a window
+    /// fails no new window is started; windows already running finish.
+    pub async fn pull_windows(
+        &self,
+        windows: Vec<Window>,
+        concurrency: usize,
+        pages: &PageSender,
+        done: &mpsc::UnboundedSender<WindowOutcome>,
+    ) -> PullSummary {
+        let concurrency = concurrency.max(1);
+        let mut summary = PullSummary::default();
+        let mut running: JoinSet<WindowOutcome> = JoinSet::new();
+        let mut failed = false;
+        let mut queue = windows.into_iter();
+        loop {
+            while !failed && running.len() < concurrency {
+                let Some(window) = queue.next() else { break };
+                let client = self.clone();
+                let pages = pages.clone();
+                running.spawn(async move {
+                    client
+                        .pull_window(window, &pages)
+                        .await
+                        .map_err(|e| (window, e))
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let outcome = match joined {
+                Ok(outcome) => outcome,
+                // A panicking window task is a bug; surface it rather than hide it.
+                Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+            };
+            match &outcome {
+                Ok(_) => summary.completed += 1,
+                Err((window, error)) => {
+                    summary.failed += 1;
+                    if !failed {
+                        warn!(window = %window, error = %crate::source::client::chain(error), "Window failed; starting no more windows.");
+                    }
+                    failed = true;
+                }
+            }
+            // The receiver may have stopped listening; the summary still tells.
+            let _ = done.send(outcome);
+        }
+        summary.not_started = queue.collect();
+        summary
+    }
+}
+
+/// The state of reading one window, its pieces included.
+struct Walk<'a> {
+    client: &'a QimenClient,
+    pages: &'a PageSender,
+    distinct: HashSet<String>,
+    report: WindowReport,
+    /// The last `data_count` of each window actually paged.
+    leaf_counts: Vec<Option<u64>>,
+    pages_read: HashSet<(Window, u32)>,
+}
+
+/// One window being paged in reverse.
+struct Leaf {
+    window: Window,
+    distinct: HashSet<String>,
+    last_count: u64,
+    budget: u32,
+    /// `data_count` changed since the last full pass.
+    drifted: bool,
+}
+
+impl Walk<'_> {
+    async fn window(&mut self, window: Window) -> Result<(), SourceError> {
+        let config = self.client.config();
+        let max_window = chrono::Duration::from_std(config.max_window)
+            .unwrap_or_else(|_| crate::source::window::max_span());
+        if window.span() > max_window {
+            let pieces = Window::split(window.start, window.end, max_window);
+            self.report.subwindows += pieces.len() as u64;
+            for piece in pieces {
+                Box::pin(self.window(piece)).await?;
+            }
+            return Ok(());
+        }
+
+        let page_size = config.page_size;
+        let mut leaf = Leaf {
+            window,
+            distinct: HashSet::new(),
+            last_count: 0,
+            budget: config.max_drift_rereads,
+            drifted: false,
+        };
+        let first = self.read(&mut leaf, 1).await?;
+        if self.report.data_count_first.is_none() {
+            self.report.data_count_first = first.data_count;
+        }
+        let Some(count) = first.data_count else {
+            return self.forward(leaf, first).await;
+        };
+        leaf.last_count = count;
+
+        let depth_limit = u64::from(page_size) * u64::from(config.max_page_depth);
+        if count > depth_limit {
+            if let Some((left, right)) = window.halves() {
+                debug!(window = %window, data_count = count, "Dense window; halving.");
+                self.report.subwindows += 2;
+                Box::pin(self.window(left)).await?;
+                Box::pin(self.window(right)).await?;
+                return Ok(());
+            }
+            warn!(window = %window, data_count = count, "A one-second window is too dense to halve; paging deep.");
+        }
+
+        let top = pages_for(count, page_size);
+        if top >= 2 {
+            for index in (2..=top).rev() {
+                let page = self.read(&mut leaf, index).await?;
+                self.settle(&mut leaf, index, page.data_count).await?;
+            }
+            let page = self.read(&mut leaf, 1).await?;
+            self.settle(&mut leaf, 1, page.data_count).await?;
+        }
+
+        // Fewer distinct orders than the gateway counts after the count moved: something
+        // slipped past. Read the window again in full (reverse), within the budget. A count
+        // that stayed put is not drift: re-reading a still window would only repeat itself.
+        while leaf.drifted && (leaf.distinct.len() as u64) < leaf.last_count {
+            self.report.drift_events += 1;
+            if leaf.budget == 0 {
+                self.unresolved(&leaf);
+                break;
+            }
+            leaf.budget -= 1;
+            leaf.drifted = false;
+            let top = pages_for(leaf.last_count, page_size);
+            for index in (1..=top).rev() {
+                let page = self.read(&mut leaf, index).await?;
+                self.report.rereads += 1;
+                if let Some(count) = page.data_count
+                    && count != leaf.last_count
+                {
+                    leaf.drifted = true;
+                    leaf.last_count = count;
+                }
+            }
+        }
+        let shortfall = leaf.last_count.saturating_sub(leaf.distinct.len() as u64);
+        if shortfall > 0 && !self.report.unresolved_drift {
+            warn!(
+                window = %window,
+                data_count = leaf.last_count,
+                distinct = leaf.distinct.len(),
+                "The gateway counts more orders than it returned for a window that did not change."
+            );
+        }
+        self.report.shortfall += shortfall;
+        self.report.data_count_last = Some(leaf.last_count);
+        self.leaf_counts.push(Some(leaf.last_count));
+        Ok(())
+    }
+
+    /// Reacts to the `data_count` seen when reading page `index`: growth of `k` rows pushed up
+    /// to `k` unread rows from below `index` into the pages just above it; re-read those.
+    async fn settle(
+        &mut self,
+        leaf: &mut Leaf,
+        index: u32,
+        count: Option<u64>,
+    ) -> Result<(), SourceError> {
+        let page_size = self.client.config().page_size;
+        let mut pending: Vec<(u32, Option<u64>)> = vec![(index, count)];
+        while let Some((index, count)) = pending.pop() {
+            let Some(count) = count else { continue };
+            if count == leaf.last_count {
+                continue;
+            }
+            self.report.drift_events += 1;
+            leaf.drifted = true;
+            let grew = count.saturating_sub(leaf.last_count);
+            debug!(window = %leaf.window, page_index = index, from = leaf.last_count, to = count, "Window row count changed while paging.");
+            leaf.last_count = count;
+            if grew == 0 {
+                continue; // rows left: reading last to first already copes
+            }
+            let spread = u32::try_from(grew.div_ceil(u64::from(page_size))).unwrap_or(u32::MAX);
+            let first = index + 1;
+            let last = index
+                .saturating_add(spread)
+                .min(pages_for(count, page_size));
+            if first > last {
+                continue;
+            }
+            if leaf.budget == 0 {
+                self.unresolved(leaf);
+                continue;
+            }
+            leaf.budget -= 1;
+            for reread in (first..=last).rev() {
+                let page = self.read(leaf, reread).await?;
+                self.report.rereads += 1;
+                pending.push((reread, page.data_count));
+            }
+        }
+        Ok(())
+    }
+
+    /// Without `data_count` the window cannot be read in reverse: page forward until the
+    /// gateway says there is no next page, or a page comes back short.
+    async fn forward(&mut self, mut leaf: Leaf, first: FetchedPage) -> Result<(), SourceError> {
+        warn!(window = %leaf.window, "The gateway sent no data_count; paging forward, which can miss orders that change during the scan.");
+        let page_size = self.client.config().page_size as usize;
+        let mut last = first;
+        let mut index = 1;
+        loop {
+            let more = match (last.has_next, last.page_count) {
+                (Some(has_next), _) => has_next,
+                (None, Some(page_count)) => u64::from(index) < page_count,
+                (None, None) => last.orders.len() >= page_size,
+            };
+            if !more || last.orders.is_empty() {
+                break;
+            }
+            index += 1;
+            last = self.read(&mut leaf, index).await?;
+        }
+        self.leaf_counts.push(None);
+        Ok(())
+    }
+
+    /// Fetches one page of the leaf, checks its orders carry an `o_id`, sends it on, and
+    /// tallies it.
+    async fn read(&mut self, leaf: &mut Leaf, index: u32) -> Result<FetchedPage, SourceError> {
+        let query = PageQuery::window(leaf.window, index, self.client.config().page_size);
+        let page = self.client.fetch_page(&query).await?;
+        let mut ids = Vec::with_capacity(page.orders.len());
+        for order in &page.orders {
+            let Some(id) = order_id(order) else {
+                return Err(SourceError::MalformedBody {
+                    reason: format!(
+                        "an order on page {index} of window {} has no o_id",
+                        leaf.window
+                    ),
+                });
+            };
+            ids.push(id);
+        }
+        self.report.calls += 1;
+        self.report.orders_seen += ids.len() as u64;
+        if self.pages_read.insert((leaf.window, index)) {
+            self.report.pages += 1;
+        }
+        for id in ids {
+            leaf.distinct.insert(id.clone());
+            self.distinct.insert(id);
+        }
+        self.pages
+            .send(page.clone())
+            .await
+            .map_err(|_| SourceError::ReceiverClosed)?;
+        Ok(page)
+    }
+
+    fn unresolved(&mut self, leaf: &Leaf) {
+        self.report.unresolved_drift = true;
+        warn!(
+            window = %leaf.window,
+            distinct = leaf.distinct.len(),
+            data_count = leaf.last_count,
+            "The window kept changing after every re-read; a later window will pick up what was missed."
+        );
+    }
+}
+
+/// Pages needed for `count` rows (at least one: an empty window still answers page 1).
+fn pages_for(count: u64, page_size: u32) -> u32 {
+    u32::try_from(count.div_ceil(u64::from(page_size)).max(1)).unwrap_or(u32::MAX)
+}
+
+/// An order's `o_id` as text (a string on Qimen, an integer on the open platform).
+pub fn order_id(order: &serde_json::Value) -> Option<String> {
+    match order.get("o_id")? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An order's `ts` row version, sent as a number or a string.
+pub fn order_ts(order: &serde_json::Value) -> Option<i64> {
+    order.get("ts").and_then(lenient_i64)
+}
