@@ -88,12 +88,14 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     let sink = MysqlSink::connect(&mysql_config(&config)?, super::run::mapping(&config)?).await?;
-    let (orders, items, pays) = sink.count_rows().await?;
+    let endpoint = sink.endpoint();
+    let counts = sink.count_rows().await?;
+    let (orders, items, pays) = (counts.orders, counts.items, counts.pays);
     sink.disconnect().await;
     let pushed = second.push.as_ref().map_or(0, |p| p.orders_pushed);
     println!(
         "\nMySQL {} now holds {orders} orders, {items} items, {pays} payments; the second sync pushed {pushed} orders for {} changes.",
-        mysql_config(&config)?.endpoint(),
+        endpoint,
         changed.len()
     );
     gateway.shutdown().await;

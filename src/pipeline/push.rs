@@ -85,7 +85,7 @@ async fn drain(
                     pushed.push((entry.id, entry.o_id.clone()));
                     rows.push(order_rows);
                 }
-                Ok(Transformed::Skipped { reason }) => {
+                Ok(Transformed::Skipped { reason, .. }) => {
                     tracing::debug!(o_id = %entry.o_id, %reason, "Order filtered.");
                     filtered.push((entry.id, entry.o_id.clone()));
                 }
@@ -106,14 +106,14 @@ async fn drain(
         };
         if !rows.is_empty() {
             let written = sink.write(&rows).await?;
-            report.orders_pushed += written.orders_written;
-            report.stale_skipped += written.stale_skipped;
-            report.item_rows += written.item_rows;
-            report.pay_rows += written.pay_rows;
-            report.write_statements += written.statements;
+            report.orders_pushed += written.orders_written as u64;
+            report.stale_skipped += written.stale_skipped as u64;
+            report.item_rows += written.item_rows as u64;
+            report.pay_rows += written.pay_rows as u64;
+            report.write_statements += written.statements as u64;
         }
         if !filtered.is_empty() {
-            let ids: Vec<String> = filtered.iter().map(|(_, o_id)| o_id.clone()).collect();
+            let ids: Vec<i64> = filtered.iter().filter_map(|(_, o_id)| o_id.parse().ok()).collect();
             report.write_statements += sink.delete_orders(&ids).await?;
         }
         with_staging(staging, move |s| {

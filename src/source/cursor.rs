@@ -130,19 +130,16 @@ impl Scan<'_> {
         let page: FetchedPage = self.client.fetch_page(&query).await?;
         let mut versions = Vec::with_capacity(page.orders.len());
         for order in &page.orders {
-            match (order_id(order), order_ts(order)) {
-                (Some(id), Some(ts)) => versions.push((id, ts)),
-                _ => {
-                    return Err(SourceError::MalformedBody {
-                        reason: format!(
-                            "an order on page {page_index} at start_ts {cursor} has no o_id or no integer ts"
-                        ),
-                    });
-                }
+            // An order without an o_id or a ts cannot move the cursor; it is passed on all the
+            // same, and staging quarantines what it cannot key.
+            if let (Some(id), Some(ts)) = (order_id(order), order_ts(order)) {
+                versions.push((id, ts));
+            } else {
+                tracing::warn!(page = page_index, start_ts = cursor, "Order without o_id or integer ts on a cursor page.");
             }
         }
         self.report.calls += 1;
-        self.report.orders_seen += versions.len() as u64;
+        self.report.orders_seen += page.orders.len() as u64;
         let read = Read {
             len: versions.len(),
             max_ts: versions.iter().map(|(_, ts)| *ts).max(),

@@ -41,11 +41,14 @@ pub struct VersionKey {
 }
 
 impl VersionKey {
-    /// Whether `self` is older than `other`: by `ts` when both have one and they differ, else by
-    /// staging version. Equal versions are not older (rewriting one is idempotent).
+    /// Whether `self` is older than `other`. When both carry the gateway's `ts` row version it
+    /// alone decides, and an equal `ts` is not older (the same row version is the same content,
+    /// and a staging store that was recreated starts its ids again). Without `ts` on both sides
+    /// the staging version (outbox id) decides. Equal versions are not older (rewriting one is
+    /// idempotent).
     pub fn is_older_than(&self, other: &VersionKey) -> bool {
         match (self.ts, other.ts) {
-            (Some(mine), Some(theirs)) if mine != theirs => mine < theirs,
+            (Some(mine), Some(theirs)) => mine < theirs,
             _ => self.staging_version < other.staging_version,
         }
     }
