@@ -14,7 +14,11 @@ const HORIZON: Duration = Duration::from_secs(60);
 
 impl CallTimes {
     pub(crate) fn push(&mut self, now: Instant) {
-        while self.times.front().is_some_and(|&time| now.duration_since(time) >= HORIZON) {
+        while self
+            .times
+            .front()
+            .is_some_and(|&time| now.duration_since(time) >= HORIZON)
+        {
             self.times.pop_front();
         }
         self.times.push_back(now);
@@ -22,7 +26,9 @@ impl CallTimes {
 
     /// Calls in the window `(now - window, now]`.
     pub(crate) fn count_within(&self, now: Instant, window: Duration) -> usize {
-        let first = self.times.partition_point(|&time| now.duration_since(time) >= window);
+        let first = self
+            .times
+            .partition_point(|&time| now.duration_since(time) >= window);
         self.times.len() - first
     }
 }

@@ -100,7 +100,10 @@ impl Default for GatewayConfig {
 impl GatewayConfig {
     /// A gateway with no rate limits (for benchmarks and bulk tests).
     pub fn unlimited() -> Self {
-        Self { rate_limits: RateLimits::none(), ..Self::default() }
+        Self {
+            rate_limits: RateLimits::none(),
+            ..Self::default()
+        }
     }
 }
 
@@ -116,13 +119,19 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { per_second: Some(5), per_minute: Some(100) }
+        Self {
+            per_second: Some(5),
+            per_minute: Some(100),
+        }
     }
 }
 
 impl RateLimits {
     pub fn none() -> Self {
-        Self { per_second: None, per_minute: None }
+        Self {
+            per_second: None,
+            per_minute: None,
+        }
     }
 }
 
@@ -146,7 +155,10 @@ pub enum ResponseDelay {
     None,
     Fixed(Duration),
     /// Uniformly between the two bounds.
-    Random { min: Duration, max: Duration },
+    Random {
+        min: Duration,
+        max: Duration,
+    },
 }
 
 /// Orders changed and added (with `modified` = the gateway's now) before answering each

@@ -35,7 +35,10 @@ pub(crate) fn success(
     request_id: &str,
 ) -> Value {
     let (data_count, page_count) = if is_get_total {
-        (page.data_count, page.data_count.div_ceil(u64::from(page_size)))
+        (
+            page.data_count,
+            page.data_count.div_ceil(u64::from(page_size)),
+        )
     } else {
         (0, 0)
     };
@@ -73,7 +76,9 @@ pub(crate) fn render(value: &Value, format: BodyFormat, shuffle: Option<&mut imp
         BodyFormat::Json => write_json(value, shuffle, &mut out),
         BodyFormat::Xml => {
             out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\" ?>");
-            let Value::Object(body) = value else { unreachable!("envelopes are objects") };
+            let Value::Object(body) = value else {
+                unreachable!("envelopes are objects")
+            };
             for (name, inner) in body {
                 write_xml_element(name, inner, &mut out);
             }
@@ -126,7 +131,9 @@ fn write_xml_element(name: &str, value: &Value, out: &mut String) {
     out.push_str(name);
     out.push('>');
     match value {
-        Value::Object(map) => map.iter().for_each(|(key, inner)| write_xml_element(key, inner, out)),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(key, inner)| write_xml_element(key, inner, out)),
         Value::String(text) => escape_xml(text, out),
         Value::Null => {}
         scalar => out.push_str(&scalar.to_string()),
@@ -164,8 +171,15 @@ mod tests {
 
     #[test]
     fn a_failure_in_xml_is_not_json() {
-        let text = render(&failure(25, "a < b", "r1"), BodyFormat::Xml, None::<&mut StdRng>);
-        assert!(text.contains("<flag>failure</flag>") && text.contains("<code>25</code>"), "{text}");
+        let text = render(
+            &failure(25, "a < b", "r1"),
+            BodyFormat::Xml,
+            None::<&mut StdRng>,
+        );
+        assert!(
+            text.contains("<flag>failure</flag>") && text.contains("<code>25</code>"),
+            "{text}"
+        );
         assert!(text.contains("<message>a &lt; b</message>"), "{text}");
         assert!(serde_json::from_str::<Value>(&text).is_err());
     }

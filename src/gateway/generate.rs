@@ -70,7 +70,13 @@ const BUYER_MESSAGES: [&str; 5] = [
     "周末送货 😀",
     "",
 ];
-const REMARKS: [&str; 5] = ["客服已确认地址", "改发顺丰", "补差价 5 元 💰", "VIP 客户 ⭐", "缺货等待"];
+const REMARKS: [&str; 5] = [
+    "客服已确认地址",
+    "改发顺丰",
+    "补差价 5 元 💰",
+    "VIP 客户 ⭐",
+    "缺货等待",
+];
 const PAYMENTS: [&str; 4] = ["支付宝", "微信支付", "银行转账", "花呗分期"];
 const CREATORS: [&str; 3] = ["系统", "客服小美", "admin"];
 const QUESTIONS: [(&str, &str); 3] = [
@@ -82,7 +88,10 @@ const QUESTIONS: [(&str, &str); 3] = [
 /// A JSON number written exactly as `text` (serde_json keeps the text with
 /// `arbitrary_precision`).
 fn number(text: &str) -> Value {
-    Value::Number(text.parse::<Number>().expect("generator numbers are valid JSON numbers"))
+    Value::Number(
+        text.parse::<Number>()
+            .expect("generator numbers are valid JSON numbers"),
+    )
 }
 
 fn integer(value: i64) -> Value {
@@ -104,7 +113,9 @@ fn time(at: NaiveDateTime) -> Value {
 }
 
 fn pick<'a, T>(rng: &mut impl Rng, items: &'a [T]) -> &'a T {
-    items.choose(rng).expect("the generator's tables are not empty")
+    items
+        .choose(rng)
+        .expect("the generator's tables are not empty")
 }
 
 /// A status, weighted like a real shop: mostly sent, some in progress, a few odd ones.
@@ -143,7 +154,8 @@ pub(crate) fn new_order(
     let order_date = modified - Duration::seconds(rng.random_range(0..3 * 24 * 3600));
     let created = order_date + Duration::seconds(rng.random_range(0..5));
     let paid = status != "WaitPay";
-    let pay_date = order_date + Duration::seconds(rng.random_range(5..1800)).min(modified - order_date);
+    let pay_date =
+        order_date + Duration::seconds(rng.random_range(5..1800)).min(modified - order_date);
     let (shop_id, shop_name) = *pick(rng, &SHOPS);
     let (state, city, district) = *pick(rng, &PLACES);
 
@@ -151,7 +163,10 @@ pub(crate) fn new_order(
     order.insert("o_id".into(), text(o_id.to_string()));
     order.insert(
         "so_id".into(),
-        text(rng.random_range(3_000_000_000_000_000_000u64..3_999_999_999_999_999_999).to_string()),
+        text(
+            rng.random_range(3_000_000_000_000_000_000u64..3_999_999_999_999_999_999)
+                .to_string(),
+        ),
     );
     order.insert("shop_id".into(), integer(shop_id));
     order.insert("shop_name".into(), text(shop_name));
@@ -159,26 +174,46 @@ pub(crate) fn new_order(
     order.insert("wms_co_id".into(), integer(*pick(rng, &WMS_CO_IDS)));
     order.insert("status".into(), text(status));
     order.insert("shop_status".into(), text(shop_status_for(status)));
-    let order_type = if rng.random_bool(0.8) { TYPES[0] } else { *pick(rng, &TYPES) };
+    let order_type = if rng.random_bool(0.8) {
+        TYPES[0]
+    } else {
+        *pick(rng, &TYPES)
+    };
     order.insert("type".into(), text(order_type));
     order.insert("order_from".into(), text(*pick(rng, &ORDER_FROM)));
-    let (question_type, question_desc) =
-        if status == "Question" { *pick(rng, &QUESTIONS) } else { ("", "") };
+    let (question_type, question_desc) = if status == "Question" {
+        *pick(rng, &QUESTIONS)
+    } else {
+        ("", "")
+    };
     order.insert("question_type".into(), text(question_type));
     order.insert("question_desc".into(), text(question_desc));
     order.insert("order_date".into(), time(order_date));
     order.insert("created".into(), time(created));
     order.insert("modified".into(), time(modified));
-    order.insert("pay_date".into(), if paid { time(pay_date) } else { text("") });
-    order.insert("plan_delivery_date".into(), time(order_date + Duration::hours(48)));
+    order.insert(
+        "pay_date".into(),
+        if paid { time(pay_date) } else { text("") },
+    );
+    order.insert(
+        "plan_delivery_date".into(),
+        time(order_date + Duration::hours(48)),
+    );
 
     let items = random_items(rng, status);
     let goods_cents: i64 = items.iter().map(|(_, cents)| cents).sum();
     let freight_cents = *pick(rng, &[0, 0, 0, 600, 1_000]);
-    let free_cents = if rng.random_bool(0.3) { goods_cents / 10 } else { 0 };
+    let free_cents = if rng.random_bool(0.3) {
+        goods_cents / 10
+    } else {
+        0
+    };
     let pay_cents = goods_cents + freight_cents - free_cents;
     order.insert("pay_amount".into(), text(money(pay_cents)));
-    order.insert("paid_amount".into(), text(money(if paid { pay_cents } else { 0 })));
+    order.insert(
+        "paid_amount".into(),
+        text(money(if paid { pay_cents } else { 0 })),
+    );
     // An empty discount is sometimes "", sometimes "0.00", as Qimen does.
     let free_amount = match (free_cents, rng.random_bool(0.5)) {
         (0, true) => String::new(),
@@ -196,18 +231,33 @@ pub(crate) fn new_order(
     let emoji = if rng.random_bool(0.1) { " 🏠" } else { "" };
     order.insert(
         "receiver_address".into(),
-        text(format!("{state}{city}{district}{}{building}号{room}室{emoji}", pick(rng, &STREETS))),
+        text(format!(
+            "{state}{city}{district}{}{building}号{room}室{emoji}",
+            pick(rng, &STREETS)
+        )),
     );
     order.insert(
         "receiver_name".into(),
-        text(format!("{}{}", pick(rng, &SURNAMES), pick(rng, &GIVEN_NAMES))),
+        text(format!(
+            "{}{}",
+            pick(rng, &SURNAMES),
+            pick(rng, &GIVEN_NAMES)
+        )),
     );
-    let mobile = format!("1{}{:08}", rng.random_range(30..90), rng.random_range(0..100_000_000));
+    let mobile = format!(
+        "1{}{:08}",
+        rng.random_range(30..90),
+        rng.random_range(0..100_000_000)
+    );
     order.insert("receiver_mobile".into(), text(mobile));
     order.insert("buyer_message".into(), text(*pick(rng, &BUYER_MESSAGES)));
     order.insert(
         "remark".into(),
-        text(if rng.random_bool(0.3) { *pick(rng, &REMARKS) } else { "" }),
+        text(if rng.random_bool(0.3) {
+            *pick(rng, &REMARKS)
+        } else {
+            ""
+        }),
     );
     let (invoice_type, invoice_title, tax_no) = if rng.random_bool(0.2) {
         ("电子普通发票", "杭州某某科技有限公司", "91330106MA2XXXXX1X")
@@ -226,23 +276,36 @@ pub(crate) fn new_order(
     order.insert("lc_id".into(), text(""));
     order.insert("logistics_company".into(), text(""));
     if status == "Sent" {
-        let sent_at = pay_date + Duration::seconds(rng.random_range(0..=(modified - pay_date).num_seconds().max(0)));
+        let sent_at = pay_date
+            + Duration::seconds(rng.random_range(0..=(modified - pay_date).num_seconds().max(0)));
         mark_sent(rng, &mut order, sent_at);
     } else if rng.random_bool(0.5) {
         // Unsent orders have no send date: sometimes absent, sometimes empty.
         order.insert("send_date".into(), text(""));
     }
 
-    let item_values: Vec<Value> = items.into_iter().map(|(item, _)| Value::Object(item)).collect();
+    let item_values: Vec<Value> = items
+        .into_iter()
+        .map(|(item, _)| Value::Object(item))
+        .collect();
     order.insert("items".into(), Value::Array(item_values));
-    order.insert("pays".into(), Value::Array(random_pays(rng, paid, pay_date, pay_cents)));
+    order.insert(
+        "pays".into(),
+        Value::Array(random_pays(rng, paid, pay_date, pay_cents)),
+    );
     order
 }
 
 fn mark_sent(rng: &mut impl Rng, order: &mut Map<String, Value>, sent_at: NaiveDateTime) {
     let (lc_id, company, prefix) = *pick(rng, &LOGISTICS);
     order.insert("send_date".into(), time(sent_at));
-    order.insert("l_id".into(), text(format!("{prefix}{}", rng.random_range(1_000_000_000_000u64..9_999_999_999_999))));
+    order.insert(
+        "l_id".into(),
+        text(format!(
+            "{prefix}{}",
+            rng.random_range(1_000_000_000_000u64..9_999_999_999_999)
+        )),
+    );
     order.insert("lc_id".into(), text(lc_id));
     order.insert("logistics_company".into(), text(company));
 }
@@ -256,24 +319,56 @@ fn random_items(rng: &mut impl Rng, status: &str) -> Vec<(Map<String, Value>, i6
             let colour = *pick(rng, &COLOURS);
             let size = *pick(rng, &SIZES);
             let is_gift = rng.random_bool(0.05);
-            let price_cents = if is_gift { 0 } else { base_cents - rng.random_range(0..=base_cents / 5) };
+            let price_cents = if is_gift {
+                0
+            } else {
+                base_cents - rng.random_range(0..=base_cents / 5)
+            };
             let qty = rng.random_range(1..=3);
             let sku_id = format!("{i_id}-{colour}-{size}");
             let mut item = Map::new();
-            item.insert("oi_id".into(), integer(rng.random_range(10_000_000..99_999_999)));
-            item.insert("outer_oi_id".into(), text(rng.random_range(1_000_000_000_000u64..9_999_999_999_999).to_string()));
+            item.insert(
+                "oi_id".into(),
+                integer(rng.random_range(10_000_000..99_999_999)),
+            );
+            item.insert(
+                "outer_oi_id".into(),
+                text(
+                    rng.random_range(1_000_000_000_000u64..9_999_999_999_999)
+                        .to_string(),
+                ),
+            );
             item.insert("sku_id".into(), text(sku_id.clone()));
-            item.insert("shop_sku_id".into(), text(rng.random_range(4_000_000_000u64..5_000_000_000).to_string()));
+            item.insert(
+                "shop_sku_id".into(),
+                text(
+                    rng.random_range(4_000_000_000u64..5_000_000_000)
+                        .to_string(),
+                ),
+            );
             item.insert("i_id".into(), text(i_id));
             item.insert("name".into(), text(name));
-            item.insert("properties_value".into(), text(format!("颜色:{colour};尺码:{size}")));
+            item.insert(
+                "properties_value".into(),
+                text(format!("颜色:{colour};尺码:{size}")),
+            );
             item.insert("qty".into(), integer(qty));
             item.insert("price".into(), text(money(price_cents)));
             item.insert("base_price".into(), text(money(base_cents)));
             item.insert("amount".into(), text(money(price_cents * qty)));
-            item.insert("is_gift".into(), text(if is_gift { "true" } else { "false" }));
+            item.insert(
+                "is_gift".into(),
+                text(if is_gift { "true" } else { "false" }),
+            );
             item.insert("sku_type".into(), text("normal"));
-            item.insert("refund_status".into(), text(if status == "Cancelled" { "success" } else { "none" }));
+            item.insert(
+                "refund_status".into(),
+                text(if status == "Cancelled" {
+                    "success"
+                } else {
+                    "none"
+                }),
+            );
             item.insert("item_status".into(), text(status));
             (item, price_cents * qty)
         })
@@ -281,21 +376,54 @@ fn random_items(rng: &mut impl Rng, status: &str) -> Vec<(Map<String, Value>, i6
 }
 
 /// One or two payments; usually exactly one is the order's main payment, sometimes none is.
-fn random_pays(rng: &mut impl Rng, paid: bool, pay_date: NaiveDateTime, pay_cents: i64) -> Vec<Value> {
+fn random_pays(
+    rng: &mut impl Rng,
+    paid: bool,
+    pay_date: NaiveDateTime,
+    pay_cents: i64,
+) -> Vec<Value> {
     let count = if rng.random_bool(0.15) { 2 } else { 1 };
-    let main_payment = if rng.random_bool(0.95) { Some(rng.random_range(0..count)) } else { None };
+    let main_payment = if rng.random_bool(0.95) {
+        Some(rng.random_range(0..count))
+    } else {
+        None
+    };
     (0..count)
         .map(|index| {
             let mut pay = Map::new();
-            pay.insert("pay_id".into(), text(rng.random_range(10_000_000u64..99_999_999).to_string()));
-            pay.insert("outer_pay_id".into(), text(format!("2024{:016}", rng.random_range(0..10_000_000_000_000_000u64))));
+            pay.insert(
+                "pay_id".into(),
+                text(rng.random_range(10_000_000u64..99_999_999).to_string()),
+            );
+            pay.insert(
+                "outer_pay_id".into(),
+                text(format!(
+                    "2024{:016}",
+                    rng.random_range(0..10_000_000_000_000_000u64)
+                )),
+            );
             pay.insert("pay_date".into(), time(pay_date));
-            let cents = if count == 1 { pay_cents } else if index == 0 { pay_cents - pay_cents / 3 } else { pay_cents / 3 };
+            let cents = if count == 1 {
+                pay_cents
+            } else if index == 0 {
+                pay_cents - pay_cents / 3
+            } else {
+                pay_cents / 3
+            };
             pay.insert("amount".into(), text(money(cents)));
             pay.insert("payment".into(), text(*pick(rng, &PAYMENTS)));
-            pay.insert("buyer_account".into(), text(format!("tb{}***", rng.random_range(1_000..9_999))));
-            pay.insert("is_order_pay".into(), Value::Bool(main_payment == Some(index)));
-            pay.insert("status".into(), text(if paid { "Confirmed" } else { "WaitConfirm" }));
+            pay.insert(
+                "buyer_account".into(),
+                text(format!("tb{}***", rng.random_range(1_000..9_999))),
+            );
+            pay.insert(
+                "is_order_pay".into(),
+                Value::Bool(main_payment == Some(index)),
+            );
+            pay.insert(
+                "status".into(),
+                text(if paid { "Confirmed" } else { "WaitConfirm" }),
+            );
             Value::Object(pay)
         })
         .collect()
@@ -303,8 +431,17 @@ fn random_pays(rng: &mut impl Rng, paid: bool, pay_date: NaiveDateTime, pay_cent
 
 /// Changes a few fields of `order` (status, remark, amounts, logistics) as a shop would, and
 /// stamps it `modified = at`, `ts = ts`.
-pub(crate) fn change_order(rng: &mut impl Rng, order: &mut Map<String, Value>, at: NaiveDateTime, ts: u64) {
-    let status = order.get("status").and_then(Value::as_str).unwrap_or("").to_owned();
+pub(crate) fn change_order(
+    rng: &mut impl Rng,
+    order: &mut Map<String, Value>,
+    at: NaiveDateTime,
+    ts: u64,
+) {
+    let status = order
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let next_status = match status.as_str() {
         "WaitPay" => Some("WaitConfirm"),
         "WaitConfirm" | "WaitFConfirm" | "Question" => Some("Delivering"),
@@ -339,7 +476,10 @@ pub(crate) fn change_order(rng: &mut impl Rng, order: &mut Map<String, Value>, a
             .and_then(Value::as_str)
             .and_then(parse_cents)
             .unwrap_or(0);
-        order.insert("pay_amount".into(), text(money((pay_cents - discount).max(0))));
+        order.insert(
+            "pay_amount".into(),
+            text(money((pay_cents - discount).max(0))),
+        );
     }
     order.insert("modified".into(), time(at));
     order.insert("ts".into(), integer(ts as i64));

@@ -62,15 +62,24 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     pub(crate) fn new(code: i64, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     fn invalid(name: &str, rule: &str) -> Self {
-        Self::new(codes::INVALID_ARGUMENTS, format!("Invalid arguments: {name} {rule}"))
+        Self::new(
+            codes::INVALID_ARGUMENTS,
+            format!("Invalid arguments: {name} {rule}"),
+        )
     }
 
     fn missing(message: &str) -> Self {
-        Self::new(codes::MISSING_ARGUMENTS, format!("Missing required arguments: {message}"))
+        Self::new(
+            codes::MISSING_ARGUMENTS,
+            format!("Missing required arguments: {message}"),
+        )
     }
 }
 
@@ -83,7 +92,12 @@ pub(crate) fn parse(
     params: &BTreeMap<String, String>,
     config: &GatewayConfig,
 ) -> Result<OrderQuery, Refusal> {
-    let get = |name: &str| params.get(name).map(String::as_str).filter(|value| !value.is_empty());
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    };
 
     let page_index = match get("page_index") {
         None => 1,
@@ -108,14 +122,20 @@ pub(crate) fn parse(
     let window = match (get("start_time"), get("end_time")) {
         (None, None) => None,
         (Some(_), None) | (None, Some(_)) => {
-            return Err(Refusal::missing("start_time and end_time must be given together"));
+            return Err(Refusal::missing(
+                "start_time and end_time must be given together",
+            ));
         }
         (Some(start), Some(end)) => {
             let rule = "must be a time as yyyy-MM-dd HH:mm:ss";
-            let start = beijing_time::parse(start).ok_or_else(|| Refusal::invalid("start_time", rule))?;
+            let start =
+                beijing_time::parse(start).ok_or_else(|| Refusal::invalid("start_time", rule))?;
             let end = beijing_time::parse(end).ok_or_else(|| Refusal::invalid("end_time", rule))?;
             if end < start {
-                return Err(Refusal::invalid("end_time", "must not be before start_time"));
+                return Err(Refusal::invalid(
+                    "end_time",
+                    "must not be before start_time",
+                ));
             }
             if end - start > config.max_window {
                 return Err(Refusal::new(
@@ -146,7 +166,11 @@ pub(crate) fn parse(
     };
     let integer_param = |name: &str| -> Result<Option<i64>, Refusal> {
         get(name)
-            .map(|text| text.trim().parse::<i64>().map_err(|_| Refusal::invalid(name, "must be an integer")))
+            .map(|text| {
+                text.trim()
+                    .parse::<i64>()
+                    .map_err(|_| Refusal::invalid(name, "must be an integer"))
+            })
             .transpose()
     };
     let boolean_param = |name: &str, default: bool| -> Result<bool, Refusal> {
@@ -158,7 +182,11 @@ pub(crate) fn parse(
         }
     };
     let list = |text: &str| -> Vec<String> {
-        text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
+        text.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect()
     };
 
     let so_ids = get("so_ids").map(|text| list(text).into_iter().collect::<HashSet<_>>());
@@ -172,11 +200,17 @@ pub(crate) fn parse(
         })
         .transpose()?;
     let start_ts = get("start_ts")
-        .map(|text| text.trim().parse::<u64>().map_err(|_| Refusal::invalid("start_ts", "must be an integer")))
+        .map(|text| {
+            text.trim()
+                .parse::<u64>()
+                .map_err(|_| Refusal::invalid("start_ts", "must be an integer"))
+        })
         .transpose()?;
 
     if window.is_none() && so_ids.is_none() && o_ids.is_none() && start_ts.is_none() {
-        return Err(Refusal::missing("start_time and end_time, so_ids, o_ids or start_ts"));
+        return Err(Refusal::missing(
+            "start_time and end_time, so_ids, o_ids or start_ts",
+        ));
     }
 
     Ok(OrderQuery {
@@ -201,20 +235,39 @@ mod tests {
     use super::*;
 
     fn check(pairs: &[(&str, &str)], expected: Result<(), i64>) {
-        let params = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let outcome = parse(&params, &GatewayConfig::default()).map(|_| ()).map_err(|r| r.code);
+        let params = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let outcome = parse(&params, &GatewayConfig::default())
+            .map(|_| ())
+            .map_err(|r| r.code);
         assert_eq!(outcome, expected, "{pairs:?}");
     }
 
-    const WEEK: [(&str, &str); 2] =
-        [("start_time", "2024-05-01 00:00:00"), ("end_time", "2024-05-08 00:00:00")];
+    const WEEK: [(&str, &str); 2] = [
+        ("start_time", "2024-05-01 00:00:00"),
+        ("end_time", "2024-05-08 00:00:00"),
+    ];
 
     #[test]
     fn business_parameters_are_validated_with_the_gateway_codes() {
         check(&WEEK, Ok(()));
-        check(&[("start_time", "2024-05-01 00:00:00"), ("end_time", "2024-05-08 00:00:01")], Err(140));
+        check(
+            &[
+                ("start_time", "2024-05-01 00:00:00"),
+                ("end_time", "2024-05-08 00:00:01"),
+            ],
+            Err(140),
+        );
         check(&[("start_time", "2024-05-01 00:00:00")], Err(40));
-        check(&[("start_time", "2024-05-02 00:00:00"), ("end_time", "2024-05-01 00:00:00")], Err(41));
+        check(
+            &[
+                ("start_time", "2024-05-02 00:00:00"),
+                ("end_time", "2024-05-01 00:00:00"),
+            ],
+            Err(41),
+        );
         check(&[WEEK[0], WEEK[1], ("page_size", "26")], Err(41));
         check(&[WEEK[0], WEEK[1], ("page_index", "0")], Err(41));
         check(&[WEEK[0], WEEK[1], ("date_type", "1")], Err(41));

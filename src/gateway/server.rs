@@ -43,8 +43,9 @@ impl FakeGateway {
     /// Binds `config.bind` and serves `shop` in a task on the current tokio runtime (either
     /// flavour). Fails outside a runtime. The shop's visibility lag is set from the config.
     pub fn start(config: GatewayConfig, mut shop: Shop) -> io::Result<FakeGateway> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|error| io::Error::other(format!("the fake gateway needs a tokio runtime: {error}")))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|error| {
+            io::Error::other(format!("the fake gateway needs a tokio runtime: {error}"))
+        })?;
         let listener = std::net::TcpListener::bind(config.bind)?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
@@ -58,7 +59,9 @@ impl FakeGateway {
             accepted_calls: Mutex::default(),
             request_counter: AtomicU64::new(0),
         });
-        let router = Router::new().fallback(handle).with_state(Arc::clone(&state));
+        let router = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&state));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -69,7 +72,12 @@ impl FakeGateway {
                 .await
         });
         tracing::debug!(%address, "Fake gateway listening.");
-        Ok(FakeGateway { address, state, stop: Some(stop), task: Some(task) })
+        Ok(FakeGateway {
+            address,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// The router URL, e.g. `http://127.0.0.1:PORT/router/qm` (any path is served).
@@ -147,7 +155,9 @@ struct GatewayState {
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide the cause behind another).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -> Response {
@@ -158,7 +168,15 @@ async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -
     if let Some(status) = state.injected_server_error() {
         lock(&state.stats).record_outcome(Outcome::ServerError);
         let reason = status.canonical_reason().unwrap_or("error");
-        return (status, [(header::CONTENT_TYPE, "text/html")], format!("<html><body><h1>{} {reason}</h1></body></html>", status.as_u16())).into_response();
+        return (
+            status,
+            [(header::CONTENT_TYPE, "text/html")],
+            format!(
+                "<html><body><h1>{} {reason}</h1></body></html>",
+                status.as_u16()
+            ),
+        )
+            .into_response();
     }
 
     let params = merge_params(uri.query(), &body);
@@ -171,14 +189,23 @@ async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -
         Ok(envelope) => (envelope, Outcome::Success { truncated: false }),
         Err(refusal) => {
             let outcome = Outcome::Failure { code: refusal.code };
-            (envelope::failure(refusal.code, &refusal.message, &request_id), outcome)
+            (
+                envelope::failure(refusal.code, &refusal.message, &request_id),
+                outcome,
+            )
         }
     };
 
     let mut rng = lock(&state.rng);
     let shuffle = state.config.shuffle_keys.then_some(&mut *rng);
     let mut text = envelope::render(&envelope, format, shuffle);
-    let truncated = rng.random_bool(state.config.faults.truncated_body_probability.clamp(0.0, 1.0));
+    let truncated = rng.random_bool(
+        state
+            .config
+            .faults
+            .truncated_body_probability
+            .clamp(0.0, 1.0),
+    );
     drop(rng);
     if truncated {
         let mut cut = text.len() / 2;
@@ -202,7 +229,10 @@ async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -
 /// The form body's fields merged over the query string's (the body wins on a clash).
 fn merge_params(query: Option<&str>, body: &[u8]) -> BTreeMap<String, String> {
     let from_query = form_urlencoded::parse(query.unwrap_or("").as_bytes());
-    from_query.chain(form_urlencoded::parse(body)).map(|(key, value)| (key.into_owned(), value.into_owned())).collect()
+    from_query
+        .chain(form_urlencoded::parse(body))
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect()
 }
 
 impl GatewayState {
@@ -220,7 +250,9 @@ impl GatewayState {
         match self.config.faults.delay {
             ResponseDelay::None => None,
             ResponseDelay::Fixed(delay) => Some(delay),
-            ResponseDelay::Random { min, max } if min < max => Some(lock(&self.rng).random_range(min..=max)),
+            ResponseDelay::Random { min, max } if min < max => {
+                Some(lock(&self.rng).random_range(min..=max))
+            }
             ResponseDelay::Random { min, .. } => Some(min),
         }
     }
@@ -230,7 +262,11 @@ impl GatewayState {
         if !rng.random_bool(self.config.faults.server_error_probability.clamp(0.0, 1.0)) {
             return None;
         }
-        let statuses = [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE];
+        let statuses = [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ];
         Some(statuses[rng.random_range(0..statuses.len())])
     }
 
@@ -241,7 +277,11 @@ impl GatewayState {
     /// is 41; a `format` other than `json` or `xml` is 41 (and, like a missing one, answered
     /// in XML); the rate limits are checked after the system parameters and before the
     /// business ones, and a refused call does not count against them.
-    fn answer(&self, params: &BTreeMap<String, String>, request_id: &str) -> Result<Value, Refusal> {
+    fn answer(
+        &self,
+        params: &BTreeMap<String, String>,
+        request_id: &str,
+    ) -> Result<Value, Refusal> {
         self.check_system_parameters(params)?;
         self.check_rate_limits()?;
         if lock(&self.rng).random_bool(self.config.faults.throttle_probability.clamp(0.0, 1.0)) {
@@ -271,7 +311,12 @@ impl GatewayState {
 
     fn check_system_parameters(&self, params: &BTreeMap<String, String>) -> Result<(), Refusal> {
         let config = &self.config;
-        let get = |name: &str| params.get(name).map(String::as_str).filter(|value| !value.is_empty());
+        let get = |name: &str| {
+            params
+                .get(name)
+                .map(String::as_str)
+                .filter(|value| !value.is_empty())
+        };
         match get("method") {
             None => return Err(Refusal::new(codes::MISSING_METHOD, "Missing method")),
             Some(ORDER_LIST_METHOD) => {}
@@ -286,7 +331,9 @@ impl GatewayState {
             None => Some(SignMethod::Md5),
             Some(name) => SignMethod::from_param(name),
         };
-        let signed_params = params.iter().map(|(key, value)| (key.as_str(), value.as_str()));
+        let signed_params = params
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()));
         let signature_ok = match (sign_method, get("sign")) {
             (Some(method), Some(given)) => sign(signed_params, &config.secret, method) == given,
             _ => false,
@@ -294,25 +341,46 @@ impl GatewayState {
         if !signature_ok {
             return Err(Refusal::new(codes::INVALID_SIGNATURE, "Invalid signature"));
         }
-        let timestamp = get("timestamp").and_then(|text| NaiveDateTime::parse_from_str(text, beijing_time::FORMAT).ok());
-        let on_time = timestamp.is_some_and(|timestamp| (timestamp - self.now()).abs() <= config.timestamp_tolerance);
+        let timestamp = get("timestamp")
+            .and_then(|text| NaiveDateTime::parse_from_str(text, beijing_time::FORMAT).ok());
+        let on_time = timestamp
+            .is_some_and(|timestamp| (timestamp - self.now()).abs() <= config.timestamp_tolerance);
         if !on_time {
             return Err(Refusal::new(codes::INVALID_TIMESTAMP, "Invalid timestamp"));
         }
         if get("target_app_key") != Some(config.target_app_key.as_str()) {
-            return Err(Refusal::new(codes::NO_PERMISSION, "No permission: unknown target_app_key"));
+            return Err(Refusal::new(
+                codes::NO_PERMISSION,
+                "No permission: unknown target_app_key",
+            ));
         }
         if get("customer_id") != Some(config.customer_id.as_str()) {
-            return Err(Refusal::new(codes::NO_PERMISSION, "No permission: unknown customer_id"));
+            return Err(Refusal::new(
+                codes::NO_PERMISSION,
+                "No permission: unknown customer_id",
+            ));
         }
         match get("v") {
-            None => return Err(Refusal::new(codes::MISSING_ARGUMENTS, "Missing required arguments: v")),
+            None => {
+                return Err(Refusal::new(
+                    codes::MISSING_ARGUMENTS,
+                    "Missing required arguments: v",
+                ));
+            }
             Some("2.0") => {}
-            Some(_) => return Err(Refusal::new(codes::INVALID_ARGUMENTS, "Invalid arguments: v must be 2.0")),
+            Some(_) => {
+                return Err(Refusal::new(
+                    codes::INVALID_ARGUMENTS,
+                    "Invalid arguments: v must be 2.0",
+                ));
+            }
         }
         match get("format") {
             None | Some("json" | "xml") => Ok(()),
-            Some(_) => Err(Refusal::new(codes::INVALID_ARGUMENTS, "Invalid arguments: format must be json or xml")),
+            Some(_) => Err(Refusal::new(
+                codes::INVALID_ARGUMENTS,
+                "Invalid arguments: format must be json or xml",
+            )),
         }
     }
 
@@ -325,11 +393,17 @@ impl GatewayState {
         };
         if over(limits.per_second, Duration::from_secs(1)) {
             let limit = limits.per_second.unwrap_or_default();
-            return Err(Refusal::new(codes::TOO_MANY_CALLS_PER_SECOND, format!("more than {limit} calls a second")));
+            return Err(Refusal::new(
+                codes::TOO_MANY_CALLS_PER_SECOND,
+                format!("more than {limit} calls a second"),
+            ));
         }
         if over(limits.per_minute, Duration::from_secs(60)) {
             let limit = limits.per_minute.unwrap_or_default();
-            return Err(Refusal::new(codes::TOO_MANY_CALLS_PER_MINUTE, format!("more than {limit} calls a minute")));
+            return Err(Refusal::new(
+                codes::TOO_MANY_CALLS_PER_MINUTE,
+                format!("more than {limit} calls a minute"),
+            ));
         }
         accepted.push(now);
         Ok(())

@@ -54,7 +54,10 @@ struct OrderRecord {
 
 impl OrderRecord {
     fn latest(&self) -> Option<&Version> {
-        self.pending.last().map(|(_, version)| version).or(self.visible.as_ref())
+        self.pending
+            .last()
+            .map(|(_, version)| version)
+            .or(self.visible.as_ref())
     }
 }
 
@@ -67,8 +70,13 @@ struct Version {
 
 impl Version {
     fn new(order: &Map<String, Value>, previous: Option<&RowKeys>) -> Self {
-        let json = serde_json::to_string(order).expect("a JSON map serializes").into_boxed_str();
-        Self { json, keys: RowKeys::read(order, previous) }
+        let json = serde_json::to_string(order)
+            .expect("a JSON map serializes")
+            .into_boxed_str();
+        Self {
+            json,
+            keys: RowKeys::read(order, previous),
+        }
     }
 
     fn order(&self) -> Map<String, Value> {
@@ -107,8 +115,12 @@ impl RowKeys {
             Some(value) => beijing_time::parse(value).or(previous.and_then(|p| p.send_date)),
         };
         Self {
-            modified: time("modified").or(previous.map(|p| p.modified)).unwrap_or_default(),
-            order_date: time("order_date").or(previous.map(|p| p.order_date)).unwrap_or_default(),
+            modified: time("modified")
+                .or(previous.map(|p| p.modified))
+                .unwrap_or_default(),
+            order_date: time("order_date")
+                .or(previous.map(|p| p.order_date))
+                .unwrap_or_default(),
             send_date,
             ts: integer("ts")
                 .and_then(|ts| u64::try_from(ts).ok())
@@ -134,15 +146,19 @@ struct Indexes {
 impl Indexes {
     /// Replaces the visible keys of orders: `(o_id, old keys, new keys)`.
     fn replace(&mut self, changes: &[(u64, Option<RowKeys>, RowKeys)]) {
+        type Entries<K> = Vec<(K, u64)>;
         fn entries<K>(
             changes: &[(u64, Option<RowKeys>, RowKeys)],
             key: impl Fn(&RowKeys) -> Option<K>,
-        ) -> (Vec<(K, u64)>, Vec<(K, u64)>) {
+        ) -> (Entries<K>, Entries<K>) {
             let removals = changes
                 .iter()
                 .filter_map(|(o_id, old, _)| old.as_ref().and_then(&key).map(|k| (k, *o_id)))
                 .collect();
-            let insertions = changes.iter().filter_map(|(o_id, _, new)| key(new).map(|k| (k, *o_id))).collect();
+            let insertions = changes
+                .iter()
+                .filter_map(|(o_id, _, new)| key(new).map(|k| (k, *o_id)))
+                .collect();
             (removals, insertions)
         }
         let (removals, insertions) = entries(changes, |keys| Some(keys.modified));
@@ -169,7 +185,10 @@ impl Shop {
     /// `count` orders with `modified` spread over `[from, to]`, the same for the same arguments.
     /// Their `ts` grows with `modified`; all are visible at once.
     pub fn generate(seed: u64, count: usize, from: NaiveDateTime, to: NaiveDateTime) -> Shop {
-        assert!(from <= to, "the generated orders' range starts before it ends");
+        assert!(
+            from <= to,
+            "the generated orders' range starts before it ends"
+        );
         let mut shop = Shop::empty(seed);
         let span = (to - from).num_seconds();
         let mut times: Vec<NaiveDateTime> = (0..count)
@@ -233,14 +252,19 @@ impl Shop {
     /// The latest version of an order, visible or not yet.
     pub fn get(&self, o_id: &str) -> Option<Value> {
         let record = self.records.get(&parse_o_id(o_id)?)?;
-        record.latest().map(|version| Value::Object(version.order()))
+        record
+            .latest()
+            .map(|version| Value::Object(version.order()))
     }
 
     /// The order as a query would show it now (`None` while a new order is not yet visible).
     pub fn get_visible(&mut self, o_id: &str) -> Option<Value> {
         self.refresh(Instant::now());
         let record = self.records.get(&parse_o_id(o_id)?)?;
-        record.visible.as_ref().map(|version| Value::Object(version.order()))
+        record
+            .visible
+            .as_ref()
+            .map(|version| Value::Object(version.order()))
     }
 
     /// Every order as queries would show it now, archived ones included, by `modified` then
@@ -269,9 +293,13 @@ impl Shop {
 
     /// Modifies `n` distinct random orders (all of them if there are fewer) and returns their ids.
     pub fn modify_random(&mut self, n: usize, at: NaiveDateTime) -> Vec<String> {
-        let picked = rand::seq::index::sample(&mut self.rng, self.o_ids.len(), n.min(self.o_ids.len()));
+        let picked =
+            rand::seq::index::sample(&mut self.rng, self.o_ids.len(), n.min(self.o_ids.len()));
         let o_ids: Vec<u64> = picked.iter().map(|index| self.o_ids[index]).collect();
-        let changes = o_ids.iter().map(|&o_id| (o_id, self.changed_order(o_id, at))).collect();
+        let changes = o_ids
+            .iter()
+            .map(|&o_id| (o_id, self.changed_order(o_id, at)))
+            .collect();
         self.commit(changes, self.visibility_lag);
         o_ids.iter().map(u64::to_string).collect()
     }
@@ -348,8 +376,7 @@ impl Shop {
     fn select<K>(&self, entries: &[(K, u64)], query: &OrderQuery, check_window: bool) -> Page {
         let offset = (query.page_index as usize - 1).saturating_mul(query.page_size as usize);
         let size = query.page_size as usize;
-        let needs_filter =
-            (check_window && query.window.is_some())
+        let needs_filter = (check_window && query.window.is_some())
             || query.has_row_filters()
             || query.archive
             || self.archived_count > 0;
@@ -366,7 +393,12 @@ impl Shop {
             }
             (count, page_ids)
         } else {
-            let page = entries.iter().skip(offset).take(size).map(|&(_, o_id)| o_id).collect();
+            let page = entries
+                .iter()
+                .skip(offset)
+                .take(size)
+                .map(|&(_, o_id)| o_id)
+                .collect();
             (entries.len(), page)
         };
         let orders = page_ids
@@ -383,7 +415,9 @@ impl Shop {
 
     fn matches(&self, o_id: u64, query: &OrderQuery) -> bool {
         let record = &self.records[&o_id];
-        let Some(version) = &record.visible else { return false };
+        let Some(version) = &record.visible else {
+            return false;
+        };
         let keys = &version.keys;
         let in_window = |time: Option<NaiveDateTime>| match (query.window, time) {
             (None, _) => true,
@@ -397,12 +431,28 @@ impl Shop {
         };
         record.archived == query.archive
             && in_window(date)
-            && query.status.as_ref().is_none_or(|status| *status == keys.status)
-            && query.not_status.as_ref().is_none_or(|status| *status != keys.status)
-            && query.shop_id.is_none_or(|shop_id| keys.shop_id == Some(shop_id))
-            && query.wms_co_id.is_none_or(|wms_co_id| keys.wms_co_id == Some(wms_co_id))
-            && query.so_ids.as_ref().is_none_or(|so_ids| so_ids.contains(&keys.so_id))
-            && query.o_ids.as_ref().is_none_or(|o_ids| o_ids.contains(&o_id))
+            && query
+                .status
+                .as_ref()
+                .is_none_or(|status| *status == keys.status)
+            && query
+                .not_status
+                .as_ref()
+                .is_none_or(|status| *status != keys.status)
+            && query
+                .shop_id
+                .is_none_or(|shop_id| keys.shop_id == Some(shop_id))
+            && query
+                .wms_co_id
+                .is_none_or(|wms_co_id| keys.wms_co_id == Some(wms_co_id))
+            && query
+                .so_ids
+                .as_ref()
+                .is_none_or(|so_ids| so_ids.contains(&keys.so_id))
+            && query
+                .o_ids
+                .as_ref()
+                .is_none_or(|o_ids| o_ids.contains(&o_id))
     }
 
     fn take_o_id(&mut self) -> u64 {
@@ -419,7 +469,10 @@ impl Shop {
 
     /// The latest version of an existing order, changed by the shop at `at`.
     fn changed_order(&mut self, o_id: u64, at: NaiveDateTime) -> Map<String, Value> {
-        let mut order = self.records[&o_id].latest().expect("an existing order has a version").order();
+        let mut order = self.records[&o_id]
+            .latest()
+            .expect("an existing order has a version")
+            .order();
         let ts = self.take_ts();
         generate::change_order(&mut self.rng, &mut order, at, ts);
         order
@@ -454,10 +507,22 @@ impl Shop {
                 break;
             }
             self.pending.pop();
-            let record = self.records.get_mut(&o_id).expect("pending versions belong to orders");
-            let ready = record.pending.iter().take_while(|(at, _)| *at <= now).count();
+            let record = self
+                .records
+                .get_mut(&o_id)
+                .expect("pending versions belong to orders");
+            let ready = record
+                .pending
+                .iter()
+                .take_while(|(at, _)| *at <= now)
+                .count();
             if ready > 0 {
-                let version = record.pending.drain(..ready).last().expect("ready > 0").1;
+                let version = record
+                    .pending
+                    .drain(..ready)
+                    .next_back()
+                    .expect("ready > 0")
+                    .1;
                 due.push((o_id, version));
             }
         }
@@ -467,22 +532,36 @@ impl Shop {
     fn make_visible(&mut self, versions: Vec<(u64, Version)>) {
         let mut changes = Vec::with_capacity(versions.len());
         for (o_id, version) in versions {
-            let record = self.records.get_mut(&o_id).expect("visible versions belong to orders");
+            let record = self
+                .records
+                .get_mut(&o_id)
+                .expect("visible versions belong to orders");
             let old = record.visible.replace(version);
-            changes.push((o_id, old.map(|v| v.keys), record.visible.as_ref().expect("just set").keys.clone()));
+            changes.push((
+                o_id,
+                old.map(|v| v.keys),
+                record.visible.as_ref().expect("just set").keys.clone(),
+            ));
         }
         self.indexes.replace(&changes);
     }
 
     fn edit_versions(&mut self, o_id: &str, edit: impl Fn(&mut Map<String, Value>)) -> bool {
-        let Some(o_id) = parse_o_id(o_id) else { return false };
-        let Some(record) = self.records.get_mut(&o_id) else { return false };
+        let Some(o_id) = parse_o_id(o_id) else {
+            return false;
+        };
+        let Some(record) = self.records.get_mut(&o_id) else {
+            return false;
+        };
         let rewrite = |version: &mut Version| {
             let mut order = version.order();
             edit(&mut order);
             *version = Version::new(&order, Some(&version.keys));
         };
-        record.pending.iter_mut().for_each(|(_, version)| rewrite(version));
+        record
+            .pending
+            .iter_mut()
+            .for_each(|(_, version)| rewrite(version));
         if let Some(visible) = record.visible.as_mut() {
             let old_keys = visible.keys.clone();
             rewrite(visible);

@@ -27,14 +27,19 @@ impl<K: Ord + Copy> SortedIndex<K> {
     /// Removes `removals` and adds `insertions`, re-sorting once for a large batch.
     pub(crate) fn apply(&mut self, removals: &[(K, u64)], insertions: &[(K, u64)]) {
         if removals.len() + insertions.len() <= BATCH_RESORT_THRESHOLD {
-            removals.iter().for_each(|&(key, o_id)| self.remove(key, o_id));
-            insertions.iter().for_each(|&(key, o_id)| self.insert(key, o_id));
+            removals
+                .iter()
+                .for_each(|&(key, o_id)| self.remove(key, o_id));
+            insertions
+                .iter()
+                .for_each(|&(key, o_id)| self.insert(key, o_id));
             return;
         }
         if !removals.is_empty() {
             let mut removals = removals.to_vec();
             removals.sort_unstable();
-            self.entries.retain(|entry| removals.binary_search(entry).is_err());
+            self.entries
+                .retain(|entry| removals.binary_search(entry).is_err());
         }
         self.entries.extend_from_slice(insertions);
         self.entries.sort_unstable();
