@@ -18,7 +18,9 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Churn, Faults, GatewayConfig, RateLimits, ResponseDelay, codes};
+pub use config::{
+    Churn, Faults, GatewayConfig, ORDER_LIST_METHOD, RateLimits, ResponseDelay, codes,
+};
 pub use server::FakeGateway;
 pub use shop::{SharedShop, Shop};
 pub use stats::GatewayStats;

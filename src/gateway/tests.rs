@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
+use super::config::ORDER_LIST_METHOD;
 use super::*;
 use crate::beijing_time;
 use crate::source::sign::{SignMethod, sign};
@@ -59,8 +60,6 @@ fn signed(
     params.push(("sign".to_owned(), signature));
     params
 }
-
-use super::config::ORDER_LIST_METHOD;
 
 /// A plain-HTTP client; reqwest still wants a TLS crypto provider installed to build one.
 fn http_client() -> reqwest::Client {
