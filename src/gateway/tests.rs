@@ -342,7 +342,7 @@ async fn churn_moves_an_order_out_of_a_past_window_between_two_requests() {
 
 #[tokio::test]
 async fn late_visibility_hides_a_change_until_the_lag_passes() {
-    let lag = Duration::from_millis(400);
+    let lag = Duration::from_secs(1);
     let config = GatewayConfig {
         visibility_lag: lag,
         ..unlimited()
