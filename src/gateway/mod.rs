@@ -1,1 +1,26 @@
 //! A faithful fake of the Qimen gateway over real HTTP on loopback, for tests and the demo.
+//!
+//! [`FakeGateway`] serves `jushuitan.order.list.query` from a [`Shop`] of generated orders and
+//! behaves as `qimen-protocol.md` describes: signature, timestamp and permission checks, the
+//! 25-row pages and 7-day windows, the `ts` cursor, rate limits, and, when configured, faults
+//! (throttling, 5xx, truncated bodies, delays) and a live shop (churn while paging, late
+//! visibility of changes).
+
+mod call_times;
+pub mod config;
+mod envelope;
+pub mod generate;
+mod order_query;
+pub mod server;
+pub mod shop;
+mod sorted_index;
+pub mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    Churn, Faults, GatewayConfig, ORDER_LIST_METHOD, RateLimits, ResponseDelay, codes,
+};
+pub use server::FakeGateway;
+pub use shop::{SharedShop, Shop};
+pub use stats::GatewayStats;

@@ -1,0 +1,170 @@
+//! How a [`FakeGateway`](super::FakeGateway) behaves: credentials it accepts, the limits it
+//! enforces, the faults it injects and the live behaviour (churn, late visibility) it simulates.
+//!
+//! [`GatewayConfig::default`] is a well-behaved gateway that enforces the real limits and injects
+//! no faults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// The error codes the gateway answers with (see the protocol document).
+pub mod codes {
+    /// Gateway: the app's calls are limited (throttled).
+    pub const THROTTLED: i64 = 7;
+    /// Gateway: no permission (wrong `target_app_key`, unknown `customer_id`).
+    pub const NO_PERMISSION: i64 = 11;
+    pub const MISSING_METHOD: i64 = 21;
+    pub const INVALID_METHOD: i64 = 22;
+    pub const INVALID_SIGNATURE: i64 = 25;
+    pub const MISSING_APP_KEY: i64 = 28;
+    pub const INVALID_APP_KEY: i64 = 29;
+    pub const INVALID_TIMESTAMP: i64 = 31;
+    pub const MISSING_ARGUMENTS: i64 = 40;
+    pub const INVALID_ARGUMENTS: i64 = 41;
+    /// Jushuitan backend: bad parameters, e.g. a window over 7 days (the code is inferred).
+    pub const WINDOW_TOO_LONG: i64 = 140;
+    /// Jushuitan backend: more than the allowed calls in a second.
+    pub const TOO_MANY_CALLS_PER_SECOND: i64 = 199;
+    /// Jushuitan backend: more than the allowed calls in a minute.
+    pub const TOO_MANY_CALLS_PER_MINUTE: i64 = 200;
+}
+
+/// The only method the fake serves.
+pub const ORDER_LIST_METHOD: &str = "jushuitan.order.list.query";
+
+/// Everything a [`FakeGateway`](super::FakeGateway) is started with.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// The integrator's app key the gateway knows (`app_key`).
+    pub app_key: String,
+    /// The secret requests are signed with.
+    pub secret: Secret,
+    /// Jushuitan's Qimen app (`target_app_key`).
+    pub target_app_key: String,
+    /// The merchant's routing id (`customer_id`).
+    pub customer_id: String,
+    /// The largest `page_size` accepted (25 as documented for this method).
+    pub max_page_size: u32,
+    /// The longest `start_time`..`end_time` window accepted.
+    pub max_window: chrono::Duration,
+    /// The code answered for a window longer than [`max_window`](Self::max_window).
+    pub window_too_long_code: i64,
+    /// How far `timestamp` may be from the gateway's Beijing now.
+    pub timestamp_tolerance: chrono::Duration,
+    pub rate_limits: RateLimits,
+    pub faults: Faults,
+    /// Seeds the fault injection and the key shuffling, so runs are reproducible.
+    pub seed: u64,
+    /// Shuffle the key order of every JSON object in every response, so clients cannot depend
+    /// on it.
+    pub shuffle_keys: bool,
+    /// Put the paging fields and `orders` under a `"data"` object instead of beside `flag`.
+    pub paging_under_data: bool,
+    /// Orders changed and added before each successful page request (changeable at run time
+    /// with [`FakeGateway::set_churn`](super::FakeGateway::set_churn)).
+    pub churn: Churn,
+    /// How long a change takes to become visible to queries (applied to the shop at start).
+    pub visibility_lag: Duration,
+    /// Added to the real Beijing time to get the gateway's "now" (a skewed server clock).
+    pub clock_offset: chrono::Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            app_key: "fake-app-key".to_owned(),
+            secret: Secret::new("fake-app-secret"),
+            target_app_key: "23060081".to_owned(),
+            customer_id: "10969016".to_owned(),
+            max_page_size: 25,
+            max_window: chrono::Duration::days(7),
+            window_too_long_code: codes::WINDOW_TOO_LONG,
+            timestamp_tolerance: chrono::Duration::minutes(10),
+            rate_limits: RateLimits::default(),
+            faults: Faults::default(),
+            seed: 0x5eed,
+            shuffle_keys: true,
+            paging_under_data: false,
+            churn: Churn::default(),
+            visibility_lag: Duration::ZERO,
+            clock_offset: chrono::Duration::zero(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// A gateway with no rate limits (for benchmarks and bulk tests).
+    pub fn unlimited() -> Self {
+        Self {
+            rate_limits: RateLimits::none(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Calls allowed per app; `None` disables a limit. A call refused for the limit does not count
+/// against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Calls in any sliding second (code 199 beyond it).
+    pub per_second: Option<u32>,
+    /// Calls in any sliding 60 seconds (code 200 beyond it).
+    pub per_minute: Option<u32>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_second: Some(5),
+            per_minute: Some(100),
+        }
+    }
+}
+
+impl RateLimits {
+    pub fn none() -> Self {
+        Self {
+            per_second: None,
+            per_minute: None,
+        }
+    }
+}
+
+/// Random faults, each with a probability in `[0, 1]`, driven by the gateway's seeded RNG.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Faults {
+    /// Answer code 7 (app call limited) to a call that passed the checks.
+    pub throttle_probability: f64,
+    /// Answer HTTP 500, 502 or 503 with a plain-text body, before doing anything.
+    pub server_error_probability: f64,
+    /// Answer HTTP 200 with the body cut in half.
+    pub truncated_body_probability: f64,
+    /// Wait before answering.
+    pub delay: ResponseDelay,
+}
+
+/// How long the gateway waits before answering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponseDelay {
+    #[default]
+    None,
+    Fixed(Duration),
+    /// Uniformly between the two bounds.
+    Random {
+        min: Duration,
+        max: Duration,
+    },
+}
+
+/// Orders changed and added (with `modified` = the gateway's now) before answering each
+/// successful page request, to model a shop that keeps changing while a client pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Churn {
+    pub changes_per_request: usize,
+    pub arrivals_per_request: usize,
+}
