@@ -28,7 +28,7 @@ impl fmt::Display for RunSummary {
         if let Some(pull) = &self.pull {
             writeln!(
                 f,
-                "  pull     windows {}/{} ({} split), pages {}, API calls {} ({} retries), drift {} (re-reads {})",
+                "  pull     windows {}/{} ({} split), pages {}, API calls {}, retries {}, drift {} (re-reads {})",
                 pull.windows_done,
                 pull.windows_planned,
                 pull.subwindows,

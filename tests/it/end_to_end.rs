@@ -38,7 +38,10 @@ async fn a_rerun_with_nothing_changed_sends_no_write_to_mysql() {
     // same orders in another key order must not count as a change.
     let rerun = Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
 
-    assert_eq!(rerun.summary_number("unchanged"), 120, "{}", rerun.stdout());
+    // Page 1 of each window is read twice (first for the count, last after the rest), so
+    // some orders are seen more than once: all of them unchanged.
+    assert!(rerun.summary_number("unchanged") >= 120, "{}", rerun.stdout());
+    assert_eq!(rerun.summary_number("new"), 0);
     assert_eq!(rerun.summary_number("changed"), 0);
     assert_eq!(rerun.summary_number("pushed"), 0);
     assert_eq!(rerun.summary_number("batches,"), 0);
@@ -75,6 +78,7 @@ async fn a_wrong_secret_fails_the_run_with_the_gateways_message() {
     let ran = Jst::new(&["sync", "--since", &since])
         .against(&gateway, &db.url(), &staging)
         .env("JST_APP_SECRET", "not-the-secret-XYZ")
+        .env("JST_WINDOW_CONCURRENCY", "1")
         .run()
         .await
         .failure();

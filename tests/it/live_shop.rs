@@ -57,7 +57,7 @@ async fn a_hostile_gateway_with_the_real_rate_limits_still_ends_exact() {
         },
         ..GatewayConfig::default()
     };
-    let (gateway, since) = shop_gateway(config, 22, 300);
+    let (gateway, since) = shop_gateway(config, 22, 600);
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
@@ -65,8 +65,8 @@ async fn a_hostile_gateway_with_the_real_rate_limits_still_ends_exact() {
     let ran = Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
 
     let stats = gateway.stats();
-    assert!(stats.server_errors + stats.truncated_bodies > 0, "faults were injected: {stats:?}");
-    assert!(ran.summary_number("retries") > 0 || ran.stdout().contains("retries"), "{}", ran.stdout());
+    assert!(stats.server_errors + stats.truncated_bodies + stats.calls_with_code(7) > 0, "faults were injected: {stats:?}");
+    assert!(ran.summary_number("retries") > 0, "{}", ran.stdout());
     assert_eq!(stats.calls_with_code(199) + stats.calls_with_code(200), 0, "the client kept within the rate limits: {stats:?}");
     assert!(stats.max_calls_in_any_second <= 5, "{stats:?}");
     assert_exact(&db, &visible(&gateway)).await;

@@ -423,7 +423,7 @@ async fn an_older_version_is_skipped_and_mysql_keeps_the_newer() {
     sink.write(&[rows(order(1, "new", &[1, 2]), 200, 5)])
         .await
         .unwrap();
-    // Older ts wins over a larger staging version; equal ts falls back to staging version.
+    // An older ts loses even with a larger staging version.
     let report = sink
         .write(&[rows(order(1, "old ts", &[9]), 199, 9)])
         .await
@@ -435,10 +435,10 @@ async fn an_older_version_is_skipped_and_mysql_keeps_the_newer() {
             ..WriteReport::default()
         }
     );
-    let report = sink
-        .write(&[rows(order(1, "old staging", &[9]), 200, 4)])
-        .await
-        .unwrap();
+    // Without a ts on one side, the staging version decides.
+    let mut untimed = rows(order(1, "old staging", &[9]), 200, 4);
+    untimed.version.ts = None;
+    let report = sink.write(&[untimed]).await.unwrap();
     assert_eq!(report.stale_skipped, 1);
     assert_eq!(
         order_lines(&db).await,
