@@ -263,17 +263,11 @@ fn spawn_stager(
                         );
                     }
                     StageEvent::WindowDone(window, window_report) => {
+                        // The source logged the window; count it and move the watermark.
                         report.windows_done += 1;
                         report.drift_events += window_report.drift_events;
                         report.rereads += window_report.rereads;
                         report.subwindows += window_report.subwindows;
-                        tracing::info!(
-                            window = %window,
-                            calls = window_report.calls,
-                            orders = window_report.distinct_orders,
-                            drift_events = window_report.drift_events,
-                            "Window pulled."
-                        );
                         if let Some(index) = planned.iter().position(|w| *w == window) {
                             done.insert(index);
                         }
