@@ -68,8 +68,11 @@ pub struct SyncSettings {
     pub strategy: Strategy,
     /// How far behind the watermark each incremental run re-reads (late changes).
     pub overlap: Duration,
-    /// How far before now each run stops (changes still settling).
+    /// How far behind now the watermark stays (changes still settling are re-read next run).
     pub safety_lag: Duration,
+    /// How far back the first run reads when there is no watermark and no `--since`
+    /// (0 = refuse and ask for `--since`).
+    pub initial_backfill: Duration,
     /// Windows fetched at once; the rate limit is shared.
     pub window_concurrency: usize,
     /// Orders per MySQL transaction.
@@ -109,6 +112,7 @@ impl Default for Config {
                 strategy: Strategy::Window,
                 overlap: Duration::from_secs(10 * 60),
                 safety_lag: Duration::from_secs(60),
+                initial_backfill: Duration::from_secs(90 * 86400),
                 window_concurrency: 2,
                 batch_orders: 500,
             },
@@ -156,6 +160,7 @@ struct FileSync {
     strategy: Option<Strategy>,
     overlap: Option<String>,
     safety_lag: Option<String>,
+    initial_backfill: Option<String>,
     window_concurrency: Option<usize>,
     batch_orders: Option<usize>,
 }
@@ -226,6 +231,9 @@ impl Config {
             if let Some(v) = y.safety_lag {
                 self.sync.safety_lag = parse_duration(&v).context("sync.safety_lag")?;
             }
+            if let Some(v) = y.initial_backfill {
+                self.sync.initial_backfill = parse_duration(&v).context("sync.initial_backfill")?;
+            }
             if let Some(v) = y.window_concurrency {
                 self.sync.window_concurrency = v;
             }
@@ -283,6 +291,9 @@ impl Config {
         }
         if let Some(v) = get("JST_SAFETY_LAG") {
             self.sync.safety_lag = parse_duration(&v).context("JST_SAFETY_LAG")?;
+        }
+        if let Some(v) = get("JST_INITIAL_BACKFILL") {
+            self.sync.initial_backfill = parse_duration(&v).context("JST_INITIAL_BACKFILL")?;
         }
         if let Some(v) = get("JST_BATCH_ORDERS") {
             self.sync.batch_orders = v.parse().context("JST_BATCH_ORDERS must be a whole number")?;

@@ -234,6 +234,7 @@ async fn plan_pull(
         overlap: config.sync.overlap,
         safety_lag: config.sync.safety_lag,
         max_window: std::time::Duration::from_secs(7 * 86400),
+        initial_backfill: config.sync.initial_backfill,
     };
     let key = source_key.to_owned();
     let watermark = with_staging(staging, move |s| s.watermark(&key, strategy.as_str())).await?;

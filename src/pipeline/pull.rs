@@ -19,8 +19,8 @@ use crate::staging::{PageOutcome, StagingError};
 #[derive(Clone, Debug)]
 pub enum PullPlan {
     /// These windows, in time order; the watermark moves to the end of the last window of the
-    /// completed prefix.
-    Windows(Vec<Window>),
+    /// completed prefix, but never past `watermark_cap` (now minus the safety lag).
+    Windows { windows: Vec<Window>, watermark_cap: NaiveDateTime },
     /// Everything with `ts >= start_ts`.
     Cursor { start_ts: i64 },
 }
@@ -34,6 +34,8 @@ pub struct PlanRequest {
     pub overlap: Duration,
     pub safety_lag: Duration,
     pub max_window: Duration,
+    /// How far back the first run reads when there is no watermark and no `since`.
+    pub initial_backfill: Duration,
 }
 
 /// Decides what to pull. `watermark` is the stored value for the strategy.
@@ -54,11 +56,25 @@ pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) 
                 (None, Some(value)) => {
                     beijing_time::parse(value).ok_or_else(|| PlanError::BadWatermark(value.to_owned()))? - overlap
                 }
-                (None, None) => return Err(PlanError::NoStart),
+                (None, None) => {
+                    let backfill = chrono::Duration::from_std(request.initial_backfill).expect("backfill fits");
+                    if backfill.is_zero() {
+                        return Err(PlanError::NoStart);
+                    }
+                    let start = now - backfill;
+                    tracing::warn!(
+                        since = %beijing_time::format(start),
+                        "No watermark and no --since: backfilling the initial period. Pass --since to choose the start."
+                    );
+                    start
+                }
             };
-            let end = request.until.unwrap_or(now - lag);
+            // Read everything visible now, but keep the watermark a safety lag behind now, so
+            // the next run re-reads what may still be settling.
+            let end = request.until.unwrap_or(now);
+            let watermark_cap = end.min(now - lag);
             let max = chrono::Duration::from_std(request.max_window).expect("window fits");
-            Ok(PullPlan::Windows(Window::split(start, end, max)))
+            Ok(PullPlan::Windows { windows: Window::split(start, end, max), watermark_cap })
         }
     }
 }
@@ -66,7 +82,7 @@ pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) 
 /// Why no plan could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("no watermark yet: the first run needs --since \"YYYY-MM-DD HH:MM:SS\" (Beijing time)")]
+    #[error("no watermark yet and no initial backfill configured: the first run needs --since \"YYYY-MM-DD HH:MM:SS\" (Beijing time)")]
     NoStart,
     #[error("stored watermark {0:?} cannot be read: pass --since to start again")]
     BadWatermark(String),
@@ -122,14 +138,14 @@ pub async fn pull(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> (PullReport, Result<(), PullError>) {
     let (events, events_rx) = mpsc::channel::<StageEvent>(64);
-    let planned = match &plan {
-        PullPlan::Windows(windows) => windows.clone(),
-        PullPlan::Cursor { .. } => Vec::new(),
+    let (planned, watermark_cap) = match &plan {
+        PullPlan::Windows { windows, watermark_cap } => (windows.clone(), Some(*watermark_cap)),
+        PullPlan::Cursor { .. } => (Vec::new(), None),
     };
-    let writer = spawn_stager(staging.clone(), run_id, source_key.to_owned(), strategy, planned.clone(), events_rx);
+    let writer = spawn_stager(staging.clone(), run_id, source_key.to_owned(), strategy, planned, watermark_cap, events_rx);
 
     let fetch_result: Result<(), PullError> = match plan {
-        PullPlan::Windows(windows) => {
+        PullPlan::Windows { windows, .. } => {
             let mut pending = windows.into_iter();
             let mut running: JoinSet<Result<(), PullError>> = JoinSet::new();
             let mut outcome = Ok(());
@@ -239,6 +255,7 @@ fn spawn_stager(
     source_key: String,
     strategy: Strategy,
     planned: Vec<Window>,
+    watermark_cap: Option<NaiveDateTime>,
     mut events: mpsc::Receiver<StageEvent>,
 ) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
     tokio::task::spawn_blocking(move || {
@@ -276,7 +293,11 @@ fn spawn_stager(
                             prefix += 1;
                         }
                         if prefix > before {
-                            let end = beijing_time::format(planned[prefix - 1].end);
+                            let mut end = planned[prefix - 1].end;
+                            if let Some(cap) = watermark_cap {
+                                end = end.min(cap);
+                            }
+                            let end = beijing_time::format(end);
                             let stored = store.watermark(&source_key, strategy.as_str())?;
                             // The watermark never moves back (a backfill of old windows).
                             if stored.as_deref().is_none_or(|s| s < end.as_str()) {
@@ -317,6 +338,7 @@ mod tests {
             overlap: Duration::from_secs(600),
             safety_lag: Duration::from_secs(60),
             max_window: Duration::from_secs(7 * 86400),
+            initial_backfill: Duration::ZERO,
         }
     }
 
@@ -326,19 +348,31 @@ mod tests {
     }
 
     #[test]
-    fn an_incremental_run_rereads_the_overlap_and_stops_the_safety_lag_before_now() {
-        let PullPlan::Windows(windows) =
+    fn an_incremental_run_rereads_the_overlap_and_keeps_the_watermark_a_safety_lag_behind_now() {
+        let PullPlan::Windows { windows, watermark_cap } =
             plan(&request(None), Some("2024-05-10 12:00:00"), t("2024-05-10 13:00:00")).unwrap()
         else {
             panic!("window plan expected")
         };
-        assert_eq!(windows, vec![Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 12:59:00"))]);
+        assert_eq!(windows, vec![Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 13:00:00"))]);
+        assert_eq!(watermark_cap, t("2024-05-10 12:59:00"));
+    }
+
+    #[test]
+    fn without_since_or_watermark_the_first_run_backfills_the_initial_period() {
+        let mut request = request(None);
+        request.initial_backfill = Duration::from_secs(30 * 86400);
+        let PullPlan::Windows { windows, .. } = plan(&request, None, t("2024-05-31")).unwrap() else {
+            panic!("window plan expected")
+        };
+        assert_eq!(windows.first().unwrap().start, t("2024-05-01"));
+        assert_eq!(windows.len(), 5);
     }
 
     #[test]
     fn since_overrides_the_watermark_and_long_ranges_are_split() {
-        let PullPlan::Windows(windows) =
-            plan(&request(Some("2024-04-01")), Some("2024-05-10 12:00:00"), t("2024-04-20 00:01:00")).unwrap()
+        let PullPlan::Windows { windows, .. } =
+            plan(&request(Some("2024-04-01")), Some("2024-05-10 12:00:00"), t("2024-04-20 00:00:00")).unwrap()
         else {
             panic!("window plan expected")
         };

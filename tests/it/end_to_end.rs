@@ -91,9 +91,18 @@ async fn a_wrong_secret_fails_the_run_with_the_gateways_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_run_without_since_says_what_to_do() {
-    let (gateway, _since) = shop_gateway(GatewayConfig::default(), 5, 1);
+async fn the_first_run_without_since_backfills_the_initial_period_or_says_what_to_do() {
+    let (gateway, _since) = shop_gateway(GatewayConfig::default(), 5, 30);
     let dir = tempfile::tempdir().unwrap();
-    let ran = Jst::new(&["pull"]).against(&gateway, "mysql://unused", &dir.path().join("s.sqlite")).run().await.failure();
-    assert!(ran.stderr().contains("--since"), "{}", ran.stderr());
+    let ran = Jst::new(&["pull"]).against(&gateway, "mysql://unused", &dir.path().join("a.sqlite")).run().await.success();
+    assert_eq!(ran.summary_number("new"), 30, "the default 90-day backfill covers the shop: {}", ran.stdout());
+    assert!(ran.stderr().contains("--since"), "the backfill is announced: {}", ran.stderr());
+
+    let refused = Jst::new(&["pull"])
+        .against(&gateway, "mysql://unused", &dir.path().join("b.sqlite"))
+        .env("JST_INITIAL_BACKFILL", "0s")
+        .run()
+        .await
+        .failure();
+    assert!(refused.stderr().contains("--since"), "{}", refused.stderr());
 }

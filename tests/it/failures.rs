@@ -192,3 +192,35 @@ async fn a_second_run_on_the_same_staging_file_is_refused() {
     let ran = Jst::new(&["status"]).env("JST_STAGING", staging.display().to_string()).run().await.failure();
     assert!(ran.stderr().contains("another jst-sync run is in progress"), "{}", ran.stderr());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_run_with_a_message_and_the_next_run_converges() {
+    let (gateway, since) = shop_gateway(GatewayConfig::default(), 16, 400);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+
+    // With the real rate limits this pull takes seconds: stop it as soon as it has started.
+    let child = Jst::new(&["sync", "--since", &since])
+        .against(&gateway, &db.url(), &staging)
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gateway.stats().successful_calls < 3 {
+        assert!(Instant::now() < deadline, "the pull never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let output = child.wait_with_output().await.unwrap();
+
+    assert!(!output.status.success(), "an interrupted run is not a success");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+    assert_exact(&db, &visible(&gateway)).await;
+    db.drop().await;
+}
