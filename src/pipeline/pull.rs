@@ -183,15 +183,7 @@ pub async fn pull(
             outcome
         }
         PullPlan::Cursor { start_ts } => {
-            let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
-            let forward_events = events.clone();
-            let forwarder = tokio::spawn(async move {
-                while let Some(page) = pages_rx.recv().await {
-                    if forward_events.send(StageEvent::Page(page)).await.is_err() {
-                        break;
-                    }
-                }
-            });
+            let (pages, forwarder) = page_forwarder(&events);
             let result = tokio::select! {
                 result = client.pull_from_ts(start_ts, &pages) => Some(result),
                 _ = wait_for_stop(&mut stop) => None,
@@ -217,6 +209,21 @@ pub async fn pull(
     (report, result)
 }
 
+/// A page sender whose pages are forwarded, in order, to the stager's event channel. Drop the
+/// sender and await the handle to know every page was handed over.
+fn page_forwarder(events: &mpsc::Sender<StageEvent>) -> (mpsc::Sender<FetchedPage>, tokio::task::JoinHandle<()>) {
+    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
+    let events = events.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(page) = pages_rx.recv().await {
+            if events.send(StageEvent::Page(page)).await.is_err() {
+                break;
+            }
+        }
+    });
+    (pages, forwarder)
+}
+
 async fn wait_for_stop(stop: &mut tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
         if stop.changed().await.is_err() {
@@ -228,15 +235,7 @@ async fn wait_for_stop(stop: &mut tokio::sync::watch::Receiver<bool>) {
 /// Pulls one window, forwarding its pages; reports it done only after all its pages were
 /// handed to the stager (same channel, so they are staged first).
 async fn pull_one_window(client: QimenClient, window: Window, events: mpsc::Sender<StageEvent>) -> Result<(), PullError> {
-    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
-    let forward_events = events.clone();
-    let forwarder = tokio::spawn(async move {
-        while let Some(page) = pages_rx.recv().await {
-            if forward_events.send(StageEvent::Page(page)).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (pages, forwarder) = page_forwarder(&events);
     let result = client.pull_window(window, &pages).await;
     drop(pages);
     let _ = forwarder.await;

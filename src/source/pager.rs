@@ -23,7 +23,6 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::source::client::{PageQuery, QimenClient};
-use crate::source::envelope::lenient_i64;
 use crate::source::error::SourceError;
 use crate::source::{FetchedPage, PageSender, Window};
 
@@ -395,16 +394,5 @@ fn pages_for(count: u64, page_size: u32) -> u32 {
     u32::try_from(count.div_ceil(u64::from(page_size)).max(1)).unwrap_or(u32::MAX)
 }
 
-/// An order's `o_id` as text (a string on Qimen, an integer on the open platform).
-pub fn order_id(order: &serde_json::Value) -> Option<String> {
-    match order.get("o_id")? {
-        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// An order's `ts` row version, sent as a number or a string.
-pub fn order_ts(order: &serde_json::Value) -> Option<i64> {
-    order.get("ts").and_then(lenient_i64)
-}
+/// An order's `o_id` and `ts`, read the way staging keys them.
+pub use crate::diff::{order_id, order_ts};

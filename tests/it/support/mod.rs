@@ -12,11 +12,6 @@ pub use database::TestDb;
 use jst_sync::beijing_time;
 use jst_sync::gateway::{FakeGateway, GatewayConfig, Shop};
 
-/// Beijing wall-clock time from text.
-pub fn t(text: &str) -> chrono::NaiveDateTime {
-    beijing_time::parse(text).expect("test times are valid")
-}
-
 /// A started fake gateway with `orders` generated orders modified between 20 days and one hour
 /// ago, and the `--since` that covers them.
 pub fn shop_gateway(config: GatewayConfig, seed: u64, orders: usize) -> (FakeGateway, String) {

@@ -43,17 +43,11 @@ impl PrivateMariaDb {
     pub async fn start(&mut self) {
         assert!(self.server.is_none(), "already running");
         let data = self.dir.path().join("data");
-        let child = Command::new("mariadbd")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", self.dir.path().join("mysqld.sock").display()))
-            .arg(format!("--port={}", self.port))
-            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=64M"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .or_else(|_| {
-                Command::new("/usr/sbin/mariadbd")
+        // `mariadbd` is in /usr/sbin, which a non-root PATH may lack.
+        let child = ["mariadbd", "/usr/sbin/mariadbd"]
+            .iter()
+            .find_map(|program| {
+                Command::new(program)
                     .arg("--no-defaults")
                     .arg(format!("--datadir={}", data.display()))
                     .arg(format!("--socket={}", self.dir.path().join("mysqld.sock").display()))
@@ -62,6 +56,7 @@ impl PrivateMariaDb {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
+                    .ok()
             })
             .expect("mariadbd starts");
         self.server = Some(child);
