@@ -150,17 +150,13 @@ pub async fn run_command(
         let source_key = config.qimen.customer_id.clone().unwrap_or_default();
         match plan_pull(config, args, strategy, &staging, &source_key).await {
             Ok(plan) => {
-                let (report, result) = pull::pull(
-                    client,
-                    &staging,
+                let run = pull::PullRun {
                     run_id,
-                    &source_key,
+                    source_key: source_key.clone(),
                     strategy,
-                    plan,
-                    config.sync.window_concurrency,
-                    stop.clone(),
-                )
-                .await;
+                    concurrency: config.sync.window_concurrency,
+                };
+                let (report, result) = pull::pull(client, &staging, &run, plan, stop.clone()).await;
                 if let Err(error) = result {
                     errors.push(format!("{:#}", anyhow::Error::from(error)));
                 }

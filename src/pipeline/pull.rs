@@ -124,25 +124,34 @@ enum StageEvent {
     CursorDone(i64),
 }
 
-/// Pulls `plan` into staging under `run_id`, keeping the watermark of (`source_key`,
+/// Who pulls: the run, whose watermark, and how many windows at once.
+#[derive(Clone, Debug)]
+pub struct PullRun {
+    pub run_id: i64,
+    /// The merchant whose watermark moves (its `customer_id`).
+    pub source_key: String,
+    pub strategy: Strategy,
+    /// Windows pulled at once; they share the client's rate limit.
+    pub concurrency: usize,
+}
+
+/// Pulls `plan` into staging under `run.run_id`, keeping the watermark of (`source_key`,
 /// `strategy`). Stops early on a fatal source error or `stop` turning true; everything staged
 /// before that is kept.
 pub async fn pull(
     client: &QimenClient,
     staging: &SharedStaging,
-    run_id: i64,
-    source_key: &str,
-    strategy: Strategy,
+    run: &PullRun,
     plan: PullPlan,
-    concurrency: usize,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> (PullReport, Result<(), PullError>) {
+    let PullRun { run_id, ref source_key, strategy, concurrency } = *run;
     let (events, events_rx) = mpsc::channel::<StageEvent>(64);
     let (planned, watermark_cap) = match &plan {
         PullPlan::Windows { windows, watermark_cap } => (windows.clone(), Some(*watermark_cap)),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
-    let writer = spawn_stager(staging.clone(), run_id, source_key.to_owned(), strategy, planned, watermark_cap, events_rx);
+    let writer = spawn_stager(staging.clone(), run_id, source_key.clone(), strategy, planned, watermark_cap, events_rx);
 
     let fetch_result: Result<(), PullError> = match plan {
         PullPlan::Windows { windows, .. } => {
