@@ -46,6 +46,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Watermarks, recent runs, outbox and quarantine sizes.
     Status(StatusArgs),
+    /// Serve the simulated Qimen gateway on loopback, for trying jst-sync by hand.
+    FakeGateway(FakeGatewayArgs),
     /// Orders that could not be staged or transformed.
     Quarantine(QuarantineArgs),
 }
@@ -113,4 +115,29 @@ pub struct QuarantineArgs {
     /// How many entries to show.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FakeGatewayArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Orders in the simulated shop.
+    #[arg(long, default_value_t = 3000)]
+    pub orders: usize,
+    /// Days over which the orders were modified.
+    #[arg(long, default_value_t = 20)]
+    pub days: i64,
+    /// Seed of the generated shop.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Calls allowed per second (the real gateway: 5).
+    #[arg(long, default_value_t = 5)]
+    pub per_second: u32,
+    /// Calls allowed per minute (the real gateway: 100).
+    #[arg(long, default_value_t = 100)]
+    pub per_minute: u32,
+    /// Orders modified before answering each page request (a live shop).
+    #[arg(long, default_value_t = 0)]
+    pub changes_per_request: usize,
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod demo;
+mod fake_gateway;
 mod logging;
 mod run;
 mod status;
@@ -27,6 +28,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
+        Command::FakeGateway(args) => fake_gateway::run(args).await,
         Command::Status(args) => status::status(&cli.global, args),
         Command::Quarantine(args) => status::quarantine(&cli.global, args),
         command => run::run_cli_command(&cli.global, command).await,
