@@ -29,7 +29,10 @@ fn audit_order(store: &StagingStore, o_id: &str, as_json: bool) -> anyhow::Resul
     }
     let changes: Vec<Vec<String>> = std::iter::once(Vec::new())
         .chain(versions.windows(2).map(|pair| {
-            field_changes(&pair[0].order, &pair[1].order).iter().map(ToString::to_string).collect()
+            field_changes(&pair[0].order, &pair[1].order)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
         }))
         .collect();
     if as_json {
@@ -42,10 +45,16 @@ fn audit_order(store: &StagingStore, o_id: &str, as_json: bool) -> anyhow::Resul
                 value
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"o_id": o_id, "versions": report}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"o_id": o_id, "versions": report}))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    let current = versions.iter().find(|v| v.current).map_or("-".to_owned(), |v| format!("#{}", v.id));
+    let current = versions
+        .iter()
+        .find(|v| v.current)
+        .map_or("-".to_owned(), |v| format!("#{}", v.id));
     println!("order {o_id}: {} version(s), current {current}", versions.len());
     for (version, changes) in versions.iter().zip(&changes) {
         print_version(version, changes);
@@ -81,7 +90,11 @@ fn print_version(version: &VersionRecord, changes: &[String]) {
             entry.state,
             entry.run_id.map_or("-".to_owned(), |r| r.to_string()),
             entry.enqueued_at,
-            entry.done_at.as_deref().map(|d| format!(", done {d}")).unwrap_or_default()
+            entry
+                .done_at
+                .as_deref()
+                .map(|d| format!(", done {d}"))
+                .unwrap_or_default()
         );
     }
     if !changes.is_empty() {
@@ -99,12 +112,19 @@ fn audit_raw(store: &StagingStore, page_id: i64, as_json: bool) -> anyhow::Resul
     };
     if as_json {
         let mut value = serde_json::to_value(&page)?;
-        value["params"] = page.params.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        value["params"] = page
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         value["body"] = serde_json::from_str(&page.body).unwrap_or(Value::String(page.body.clone()));
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("page {} of run {}: HTTP {}, received {}, {} orders", page.id, page.run_id, page.http_status, page.received_at, page.order_count);
+    println!(
+        "page {} of run {}: HTTP {}, received {}, {} orders",
+        page.id, page.run_id, page.http_status, page.received_at, page.order_count
+    );
     if let (Some(start), Some(end)) = (&page.window_start, &page.window_end) {
         println!("window {start} .. {end}, page_index {}", page.page_index);
     }

@@ -35,10 +35,16 @@ impl Observer {
         self.write_metrics();
         if !summary.succeeded {
             let error = summary.error.clone().unwrap_or_else(|| "unknown error".to_owned());
-            self.alert(AlertEvent::RunFailed { run_id: Some(summary.run_id), command: summary.command.clone(), error })
-                .await;
+            self.alert(AlertEvent::RunFailed {
+                run_id: Some(summary.run_id),
+                command: summary.command.clone(),
+                error,
+            })
+            .await;
         }
-        let Some(max) = self.alerts.max_watermark_lag else { return };
+        let Some(max) = self.alerts.max_watermark_lag else {
+            return;
+        };
         let max_lag_secs = max.as_secs_f64();
         for watermark in &summary.watermarks {
             let key = (watermark.source.clone(), watermark.strategy.clone());
@@ -64,11 +70,19 @@ impl Observer {
 
     /// Reports a run that could not start (bad configuration, staging locked).
     pub async fn run_not_started(&mut self, command: &str, error: &anyhow::Error) {
-        let summary = RunSummary { command: command.to_owned(), error: Some(format!("{error:#}")), ..RunSummary::default() };
+        let summary = RunSummary {
+            command: command.to_owned(),
+            error: Some(format!("{error:#}")),
+            ..RunSummary::default()
+        };
         self.metrics.record(&summary);
         self.write_metrics();
-        self.alert(AlertEvent::RunFailed { run_id: None, command: command.to_owned(), error: format!("{error:#}") })
-            .await;
+        self.alert(AlertEvent::RunFailed {
+            run_id: None,
+            command: command.to_owned(),
+            error: format!("{error:#}"),
+        })
+        .await;
     }
 
     fn write_metrics(&self) {

@@ -25,7 +25,11 @@ pub(super) async fn replay(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Res
         (None, Some(o_id)) => RequeueFilter::Order(o_id.clone()),
         (None, None) => RequeueFilter::All,
     };
-    let options = RunOptions { pull: None, push: true, dry_run: false };
+    let options = RunOptions {
+        pull: None,
+        push: true,
+        dry_run: false,
+    };
     let mut observer = Observer::new(&config);
     let summary = match execute(&config, &options, Some(&filter), stop_on_signals()).await {
         Ok(summary) => summary,

@@ -24,7 +24,11 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
     let mut runs = 0u64;
     loop {
         let started = tokio::time::Instant::now();
-        let options = RunOptions { pull: Some(pull.clone()), push: true, dry_run: false };
+        let options = RunOptions {
+            pull: Some(pull.clone()),
+            push: true,
+            dry_run: false,
+        };
         let code = match run_command(&config, &options, stop.clone()).await {
             Ok(summary) => {
                 runs += 1;
@@ -48,7 +52,11 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
             break;
         }
         let next = started + every;
-        tracing::info!(runs, next_in_secs = (next - tokio::time::Instant::now()).as_secs_f64(), "Waiting for the next run.");
+        tracing::info!(
+            runs,
+            next_in_secs = (next - tokio::time::Instant::now()).as_secs_f64(),
+            "Waiting for the next run."
+        );
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
             _ = wait_for_stop(&mut stop) => break,

@@ -66,7 +66,10 @@ impl Drift {
 pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
     let mapping = mapping(&config)?;
-    let columns: Vec<&str> = KEY_COLUMNS.into_iter().filter(|c| mapping.order.position(c).is_some()).collect();
+    let columns: Vec<&str> = KEY_COLUMNS
+        .into_iter()
+        .filter(|c| mapping.order.position(c).is_some())
+        .collect();
     let view = {
         let store = StagingStore::open_read_only(&config.staging)
             .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
@@ -128,18 +131,31 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
         let text = |ids: &Vec<i64>| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
         show("in staging, missing in MySQL", text(&drift.missing_in_mysql));
         show("in MySQL, unknown to staging", text(&drift.unknown_to_staging));
-        show("in MySQL although the mapping filters them", text(&drift.filtered_but_present));
+        show(
+            "in MySQL although the mapping filters them",
+            text(&drift.filtered_but_present),
+        );
         show("jst_ts differs", text(&drift.version_differs));
-        show("columns differ", drift.fields_differ.iter().map(|(id, c)| format!("{id} {c}")).collect());
+        show(
+            "columns differ",
+            drift.fields_differ.iter().map(|(id, c)| format!("{id} {c}")).collect(),
+        );
         show("item row count differs", text(&drift.items_differ));
         show("payment row count differs", text(&drift.pays_differ));
         if drift.total() == 0 {
             println!("in sync: MySQL holds exactly what staging has pushed");
         } else {
-            println!("{} differences; `jst-sync audit order <id>` shows an order's history, `jst-sync replay` rewrites MySQL from staging", drift.total());
+            println!(
+                "{} differences; `jst-sync audit order <id>` shows an order's history, `jst-sync replay` rewrites MySQL from staging",
+                drift.total()
+            );
         }
     }
-    Ok(if drift.total() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if drift.total() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn read_staging(store: &StagingStore, mapping: &Mapping, columns: &[&str]) -> anyhow::Result<StagingView> {
@@ -160,7 +176,10 @@ fn read_staging(store: &StagingStore, mapping: &Mapping, columns: &[&str]) -> an
             }
             _ => {}
         }
-        let version = VersionKey { ts: record.ts, staging_version: 0 };
+        let version = VersionKey {
+            ts: record.ts,
+            staging_version: 0,
+        };
         let outcome = serde_json::from_str::<Value>(&record.canonical_json)
             .ok()
             .and_then(|order| transform(&order, mapping, version).ok());
@@ -169,7 +188,12 @@ fn read_staging(store: &StagingStore, mapping: &Mapping, columns: &[&str]) -> an
                 let fields = positions.iter().map(|p| cell_text(&rows.order[*p])).collect();
                 view.expected.insert(
                     id,
-                    Expected { ts: record.ts, fields, items: rows.items.len() as u64, pays: rows.pays.len() as u64 },
+                    Expected {
+                        ts: record.ts,
+                        fields,
+                        items: rows.items.len() as u64,
+                        pays: rows.pays.len() as u64,
+                    },
                 );
             }
             Some(Transformed::Skipped { .. }) => {
@@ -197,7 +221,9 @@ fn compare(view: &StagingView, stored: &BTreeMap<i64, StoredOrder>, columns: &[&
         }
         for ((column, want), have) in columns.iter().zip(&want.fields).zip(&have.fields) {
             if !same_text(want, have) {
-                drift.fields_differ.push((*id, format!("{column}: staging {want:?}, MySQL {have:?}")));
+                drift
+                    .fields_differ
+                    .push((*id, format!("{column}: staging {want:?}, MySQL {have:?}")));
             }
         }
         if have.items != want.items {

@@ -34,7 +34,11 @@ fn walk(path: String, before: Option<&Value>, after: Option<&Value>, out: &mut V
             let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
             keys.sort();
             for key in keys {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 walk(child, a.get(key), b.get(key), out);
             }
         }
@@ -44,7 +48,11 @@ fn walk(path: String, before: Option<&Value>, after: Option<&Value>, out: &mut V
             }
         }
         (a, b) if a == b => {}
-        (a, b) => out.push(FieldChange { path, before: a.cloned(), after: b.cloned() }),
+        (a, b) => out.push(FieldChange {
+            path,
+            before: a.cloned(),
+            after: b.cloned(),
+        }),
     }
 }
 
@@ -69,6 +77,10 @@ mod tests {
         );
         check(json!({"a": 1}), json!({"a": 1, "b": null}), &["b: (absent) → null"]);
         check(json!({"p": [1, 2]}), json!({"p": [1]}), &["p[1]: 2 → (absent)"]);
-        check(json!({"o": {"x": 1}}), json!({"o": "flat"}), &[r#"o: {"x":1} → "flat""#]);
+        check(
+            json!({"o": {"x": 1}}),
+            json!({"o": "flat"}),
+            &[r#"o: {"x":1} → "flat""#],
+        );
     }
 }

@@ -95,7 +95,9 @@ impl StagingStore {
         )?;
         conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
         let applied: i64 = conn
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })
             .unwrap_or(0);
         if applied > migrations::latest_version() {
             return Err(StagingError::TooNew {
@@ -104,17 +106,23 @@ impl StagingStore {
                 known: migrations::latest_version(),
             });
         }
-        Ok(Self { conn, path: path.to_owned(), _lock: None })
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            _lock: None,
+        })
     }
 
     /// Every version of `o_id`, oldest first, each with its outbox entries; empty when staging
     /// has never seen the order.
     pub fn order_history(&self, o_id: &str) -> Result<Vec<VersionRecord>, StagingError> {
-        let current: Option<i64> = self
-            .conn
-            .query_row("SELECT version_id FROM current_orders WHERE o_id = ?1", [o_id], |r| r.get(0))
+        let conn = self.connection();
+        let current: Option<i64> = conn
+            .query_row("SELECT version_id FROM current_orders WHERE o_id = ?1", [o_id], |r| {
+                r.get(0)
+            })
             .optional()?;
-        let mut statement = self.conn.prepare(
+        let mut statement = conn.prepare(
             "SELECT v.id, v.sha256, v.ts, v.modified, v.first_run_id, r.command, v.first_page_id,
                     v.first_seen_at, v.canonical_json
              FROM order_versions v LEFT JOIN runs r ON r.id = v.first_run_id
@@ -139,9 +147,8 @@ impl StagingStore {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut outbox = self.conn.prepare(
-            "SELECT id, state, run_id, enqueued_at, done_at FROM outbox WHERE version_id = ?1 ORDER BY id",
-        )?;
+        let mut outbox = conn
+            .prepare("SELECT id, state, run_id, enqueued_at, done_at FROM outbox WHERE version_id = ?1 ORDER BY id")?;
         for version in &mut versions {
             version.outbox = outbox
                 .query_map([version.id], |row| {
@@ -161,7 +168,7 @@ impl StagingStore {
     /// The stored page `page_id`, if there is one.
     pub fn page(&self, page_id: i64) -> Result<Option<PageRecord>, StagingError> {
         Ok(self
-            .conn
+            .connection()
             .query_row(
                 "SELECT id, run_id, window_start, window_end, page_index, params_json, http_status,
                         received_at, order_count, body
@@ -221,11 +228,8 @@ impl StagingStore {
     }
 
     /// Calls `each` with every current version and the state of its newest outbox entry.
-    pub fn for_each_current(
-        &self,
-        mut each: impl FnMut(CurrentRecord),
-    ) -> Result<(), StagingError> {
-        let mut statement = self.conn.prepare(
+    pub fn for_each_current(&self, mut each: impl FnMut(CurrentRecord)) -> Result<(), StagingError> {
+        let mut statement = self.connection().prepare(
             "SELECT c.o_id, v.ts, v.canonical_json,
                     (SELECT o.state FROM outbox o WHERE o.o_id = c.o_id ORDER BY o.id DESC LIMIT 1)
              FROM current_orders c JOIN order_versions v ON v.id = c.version_id",

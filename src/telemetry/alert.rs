@@ -13,9 +13,19 @@ use crate::config::{AlertFormat, AlertSettings};
 #[derive(Clone, Debug, PartialEq)]
 pub enum AlertEvent {
     /// A run failed (`run_id` is `None` when it could not even start, e.g. staging locked).
-    RunFailed { run_id: Option<i64>, command: String, error: String },
+    RunFailed {
+        run_id: Option<i64>,
+        command: String,
+        error: String,
+    },
     /// A watermark is further behind now than `max_lag_secs`.
-    WatermarkLag { source: String, strategy: String, watermark: String, lag_secs: f64, max_lag_secs: f64 },
+    WatermarkLag {
+        source: String,
+        strategy: String,
+        watermark: String,
+        lag_secs: f64,
+        max_lag_secs: f64,
+    },
 }
 
 impl AlertEvent {
@@ -25,7 +35,13 @@ impl AlertEvent {
             AlertEvent::RunFailed { run_id, command, error } => {
                 json!({"event": "run_failed", "run_id": run_id, "command": command, "error": error})
             }
-            AlertEvent::WatermarkLag { source, strategy, watermark, lag_secs, max_lag_secs } => json!({
+            AlertEvent::WatermarkLag {
+                source,
+                strategy,
+                watermark,
+                lag_secs,
+                max_lag_secs,
+            } => json!({
                 "event": "watermark_lag", "source": source, "strategy": strategy, "watermark": watermark,
                 "lag_secs": lag_secs, "max_lag_secs": max_lag_secs
             }),
@@ -39,7 +55,13 @@ impl AlertEvent {
                 let run = run_id.map(|id| format!(" run {id}")).unwrap_or_default();
                 format!("jst-sync {command}{run} failed: {error}")
             }
-            AlertEvent::WatermarkLag { source, strategy, watermark, lag_secs, max_lag_secs } => format!(
+            AlertEvent::WatermarkLag {
+                source,
+                strategy,
+                watermark,
+                lag_secs,
+                max_lag_secs,
+            } => format!(
                 "jst-sync watermark of {source} ({strategy}) is {watermark}, {:.0} s behind now (limit {:.0} s)",
                 lag_secs, max_lag_secs
             ),
@@ -68,7 +90,9 @@ pub enum AlertError {
 
 /// POSTs `event` to the configured webhook; does nothing without one.
 pub async fn send_alert(settings: &AlertSettings, event: &AlertEvent) -> Result<(), AlertError> {
-    let Some(url) = &settings.webhook_url else { return Ok(()) };
+    let Some(url) = &settings.webhook_url else {
+        return Ok(());
+    };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -83,9 +107,14 @@ pub async fn send_alert(settings: &AlertSettings, event: &AlertEvent) -> Result<
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     // The robots answer HTTP 200 with {"errcode": non-zero} when they refuse a message.
-    let errcode = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("errcode")?.as_i64());
+    let errcode = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("errcode")?.as_i64());
     if !status.is_success() || errcode.is_some_and(|code| code != 0) {
-        return Err(AlertError::Refused { status: status.as_u16(), body: text.chars().take(200).collect() });
+        return Err(AlertError::Refused {
+            status: status.as_u16(),
+            body: text.chars().take(200).collect(),
+        });
     }
     Ok(())
 }
@@ -96,7 +125,11 @@ mod tests {
 
     #[test]
     fn robots_get_text_messages_and_json_receivers_get_the_event() {
-        let event = AlertEvent::RunFailed { run_id: Some(7), command: "sync".into(), error: "code 25".into() };
+        let event = AlertEvent::RunFailed {
+            run_id: Some(7),
+            command: "sync".into(),
+            error: "code 25".into(),
+        };
         let text = json!({"msgtype": "text", "text": {"content": "jst-sync sync run 7 failed: code 25"}});
         assert_eq!(event.body(AlertFormat::Dingtalk), text);
         assert_eq!(event.body(AlertFormat::Wecom), text);

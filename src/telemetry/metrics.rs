@@ -65,12 +65,18 @@ impl Metrics {
         let mut push_duration_secs = None;
         let mut outbox_pending = None;
         if let Some(push) = summary.push.as_ref().filter(|_| !summary.dry_run) {
-            for (table, count) in [("orders", push.orders_pushed), ("items", push.item_rows), ("pays", push.pay_rows)] {
+            for (table, count) in [
+                ("orders", push.orders_pushed),
+                ("items", push.item_rows),
+                ("pays", push.pay_rows),
+            ] {
                 *self.rows_pushed.entry(table).or_default() += count;
             }
-            for (reason, count) in
-                [("stale", push.stale_skipped), ("quarantined", push.quarantined), ("filtered", push.filtered)]
-            {
+            for (reason, count) in [
+                ("stale", push.stale_skipped),
+                ("quarantined", push.quarantined),
+                ("filtered", push.filtered),
+            ] {
                 *self.push_skipped.entry(reason).or_default() += count;
             }
             self.push_batches += push.batches;
@@ -103,7 +109,9 @@ impl Metrics {
         };
         let plain = |value: u64| vec![(String::new(), value.to_string())];
         let labelled = |label: &str, map: &BTreeMap<&'static str, u64>| {
-            map.iter().map(|(k, v)| (format!("{{{label}=\"{k}\"}}"), v.to_string())).collect::<Vec<_>>()
+            map.iter()
+                .map(|(k, v)| (format!("{{{label}=\"{k}\"}}"), v.to_string()))
+                .collect::<Vec<_>>()
         };
         family(
             "jst_sync_runs_total",
@@ -112,22 +120,58 @@ impl Metrics {
             self.runs
                 .iter()
                 .map(|((command, outcome), v)| {
-                    (format!("{{command=\"{}\",outcome=\"{outcome}\"}}", escape(command)), v.to_string())
+                    (
+                        format!("{{command=\"{}\",outcome=\"{outcome}\"}}", escape(command)),
+                        v.to_string(),
+                    )
                 })
                 .collect(),
         );
-        family("jst_sync_api_calls_total", "counter", "HTTP requests sent to the Qimen gateway.", plain(self.api_calls));
-        family("jst_sync_api_retries_total", "counter", "API attempts that retried a failed one.", plain(self.api_retries));
-        family("jst_sync_api_throttled_total", "counter", "Throttle answers (codes 7, 199, 200).", plain(self.api_throttled));
+        family(
+            "jst_sync_api_calls_total",
+            "counter",
+            "HTTP requests sent to the Qimen gateway.",
+            plain(self.api_calls),
+        );
+        family(
+            "jst_sync_api_retries_total",
+            "counter",
+            "API attempts that retried a failed one.",
+            plain(self.api_retries),
+        );
+        family(
+            "jst_sync_api_throttled_total",
+            "counter",
+            "Throttle answers (codes 7, 199, 200).",
+            plain(self.api_throttled),
+        );
         family(
             "jst_sync_api_errors_total",
             "counter",
             "Failed API attempts by gateway code or kind (http_503, transport, timeout, malformed).",
-            self.api_errors.iter().map(|(k, v)| (format!("{{code=\"{}\"}}", escape(k)), v.to_string())).collect(),
+            self.api_errors
+                .iter()
+                .map(|(k, v)| (format!("{{code=\"{}\"}}", escape(k)), v.to_string()))
+                .collect(),
         );
-        family("jst_sync_orders_total", "counter", "Orders pulled, by what the diff found.", labelled("outcome", &self.orders));
-        family("jst_sync_rows_pushed_total", "counter", "Rows written to MySQL, by table.", labelled("table", &self.rows_pushed));
-        family("jst_sync_push_batches_total", "counter", "Outbox batches pushed (one MySQL transaction each).", plain(self.push_batches));
+        family(
+            "jst_sync_orders_total",
+            "counter",
+            "Orders pulled, by what the diff found.",
+            labelled("outcome", &self.orders),
+        );
+        family(
+            "jst_sync_rows_pushed_total",
+            "counter",
+            "Rows written to MySQL, by table.",
+            labelled("table", &self.rows_pushed),
+        );
+        family(
+            "jst_sync_push_batches_total",
+            "counter",
+            "Outbox batches pushed (one MySQL transaction each).",
+            plain(self.push_batches),
+        );
         family(
             "jst_sync_push_skipped_orders_total",
             "counter",
@@ -140,15 +184,38 @@ impl Metrics {
             "jst_sync_last_run_success",
             "gauge",
             "1 if the last run succeeded, else 0.",
-            vec![(format!("{{command=\"{}\"}}", escape(&last.command)), u8::from(last.succeeded).to_string())],
+            vec![(
+                format!("{{command=\"{}\"}}", escape(&last.command)),
+                u8::from(last.succeeded).to_string(),
+            )],
         );
-        family("jst_sync_last_run_timestamp_seconds", "gauge", "When the last run finished (Unix time).", gauge(last.finished_at));
-        family("jst_sync_last_run_duration_seconds", "gauge", "How long the last run took.", gauge(last.duration_secs));
+        family(
+            "jst_sync_last_run_timestamp_seconds",
+            "gauge",
+            "When the last run finished (Unix time).",
+            gauge(last.finished_at),
+        );
+        family(
+            "jst_sync_last_run_duration_seconds",
+            "gauge",
+            "How long the last run took.",
+            gauge(last.duration_secs),
+        );
         if let Some(secs) = last.push_duration_secs {
-            family("jst_sync_push_duration_seconds", "gauge", "How long the last run's push took.", gauge(secs));
+            family(
+                "jst_sync_push_duration_seconds",
+                "gauge",
+                "How long the last run's push took.",
+                gauge(secs),
+            );
         }
         if let Some(pending) = last.outbox_pending {
-            family("jst_sync_outbox_pending", "gauge", "Versions staged but not yet pushed after the last run.", gauge(pending as f64));
+            family(
+                "jst_sync_outbox_pending",
+                "gauge",
+                "Versions staged but not yet pushed after the last run.",
+                gauge(pending as f64),
+            );
         }
         family(
             "jst_sync_watermark_lag_seconds",
@@ -157,7 +224,10 @@ impl Metrics {
             last.watermark_lags
                 .iter()
                 .map(|(source, strategy, lag)| {
-                    (format!("{{source=\"{}\",strategy=\"{}\"}}", escape(source), escape(strategy)), format_float(*lag))
+                    (
+                        format!("{{source=\"{}\",strategy=\"{}\"}}", escape(source), escape(strategy)),
+                        format_float(*lag),
+                    )
                 })
                 .collect(),
         );
@@ -166,7 +236,10 @@ impl Metrics {
 
     /// Writes [`render`](Self::render) to `path` atomically.
     pub fn write_to(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
         file.write_all(self.render().as_bytes())?;
         file.as_file().sync_all()?;
@@ -191,7 +264,12 @@ mod tests {
 
     #[test]
     fn counters_add_up_over_runs_and_render_as_prometheus_text() {
-        let mut summary = RunSummary { command: "sync".into(), succeeded: true, api_calls: 4, ..RunSummary::default() };
+        let mut summary = RunSummary {
+            command: "sync".into(),
+            succeeded: true,
+            api_calls: 4,
+            ..RunSummary::default()
+        };
         summary.api_errors_by_code.insert("25".into(), 1);
         let mut pull = PullReport::default();
         pull.orders.new = 3;

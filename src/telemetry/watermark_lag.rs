@@ -35,10 +35,15 @@ mod tests {
 
     #[test]
     fn window_lag_is_measured_in_beijing_time_and_ts_lag_from_the_last_move() {
-        let now = DateTime::parse_from_rfc3339("2024-05-01T04:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2024-05-01T04:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         // 04:00 UTC is 12:00 in Beijing.
         assert_eq!(watermark_lag("window", "2024-05-01 11:30:00", "", now), Some(1800.0));
-        assert_eq!(watermark_lag("ts", "123456", "2024-05-01T03:59:00.000Z", now), Some(60.0));
+        assert_eq!(
+            watermark_lag("ts", "123456", "2024-05-01T03:59:00.000Z", now),
+            Some(60.0)
+        );
         assert_eq!(watermark_lag("window", "garbage", "", now), None);
     }
 }

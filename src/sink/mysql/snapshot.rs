@@ -34,8 +34,19 @@ impl MysqlSink {
         for row in rows {
             let id: i64 = row.get(0).unwrap_or_default();
             let ts: Option<i64> = row.get::<Option<i64>, _>(1).flatten();
-            let fields = (0..columns.len()).map(|i| row.get::<Option<String>, _>(i + 2).flatten()).collect();
-            orders.insert(id, StoredOrder { has_row: true, ts, fields, items: 0, pays: 0 });
+            let fields = (0..columns.len())
+                .map(|i| row.get::<Option<String>, _>(i + 2).flatten())
+                .collect();
+            orders.insert(
+                id,
+                StoredOrder {
+                    has_row: true,
+                    ts,
+                    fields,
+                    items: 0,
+                    pays: 0,
+                },
+            );
         }
         for (table, is_items) in [(&tables.items, true), (&tables.pays, false)] {
             let sql = format!("SELECT `{PARENT_ID_COLUMN}`, COUNT(*) FROM `{table}` GROUP BY `{PARENT_ID_COLUMN}`");
