@@ -55,12 +55,33 @@ pub enum Command {
     /// The history of an order (every version, where it came from, what changed) or a stored
     /// API page. Read-only: works while a sync runs.
     Audit(AuditArgs),
-    /// Rebuild MySQL rows from staging without calling the API (after a mapping change or a
-    /// wiped table): re-enqueues current versions, then pushes them.
+    /// Rebuild MySQL rows from staging without calling the API (mapping change, wiped table)
+    ///
+    /// Re-enqueues the current versions in the outbox, then pushes them as `push` does (same
+    /// batching, quarantine and version guard). Without --since or --order every current
+    /// version is replayed. The push uses the mapping of the current configuration, so after
+    /// editing `[mapping]` a replay applies it to the rows already in MySQL (new columns are
+    /// added first; orders a filter now matches are deleted). Examples:
+    ///   jst-sync replay
+    ///   jst-sync replay --since "2024-05-01 00:00:00"
+    ///   jst-sync replay --order 38852
+    #[command(verbatim_doc_comment)]
     Replay(ReplayArgs),
     /// Reconcile staging with MySQL: counts, key fields, unknown rows. Exits 1 on drift.
+    ///
+    /// Every order staging has pushed must be in MySQL with the same jst_ts, so_id, status
+    /// and modified and as many item and payment rows; nothing may be in MySQL that staging
+    /// does not know or that the mapping filters out. Versions still in the outbox are
+    /// reported as "not yet pushed", not as drift. `jst-sync replay` repairs what staging
+    /// knows.
     Verify(VerifyArgs),
-    /// Sync repeatedly: `run --every 5m` until SIGTERM or Ctrl-C.
+    /// Sync repeatedly: `run --every 5m` until SIGTERM or Ctrl-C
+    ///
+    /// Each run is an ordinary `sync` recorded in staging; a failed run is reported (and
+    /// alerted, see [alerts] in the example config) and the loop goes on. `status` and
+    /// `audit` work while it runs. Example:
+    ///   jst-sync run --every 5m --metrics-file /var/lib/node_exporter/textfile/jst_sync.prom
+    #[command(verbatim_doc_comment)]
     Run(ScheduleArgs),
 }
 
@@ -115,8 +136,8 @@ pub struct VerifyArgs {
 pub struct ScheduleArgs {
     #[command(flatten)]
     pub pull: PullArgs,
-    /// Time between the starts of two runs: 30s, 5m, 1h [env: JST_EVERY]. Without it, one
-    /// run. A failed run does not stop the loop; SIGTERM or Ctrl-C stops it (exit 0).
+    /// Time between the starts of two runs: 30s, 5m, 1h. Without it, one run. A failed run
+    /// does not stop the loop; SIGTERM or Ctrl-C stops it (exit 0).
     #[arg(long, env = "JST_EVERY")]
     pub every: Option<String>,
 }
