@@ -3,7 +3,8 @@
 //!
 //! The environment variables alone are enough to run: `JST_API_URL`, `JST_APP_KEY`,
 //! `JST_APP_SECRET`, `JST_TARGET_APP_KEY`, `JST_CUSTOMER_ID`, `JST_SIGN_METHOD`,
-//! `JST_MYSQL_URL`, `JST_STAGING`.
+//! `JST_MYSQL_URL`, `JST_STAGING`. Operations: `JST_METRICS_FILE`, `JST_ALERT_WEBHOOK_URL`,
+//! `JST_ALERT_FORMAT`, `JST_MAX_WATERMARK_LAG`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,6 +80,41 @@ pub struct SyncSettings {
     pub batch_orders: usize,
 }
 
+/// Where alerts go and when they fire.
+#[derive(Clone, Debug, Default)]
+pub struct AlertSettings {
+    /// The webhook to POST to; `None` disables alerts. Secret: robot URLs carry a token.
+    pub webhook_url: Option<Secret>,
+    pub format: AlertFormat,
+    /// Alert when a watermark is further behind now than this.
+    pub max_watermark_lag: Option<Duration>,
+}
+
+/// The body an alert webhook expects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertFormat {
+    /// DingTalk group robot: `{"msgtype":"text","text":{"content":…}}`.
+    Dingtalk,
+    /// WeCom (企业微信) group robot: the same `msgtype`/`text` shape.
+    Wecom,
+    /// `{"event":…,"run_id":…,"error":…}` for any other receiver.
+    #[default]
+    Json,
+}
+
+impl std::str::FromStr for AlertFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "dingtalk" => Ok(AlertFormat::Dingtalk),
+            "wecom" => Ok(AlertFormat::Wecom),
+            "json" => Ok(AlertFormat::Json),
+            other => Err(format!("unknown alert format {other:?}: expected dingtalk, wecom or json")),
+        }
+    }
+}
+
 /// The whole, layered configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -88,6 +124,9 @@ pub struct Config {
     pub sync: SyncSettings,
     /// The `[mapping]` table of the TOML file, handed to the transform as is.
     pub mapping: Option<toml::Table>,
+    pub alerts: AlertSettings,
+    /// Prometheus text file written after each run (atomically).
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -117,6 +156,8 @@ impl Default for Config {
                 batch_orders: 500,
             },
             mapping: None,
+            alerts: AlertSettings::default(),
+            metrics_file: None,
         }
     }
 }
@@ -130,6 +171,16 @@ struct FileConfig {
     mysql: Option<FileMysql>,
     sync: Option<FileSync>,
     mapping: Option<toml::Table>,
+    alerts: Option<FileAlerts>,
+    metrics_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAlerts {
+    webhook_url: Option<Secret>,
+    format: Option<AlertFormat>,
+    max_watermark_lag: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,6 +295,18 @@ impl Config {
         if file.mapping.is_some() {
             self.mapping = file.mapping;
         }
+        if let Some(a) = file.alerts {
+            self.alerts.webhook_url = a.webhook_url.or(self.alerts.webhook_url.take());
+            if let Some(v) = a.format {
+                self.alerts.format = v;
+            }
+            if let Some(v) = a.max_watermark_lag {
+                self.alerts.max_watermark_lag = Some(parse_duration(&v).context("alerts.max_watermark_lag")?);
+            }
+        }
+        if file.metrics_file.is_some() {
+            self.metrics_file = file.metrics_file;
+        }
         Ok(())
     }
 
@@ -300,6 +363,18 @@ impl Config {
         }
         if let Some(v) = get("JST_WINDOW_CONCURRENCY") {
             self.sync.window_concurrency = v.parse().context("JST_WINDOW_CONCURRENCY must be a whole number")?;
+        }
+        if let Some(v) = get("JST_ALERT_WEBHOOK_URL") {
+            self.alerts.webhook_url = Some(Secret::new(v));
+        }
+        if let Some(v) = get("JST_ALERT_FORMAT") {
+            self.alerts.format = v.parse().map_err(anyhow::Error::msg).context("JST_ALERT_FORMAT")?;
+        }
+        if let Some(v) = get("JST_MAX_WATERMARK_LAG") {
+            self.alerts.max_watermark_lag = Some(parse_duration(&v).context("JST_MAX_WATERMARK_LAG")?);
+        }
+        if let Some(v) = get("JST_METRICS_FILE") {
+            self.metrics_file = Some(PathBuf::from(v));
         }
         Ok(())
     }

@@ -5,6 +5,8 @@
 //! the order of keys in a response never counts as a change. Numbers keep the exact text the
 //! gateway sent (`"227.00"` and `227.00` stay distinct: that is what the API said).
 
+pub mod field_changes;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

@@ -3,8 +3,9 @@
 //! SHA-256 against its current version, **push** only changed orders to MySQL.
 //!
 //! The modules follow the data: [`source`] (Qimen client) → [`staging`] (SQLite) → [`diff`] →
-//! [`transform`] → [`sink`] (MySQL), with [`cli`] on top and [`gateway`], a faithful fake of the
-//! Qimen gateway used by the tests and the demo.
+//! [`transform`] → [`sink`] (MySQL), with [`cli`] on top, [`telemetry`] (metrics, alerts)
+//! beside it, and [`gateway`], a faithful fake of the Qimen gateway used by the tests and the
+//! demo.
 
 pub mod beijing_time;
 pub mod cli;
@@ -16,4 +17,5 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod staging;
+pub mod telemetry;
 pub mod transform;

@@ -32,6 +32,10 @@ pub struct GlobalArgs {
     /// SQLite staging file [env: JST_STAGING; default jst-sync.sqlite].
     #[arg(long, global = true)]
     pub staging: Option<PathBuf>,
+    /// Write Prometheus metrics to this file after each run (atomically; for node_exporter's
+    /// textfile collector) [env: JST_METRICS_FILE].
+    #[arg(long, global = true)]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +54,94 @@ pub enum Command {
     FakeGateway(FakeGatewayArgs),
     /// Orders that could not be staged or transformed.
     Quarantine(QuarantineArgs),
+    /// The history of an order (every version, where it came from, what changed) or a stored
+    /// API page. Read-only: works while a sync runs.
+    Audit(AuditArgs),
+    /// Rebuild MySQL rows from staging without calling the API (mapping change, wiped table)
+    ///
+    /// Re-enqueues the current versions in the outbox, then pushes them as `push` does (same
+    /// batching, quarantine and version guard). Without --since or --order every current
+    /// version is replayed. The push uses the mapping of the current configuration, so after
+    /// editing `[mapping]` a replay applies it to the rows already in MySQL (new columns are
+    /// added first; orders a filter now matches are deleted). Examples:
+    ///   jst-sync replay
+    ///   jst-sync replay --since "2024-05-01 00:00:00"
+    ///   jst-sync replay --order 38852
+    #[command(verbatim_doc_comment)]
+    Replay(ReplayArgs),
+    /// Reconcile staging with MySQL: counts, key fields, unknown rows. Exits 1 on drift.
+    ///
+    /// Every order staging has pushed must be in MySQL with the same jst_ts, so_id, status
+    /// and modified and as many item and payment rows; nothing may be in MySQL that staging
+    /// does not know or that the mapping filters out. Versions still in the outbox are
+    /// reported as "not yet pushed", not as drift. `jst-sync replay` repairs what staging
+    /// knows.
+    Verify(VerifyArgs),
+    /// Sync repeatedly: `run --every 5m` until SIGTERM or Ctrl-C
+    ///
+    /// Each run is an ordinary `sync` recorded in staging; a failed run is reported (and
+    /// alerted, see [alerts] in the example config) and the loop goes on. `status` and
+    /// `audit` work while it runs. Example:
+    ///   jst-sync run --every 5m --metrics-file /var/lib/node_exporter/textfile/jst_sync.prom
+    #[command(verbatim_doc_comment)]
+    Run(ScheduleArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub what: AuditCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum AuditCommand {
+    /// Every staged version of an order, oldest first: its hash, the run and page that brought
+    /// it, its outbox entries, and the fields that changed from the version before.
+    Order {
+        /// The order's o_id.
+        o_id: String,
+        /// Print JSON instead of text (includes each version's full order).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A stored API page: request parameters (the signature is never stored), HTTP status and
+    /// the body as received. Page ids appear in `audit order`.
+    Raw {
+        page_id: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReplayArgs {
+    /// Only orders whose `modified` is at or after this Beijing time "YYYY-MM-DD HH:MM:SS".
+    #[arg(long, conflicts_with = "order")]
+    pub since: Option<String>,
+    /// Only this order (its o_id).
+    #[arg(long)]
+    pub order: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    /// How many ids to name per kind of difference.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScheduleArgs {
+    #[command(flatten)]
+    pub pull: PullArgs,
+    /// Time between the starts of two runs: 30s, 5m, 1h. Without it, one run. A failed run
+    /// does not stop the loop; SIGTERM or Ctrl-C stops it (exit 0).
+    #[arg(long, env = "JST_EVERY")]
+    pub every: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -2,12 +2,17 @@
 //! into a validated configuration before any work starts.
 
 mod args;
+mod audit;
 mod demo;
 mod fake_gateway;
 mod logging;
+mod observe;
+mod replay;
 mod run;
+mod schedule;
 mod status;
 mod summary;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -31,6 +36,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::FakeGateway(args) => fake_gateway::run(args).await,
         Command::Status(args) => status::status(&cli.global, args),
         Command::Quarantine(args) => status::quarantine(&cli.global, args),
+        Command::Audit(args) => audit::audit(&cli.global, args),
+        Command::Replay(args) => replay::replay(&cli.global, args).await,
+        Command::Verify(args) => verify::verify(&cli.global, args).await,
+        Command::Run(args) => schedule::run_every(&cli.global, args).await,
         command => run::run_cli_command(&cli.global, command).await,
     }
 }

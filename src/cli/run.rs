@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::args::{Command, GlobalArgs, PullArgs};
+use super::observe::Observer;
 use super::summary::RunSummary;
 use crate::beijing_time;
 use crate::config::{Config, Strategy};
@@ -16,7 +17,7 @@ use crate::pipeline::push;
 use crate::pipeline::{SharedStaging, with_staging};
 use crate::sink::mysql::{MysqlConfig, MysqlSink};
 use crate::source::{QimenClient, SourceConfig};
-use crate::staging::{RunStatus, StagingStore};
+use crate::staging::{RequeueFilter, RunStatus, StagingStore};
 use crate::transform::Mapping;
 
 /// What one run does.
@@ -33,6 +34,9 @@ pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     if let Some(staging) = &global.staging {
         config.staging = staging.clone();
     }
+    if let Some(metrics_file) = &global.metrics_file {
+        config.metrics_file = Some(metrics_file.clone());
+    }
     Ok(config)
 }
 
@@ -45,12 +49,36 @@ pub(super) async fn run_cli_command(global: &GlobalArgs, command: Command) -> an
         _ => unreachable!("dispatched elsewhere"),
     };
     let stop = stop_on_signals();
-    let summary = run_command(&config, &options, stop).await?;
+    let mut observer = Observer::new(&config);
+    let summary = match run_command(&config, &options, stop).await {
+        Ok(summary) => summary,
+        Err(error) => {
+            observer.run_not_started(options.command_name(), &error).await;
+            return Err(error);
+        }
+    };
+    observer.after_run(&summary).await;
+    Ok(report_summary(&summary))
+}
+
+/// Prints the summary (and the error on stderr) and returns the exit code.
+pub(super) fn report_summary(summary: &RunSummary) -> ExitCode {
     print!("{summary}");
     if let Some(error) = &summary.error {
         eprintln!("error: {error}");
     }
-    Ok(if summary.succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    if summary.succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+impl RunOptions {
+    /// The command this run is recorded as.
+    pub fn command_name(&self) -> &'static str {
+        match (&self.pull, self.push) {
+            (Some(_), true) => "sync",
+            (Some(_), false) => "pull",
+            _ => "push",
+        }
+    }
 }
 
 /// A flag that turns true on SIGINT or SIGTERM: the run finishes or rolls back its current
@@ -115,6 +143,17 @@ pub async fn run_command(
     options: &RunOptions,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<RunSummary> {
+    execute(config, options, None, stop).await
+}
+
+/// [`run_command`], optionally re-enqueuing current versions from staging first (`replay`:
+/// then no pull runs and the push writes what was re-enqueued).
+pub(super) async fn execute(
+    config: &Config,
+    options: &RunOptions,
+    requeue: Option<&RequeueFilter>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
     let mapping = mapping(config)?;
     let client = match &options.pull {
@@ -130,11 +169,7 @@ pub async fn run_command(
     };
     let store = StagingStore::open(&config.staging)
         .with_context(|| format!("cannot use staging file {}", config.staging.display()))?;
-    let command = match (&options.pull, options.push) {
-        (Some(_), true) => "sync",
-        (Some(_), false) => "pull",
-        _ => "push",
-    };
+    let command = if requeue.is_some() { "replay" } else { options.command_name() };
     let run_id = store.begin_run(command, options.pull.as_ref().map(|_| strategy.as_str()))?;
     let staging: SharedStaging = Arc::new(Mutex::new(store));
     let mut summary = RunSummary {
@@ -145,6 +180,13 @@ pub async fn run_command(
         ..RunSummary::default()
     };
     let mut errors: Vec<String> = Vec::new();
+
+    if let Some(filter) = requeue {
+        let filter = filter.clone();
+        let requeued = with_staging(&staging, move |s| s.requeue_current(&filter, run_id)).await?;
+        tracing::info!(run = run_id, requeued, "Current versions re-enqueued.");
+        summary.requeued = Some(requeued as u64);
+    }
 
     if let (Some(args), Some(client)) = (&options.pull, &client) {
         let source_key = config.qimen.customer_id.clone().unwrap_or_default();
@@ -167,11 +209,26 @@ pub async fn run_command(
         let stats = client.stats();
         summary.api_calls = stats.calls;
         summary.api_retries = stats.retries;
+        summary.api_throttled = stats.throttled;
+        summary.api_errors_by_code = stats.errors_by_code;
     }
 
     if options.push && !*stop.borrow() {
         let (report, result) = if options.dry_run {
-            push::push(&staging, None, &mapping, run_id, config.sync.batch_orders, &stop).await
+            // Read-only: connect (no migration) only to tell inserts from updates.
+            let probe = match config.require_mysql() {
+                Ok(_) => MysqlSink::connect(&mysql_config(config)?, mapping.clone()).await.map_err(|e| format!("{e}")),
+                Err(_) => Err("no MySQL configured (JST_MYSQL_URL)".to_owned()),
+            };
+            let (mut report, result) =
+                push::dry_run(&staging, probe.as_ref().ok(), &mapping, run_id, config.sync.batch_orders, &stop).await;
+            if let (Err(note), Some(dry)) = (&probe, report.dry_run.as_mut()) {
+                dry.mysql_note = Some(format!("MySQL not reachable: {note}"));
+            }
+            if let Ok(sink) = probe {
+                sink.disconnect().await;
+            }
+            (report, result)
         } else {
             match connect_sink(config, &mapping).await {
                 Ok(sink) => {
@@ -193,6 +250,18 @@ pub async fn run_command(
         summary.push = Some(report);
     }
 
+    if let Ok(watermarks) = with_staging(&staging, |s| s.watermarks()).await {
+        let now = chrono::Utc::now();
+        summary.watermarks = watermarks
+            .into_iter()
+            .map(|(source, strategy, value, updated_at)| crate::telemetry::WatermarkLag {
+                lag_secs: crate::telemetry::watermark_lag(&strategy, &value, &updated_at, now),
+                source,
+                strategy,
+                value,
+            })
+            .collect();
+    }
     summary.succeeded = errors.is_empty();
     summary.error = (!errors.is_empty()).then(|| errors.join("; "));
     summary.duration_secs = started.elapsed().as_secs_f64();

@@ -1,7 +1,11 @@
 //! `status` and `quarantine`: what the staging store says about past runs, without touching
-//! the API or MySQL.
+//! the API or MySQL. Both open staging read-only, so they work while a sync or `run --every`
+//! holds its lock.
 
 use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::Value;
 
 use super::args::{GlobalArgs, QuarantineArgs, StatusArgs};
 use super::run::load_config;
@@ -9,7 +13,8 @@ use crate::staging::StagingStore;
 
 pub(super) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
-    let store = StagingStore::open(&config.staging)?;
+    let store = StagingStore::open_read_only(&config.staging)
+        .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
     let counts = store.counts()?;
     let watermarks = store.watermarks()?;
     let runs = store.recent_runs(args.runs)?;
@@ -45,13 +50,17 @@ pub(super) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Ex
             run.finished_at.as_deref().unwrap_or("-"),
             run.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
         );
+        if let Some(summary) = &run.summary {
+            println!("            {}", run_facts(summary));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn quarantine(global: &GlobalArgs, args: QuarantineArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
-    let store = StagingStore::open(&config.staging)?;
+    let store = StagingStore::open_read_only(&config.staging)
+        .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
     let entries = store.quarantine_entries(args.all, args.limit)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -72,4 +81,33 @@ pub(super) fn quarantine(global: &GlobalArgs, args: QuarantineArgs) -> anyhow::R
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of what a run did, from its stored summary: duration, API calls, diff, push.
+fn run_facts(summary: &Value) -> String {
+    let number = |path: &[&str]| -> u64 {
+        path.iter().try_fold(summary, |value, key| value.get(key)).and_then(Value::as_u64).unwrap_or(0)
+    };
+    let mut facts = vec![format!("{:.1} s", summary.get("duration_secs").and_then(Value::as_f64).unwrap_or(0.0))];
+    if summary.get("pull").is_some_and(|p| !p.is_null()) {
+        facts.push(format!(
+            "API calls {}, orders new {}, changed {}, unchanged {}",
+            number(&["api_calls"]),
+            number(&["pull", "orders", "new"]),
+            number(&["pull", "orders", "changed"]),
+            number(&["pull", "orders", "unchanged"])
+        ));
+    }
+    if let Some(requeued) = summary.get("requeued").and_then(Value::as_u64) {
+        facts.push(format!("re-enqueued {requeued}"));
+    }
+    if summary.get("push").is_some_and(|p| !p.is_null()) {
+        let verb = if summary.get("dry_run").and_then(Value::as_bool) == Some(true) { "would push" } else { "pushed" };
+        facts.push(format!(
+            "{verb} {} orders, pending {}",
+            number(&["push", "orders_pushed"]),
+            summary.pointer("/push/pending_left").and_then(Value::as_i64).unwrap_or(0)
+        ));
+    }
+    facts.join("; ")
 }

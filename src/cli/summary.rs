@@ -1,9 +1,11 @@
 //! The run summary: printed at the end of every run and stored with the run in staging.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::pipeline::pull::PullReport;
 use crate::pipeline::push::PushReport;
+use crate::telemetry::WatermarkLag;
 
 /// What one run did, start to end.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -15,10 +17,18 @@ pub struct RunSummary {
     pub duration_secs: f64,
     pub api_calls: u64,
     pub api_retries: u64,
+    /// Throttle answers from the gateway.
+    pub api_throttled: u64,
+    /// Failed API attempts by gateway code or kind.
+    pub api_errors_by_code: BTreeMap<String, u64>,
+    /// Versions re-enqueued by `replay`.
+    pub requeued: Option<u64>,
     pub pull: Option<PullReport>,
     pub push: Option<PushReport>,
     pub dry_run: bool,
     pub error: Option<String>,
+    /// Every watermark after the run and how far it is behind now.
+    pub watermarks: Vec<WatermarkLag>,
 }
 
 impl fmt::Display for RunSummary {
@@ -48,6 +58,9 @@ impl fmt::Display for RunSummary {
                 writeln!(f, "  watermark {watermark}")?;
             }
         }
+        if let Some(requeued) = self.requeued {
+            writeln!(f, "  replay   re-enqueued {requeued} current versions from staging (no API calls)")?;
+        }
         if let Some(push) = &self.push {
             let verb = if self.dry_run { "would push" } else { "pushed" };
             writeln!(
@@ -63,6 +76,30 @@ impl fmt::Display for RunSummary {
                 push.filtered,
                 push.pending_left
             )?;
+        }
+        if let Some(dry) = self.push.as_ref().and_then(|p| p.dry_run.as_ref()) {
+            if dry.compared_with_mysql {
+                writeln!(
+                    f,
+                    "  dry run  orders: insert {}, update {}, skip stale {}, delete filtered {}; items: insert {}, replace {}; pays: insert {}, replace {}",
+                    dry.orders_insert,
+                    dry.orders_update,
+                    dry.orders_stale,
+                    dry.orders_delete,
+                    dry.items_insert,
+                    dry.items_replace,
+                    dry.pays_insert,
+                    dry.pays_replace
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "  dry run  {} orders: inserts and updates not told apart ({})",
+                    dry.orders_unknown,
+                    dry.mysql_note.as_deref().unwrap_or("MySQL not read")
+                )?;
+            }
+            writeln!(f, "  dry run  nothing was written to MySQL and nothing was marked pushed")?;
         }
         if let Some(error) = &self.error {
             writeln!(f, "  error    {error}")?;

@@ -23,6 +23,43 @@ pub struct PushReport {
     pub filtered: u64,
     /// Orders still pending in the outbox when the push ended.
     pub pending_left: i64,
+    /// How long the push took, in seconds.
+    pub duration_secs: f64,
+    /// What a dry run would do to each table (only for dry runs).
+    pub dry_run: Option<DryRunReport>,
+}
+
+/// What a dry run would write, table by table. Inserts and updates are told apart by reading
+/// the stored versions from MySQL (read-only); without MySQL every order counts as unknown.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DryRunReport {
+    /// Whether MySQL was read to tell inserts from updates.
+    pub compared_with_mysql: bool,
+    /// Why MySQL was not read (not configured, unreachable, tables missing).
+    pub mysql_note: Option<String>,
+    /// Orders not in MySQL yet.
+    pub orders_insert: u64,
+    /// Orders in MySQL that would be overwritten.
+    pub orders_update: u64,
+    /// Orders MySQL holds a newer version of (would be skipped).
+    pub orders_stale: u64,
+    /// Orders whose insert-or-update could not be told (MySQL not read).
+    pub orders_unknown: u64,
+    /// Filtered orders in MySQL that would be deleted.
+    pub orders_delete: u64,
+    /// Item rows of new orders, and item rows that would replace those of stored orders.
+    pub items_insert: u64,
+    pub items_replace: u64,
+    pub pays_insert: u64,
+    pub pays_replace: u64,
+}
+
+/// Where a drain goes: MySQL, or nowhere (a dry run, optionally reading MySQL to tell inserts
+/// from updates).
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Write(&'a MysqlSink),
+    DryRun(Option<&'a MysqlSink>),
 }
 
 /// Why a push stopped early. Entries not yet marked pushed stay pending.
@@ -46,17 +83,55 @@ pub async fn push(
     batch_orders: usize,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> (PushReport, Result<(), PushError>) {
+    let target = match sink {
+        Some(sink) => Target::Write(sink),
+        None => Target::DryRun(None),
+    };
+    drain_reporting(staging, target, mapping, run_id, batch_orders, stop).await
+}
+
+/// A dry run: transforms every pending version and reports what would be inserted, updated
+/// and deleted per table, reading the stored versions from `probe` when given. Writes nothing
+/// to MySQL and marks nothing in staging.
+pub async fn dry_run(
+    staging: &SharedStaging,
+    probe: Option<&MysqlSink>,
+    mapping: &Mapping,
+    run_id: i64,
+    batch_orders: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> (PushReport, Result<(), PushError>) {
+    drain_reporting(staging, Target::DryRun(probe), mapping, run_id, batch_orders, stop).await
+}
+
+async fn drain_reporting(
+    staging: &SharedStaging,
+    target: Target<'_>,
+    mapping: &Mapping,
+    run_id: i64,
+    batch_orders: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> (PushReport, Result<(), PushError>) {
+    let started = std::time::Instant::now();
     let mut report = PushReport::default();
-    let result = drain(staging, sink, mapping, run_id, batch_orders, stop, &mut report).await;
+    if let Target::DryRun(probe) = target {
+        report.dry_run = Some(DryRunReport {
+            compared_with_mysql: probe.is_some(),
+            mysql_note: probe.is_none().then(|| "MySQL not read".to_owned()),
+            ..DryRunReport::default()
+        });
+    }
+    let result = drain(staging, target, mapping, run_id, batch_orders, stop, &mut report).await;
     if let Ok(left) = with_staging(staging, |s| s.pending_count()).await {
         report.pending_left = left;
     }
+    report.duration_secs = started.elapsed().as_secs_f64();
     (report, result)
 }
 
 async fn drain(
     staging: &SharedStaging,
-    sink: Option<&MysqlSink>,
+    target: Target<'_>,
     mapping: &Mapping,
     run_id: i64,
     batch_orders: usize,
@@ -92,7 +167,7 @@ async fn drain(
                 Err(reason) => {
                     tracing::warn!(o_id = %entry.o_id, %reason, "Order quarantined.");
                     report.quarantined += 1;
-                    if sink.is_some() {
+                    if matches!(target, Target::Write(_)) {
                         with_staging(staging, move |s| s.quarantine_outbox(&entry, run_id, &reason)).await?;
                     }
                 }
@@ -100,9 +175,16 @@ async fn drain(
         }
         report.batches += 1;
         report.filtered += filtered.len() as u64;
-        let Some(sink) = sink else {
-            report.orders_pushed += rows.len() as u64;
-            continue;
+        let sink = match target {
+            Target::Write(sink) => sink,
+            Target::DryRun(probe) => {
+                report.orders_pushed += rows.len() as u64;
+                report.item_rows += rows.iter().map(|r| r.items.len() as u64).sum::<u64>();
+                report.pay_rows += rows.iter().map(|r| r.pays.len() as u64).sum::<u64>();
+                let dry = report.dry_run.get_or_insert_with(DryRunReport::default);
+                classify_dry(dry, probe, &rows, &filtered).await;
+                continue;
+            }
         };
         if !rows.is_empty() {
             let written = sink.write(&rows).await?;
@@ -125,4 +207,55 @@ async fn drain(
         .await?;
         tracing::debug!(orders = report.orders_pushed, "Batch pushed.");
     }
+}
+
+/// Counts what a dry-run batch would do, reading stored versions from `probe` while it answers.
+async fn classify_dry(
+    dry: &mut DryRunReport,
+    probe: Option<&MysqlSink>,
+    rows: &[OrderRows],
+    filtered: &[(i64, String)],
+) {
+    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r.o_id.parse().ok()).collect();
+    ids.extend(filtered.iter().filter_map(|(_, o_id)| o_id.parse::<i64>().ok()));
+    let stored = match probe {
+        Some(sink) if dry.compared_with_mysql => match sink.order_versions(&ids).await {
+            Ok(stored) => Some(stored.into_iter().collect::<std::collections::HashMap<i64, VersionKey>>()),
+            // The tables are created by the first real push: until then every order is new.
+            Err(SinkError::Schema(message)) if message.contains("doesn't exist") => {
+                dry.mysql_note = Some("tables not created yet: every order is an insert".to_owned());
+                Some(std::collections::HashMap::new())
+            }
+            Err(error) => {
+                dry.compared_with_mysql = false;
+                dry.mysql_note = Some(format!("cannot read MySQL: {error}"));
+                None
+            }
+        },
+        _ => None,
+    };
+    let Some(stored) = stored else {
+        dry.orders_unknown += rows.len() as u64;
+        return;
+    };
+    for order in rows {
+        let (items, pays) = (order.items.len() as u64, order.pays.len() as u64);
+        match order.o_id.parse::<i64>().ok().and_then(|id| stored.get(&id)) {
+            None => {
+                dry.orders_insert += 1;
+                dry.items_insert += items;
+                dry.pays_insert += pays;
+            }
+            Some(theirs) if order.version.is_older_than(theirs) => dry.orders_stale += 1,
+            Some(_) => {
+                dry.orders_update += 1;
+                dry.items_replace += items;
+                dry.pays_replace += pays;
+            }
+        }
+    }
+    dry.orders_delete += filtered
+        .iter()
+        .filter(|(_, o_id)| o_id.parse::<i64>().is_ok_and(|id| stored.contains_key(&id)))
+        .count() as u64;
 }

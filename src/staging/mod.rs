@@ -5,10 +5,12 @@
 //! One [`StagingStore`] owns one connection; it is `Send` but not `Sync`, so async callers keep
 //! it behind a mutex and call it from blocking tasks.
 
+mod audit;
 mod error;
 mod migrations;
 mod store;
 
+pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, VersionRecord};
 pub use error::StagingError;
 pub use store::{
     OutboxEntry, OutboxState, PageOutcome, QuarantineEntry, RunRecord, RunStatus, StagingStore,

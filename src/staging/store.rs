@@ -14,9 +14,10 @@ use crate::source::FetchedPage;
 /// The staging store. Opening it takes an exclusive lock held until it is dropped, so two
 /// jst-sync processes never write one staging file at once.
 pub struct StagingStore {
-    conn: Connection,
-    path: PathBuf,
-    _lock: File,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
+    /// `None` for a read-only store (see `StagingStore::open_read_only`).
+    pub(super) _lock: Option<File>,
 }
 
 impl std::fmt::Debug for StagingStore {
@@ -122,7 +123,7 @@ pub struct StoreCounts {
     pub file_bytes: u64,
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -155,7 +156,7 @@ impl StagingStore {
              PRAGMA cache_size = -65536;",
         )?;
         migrations::apply(&mut conn, path)?;
-        Ok(Self { conn, path: path.to_owned(), _lock: lock })
+        Ok(Self { conn, path: path.to_owned(), _lock: Some(lock) })
     }
 
     pub fn path(&self) -> &Path {
@@ -474,7 +475,7 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn wal_path(path: &Path) -> PathBuf {
+pub(super) fn wal_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push("-wal");
     PathBuf::from(name)

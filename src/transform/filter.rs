@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-/// Orders matching any rule are skipped: not written, and removed from MySQL if present.
+/// Orders matching any rule are skipped: not written, and removed from MySQL if present (when
+/// their next version is pushed, or on `replay`), so MySQL holds exactly the orders the mapping
+/// selects. Staging keeps them: removing the rule and replaying brings them back.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {

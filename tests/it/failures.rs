@@ -189,7 +189,13 @@ async fn a_second_run_on_the_same_staging_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
     let _held = jst_sync::staging::StagingStore::open(&staging).unwrap();
-    let ran = Jst::new(&["status"]).env("JST_STAGING", staging.display().to_string()).run().await.failure();
+    // `status` and `audit` read staging without the lock (see operating.rs); a run needs it.
+    let ran = Jst::new(&["push"])
+        .env("JST_STAGING", staging.display().to_string())
+        .env("JST_MYSQL_URL", "mysql://root@127.0.0.1:1/unused")
+        .run()
+        .await
+        .failure();
     assert!(ran.stderr().contains("another jst-sync run is in progress"), "{}", ran.stderr());
 }
 

@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod migrations;
 mod sink;
+mod snapshot;
 mod statements;
 mod write_report;
 
@@ -19,4 +20,5 @@ mod tests;
 pub use config::{MysqlConfig, TableNames};
 pub use error::SinkError;
 pub use sink::MysqlSink;
+pub use snapshot::StoredOrder;
 pub use write_report::{RowCounts, WriteReport};

@@ -396,6 +396,21 @@ impl MysqlSink {
         Ok(out)
     }
 
+    /// The table names the sink writes, for read-only reports (`verify`).
+    pub(crate) fn tables(&self) -> &super::config::TableNames {
+        &self.config.tables
+    }
+
+    /// A pooled connection, for read-only reports in this crate (`verify`).
+    pub(crate) async fn connection(&self) -> Result<Conn, SinkError> {
+        self.conn().await
+    }
+
+    /// Sorts a driver error of a read-only report.
+    pub(crate) fn read_error(&self, error: mysql_async::Error) -> SinkError {
+        self.classify(error, Phase::Write)
+    }
+
     /// Closes the pool's connections.
     pub async fn disconnect(self) {
         if let Err(error) = self.pool.disconnect().await {

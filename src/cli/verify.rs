@@ -1,0 +1,268 @@
+//! `verify`: reconciles staging with MySQL. Every current version staging has pushed must be
+//! in MySQL with the same stored version (`jst_ts`), the same key fields (`so_id`, `status`,
+//! `modified`, as the mapping makes them) and as many item and payment rows as the order has;
+//! nothing may be in MySQL that staging does not know or that the mapping filters out. Versions
+//! still waiting in the outbox are "not yet pushed", not drift. Exits 1 on drift, naming the
+//! first ids of each kind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::Context;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::args::{GlobalArgs, VerifyArgs};
+use super::run::{load_config, mapping, mysql_config};
+use crate::sink::mysql::{MysqlSink, StoredOrder};
+use crate::staging::StagingStore;
+use crate::transform::{Cell, Mapping, Transformed, VersionKey, transform};
+
+/// The order columns compared besides the id and `jst_ts`, when the mapping has them.
+const KEY_COLUMNS: [&str; 3] = ["so_id", "status", "modified"];
+
+/// What staging says MySQL should hold for one order.
+struct Expected {
+    ts: Option<i64>,
+    fields: Vec<Option<String>>,
+    items: u64,
+    pays: u64,
+}
+
+/// What staging knows, sorted by what it means for MySQL.
+#[derive(Default)]
+struct StagingView {
+    expected: BTreeMap<i64, Expected>,
+    pending: BTreeSet<i64>,
+    filtered: BTreeSet<i64>,
+    quarantined: BTreeSet<i64>,
+}
+
+/// Differences by kind, each a list of order ids (all of them; the report shows the first).
+#[derive(Default, serde::Serialize)]
+struct Drift {
+    missing_in_mysql: Vec<i64>,
+    unknown_to_staging: Vec<i64>,
+    filtered_but_present: Vec<i64>,
+    version_differs: Vec<i64>,
+    fields_differ: Vec<(i64, String)>,
+    items_differ: Vec<i64>,
+    pays_differ: Vec<i64>,
+}
+
+impl Drift {
+    fn total(&self) -> usize {
+        self.missing_in_mysql.len()
+            + self.unknown_to_staging.len()
+            + self.filtered_but_present.len()
+            + self.version_differs.len()
+            + self.fields_differ.len()
+            + self.items_differ.len()
+            + self.pays_differ.len()
+    }
+}
+
+pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(global)?;
+    let mapping = mapping(&config)?;
+    let columns: Vec<&str> = KEY_COLUMNS
+        .into_iter()
+        .filter(|c| mapping.order.position(c).is_some())
+        .collect();
+    let view = {
+        let store = StagingStore::open_read_only(&config.staging)
+            .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
+        read_staging(&store, &mapping, &columns)?
+    };
+    let sink = MysqlSink::connect(&mysql_config(&config)?, mapping.clone()).await?;
+    let stored = sink.snapshot(&columns).await;
+    sink.disconnect().await;
+    let stored = stored.context("cannot read MySQL (has a push created the tables yet?)")?;
+    let drift = compare(&view, &stored, &columns);
+
+    let expected_items: u64 = view.expected.values().map(|e| e.items).sum();
+    let expected_pays: u64 = view.expected.values().map(|e| e.pays).sum();
+    let settled = |id: &i64| !view.pending.contains(id);
+    let mysql_orders = stored.iter().filter(|(id, s)| s.has_row && settled(id)).count();
+    let mysql_items: u64 = stored.iter().filter(|(id, _)| settled(id)).map(|(_, s)| s.items).sum();
+    let mysql_pays: u64 = stored.iter().filter(|(id, _)| settled(id)).map(|(_, s)| s.pays).sum();
+    let limit = args.limit;
+    if args.json {
+        let first = |ids: &Vec<i64>| ids.iter().take(limit).copied().collect::<Vec<_>>();
+        let report = json!({
+            "in_sync": drift.total() == 0,
+            "counts": {
+                "orders": {"staging": view.expected.len(), "mysql": mysql_orders},
+                "items": {"staging": expected_items, "mysql": mysql_items},
+                "pays": {"staging": expected_pays, "mysql": mysql_pays},
+            },
+            "not_yet_pushed": view.pending.len(),
+            "filtered": view.filtered.len(),
+            "quarantined": view.quarantined.len(),
+            "drift": {
+                "missing_in_mysql": {"count": drift.missing_in_mysql.len(), "first": first(&drift.missing_in_mysql)},
+                "unknown_to_staging": {"count": drift.unknown_to_staging.len(), "first": first(&drift.unknown_to_staging)},
+                "filtered_but_present": {"count": drift.filtered_but_present.len(), "first": first(&drift.filtered_but_present)},
+                "version_differs": {"count": drift.version_differs.len(), "first": first(&drift.version_differs)},
+                "fields_differ": {"count": drift.fields_differ.len(), "first": drift.fields_differ.iter().take(limit).map(|(id, what)| json!({"id": id, "column": what})).collect::<Vec<_>>()},
+                "items_differ": {"count": drift.items_differ.len(), "first": first(&drift.items_differ)},
+                "pays_differ": {"count": drift.pays_differ.len(), "first": first(&drift.pays_differ)},
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("orders   staging {} / MySQL {mysql_orders}", view.expected.len());
+        println!("items    staging {expected_items} / MySQL {mysql_items}");
+        println!("pays     staging {expected_pays} / MySQL {mysql_pays}");
+        println!(
+            "not yet pushed {} (pending in the outbox: run `jst-sync push`), filtered {}, quarantined {}",
+            view.pending.len(),
+            view.filtered.len(),
+            view.quarantined.len()
+        );
+        let show = |label: &str, ids: Vec<String>| {
+            if !ids.is_empty() {
+                let first: Vec<String> = ids.iter().take(limit).cloned().collect();
+                let more = if ids.len() > limit { ", …" } else { "" };
+                println!("DRIFT {label}: {} ({}{more})", ids.len(), first.join(", "));
+            }
+        };
+        let text = |ids: &Vec<i64>| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
+        show("in staging, missing in MySQL", text(&drift.missing_in_mysql));
+        show("in MySQL, unknown to staging", text(&drift.unknown_to_staging));
+        show(
+            "in MySQL although the mapping filters them",
+            text(&drift.filtered_but_present),
+        );
+        show("jst_ts differs", text(&drift.version_differs));
+        show(
+            "columns differ",
+            drift.fields_differ.iter().map(|(id, c)| format!("{id} {c}")).collect(),
+        );
+        show("item row count differs", text(&drift.items_differ));
+        show("payment row count differs", text(&drift.pays_differ));
+        if drift.total() == 0 {
+            println!("in sync: MySQL holds exactly what staging has pushed");
+        } else {
+            println!(
+                "{} differences; `jst-sync audit order <id>` shows an order's history, `jst-sync replay` rewrites MySQL from staging",
+                drift.total()
+            );
+        }
+    }
+    Ok(if drift.total() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn read_staging(store: &StagingStore, mapping: &Mapping, columns: &[&str]) -> anyhow::Result<StagingView> {
+    let positions: Vec<usize> = columns.iter().filter_map(|c| mapping.order.position(c)).collect();
+    let mut view = StagingView::default();
+    store.for_each_current(|record| {
+        let Ok(id) = record.o_id.parse::<i64>() else {
+            return;
+        };
+        match record.outbox_state.as_deref() {
+            Some("pending") => {
+                view.pending.insert(id);
+                return;
+            }
+            Some("quarantined") => {
+                view.quarantined.insert(id);
+                return;
+            }
+            _ => {}
+        }
+        let version = VersionKey {
+            ts: record.ts,
+            staging_version: 0,
+        };
+        let outcome = serde_json::from_str::<Value>(&record.canonical_json)
+            .ok()
+            .and_then(|order| transform(&order, mapping, version).ok());
+        match outcome {
+            Some(Transformed::Rows(rows)) => {
+                let fields = positions.iter().map(|p| cell_text(&rows.order[*p])).collect();
+                view.expected.insert(
+                    id,
+                    Expected {
+                        ts: record.ts,
+                        fields,
+                        items: rows.items.len() as u64,
+                        pays: rows.pays.len() as u64,
+                    },
+                );
+            }
+            Some(Transformed::Skipped { .. }) => {
+                view.filtered.insert(id);
+            }
+            // Pushed with another mapping and failing with this one: the next replay would
+            // quarantine it.
+            None => {
+                view.quarantined.insert(id);
+            }
+        }
+    })?;
+    Ok(view)
+}
+
+fn compare(view: &StagingView, stored: &BTreeMap<i64, StoredOrder>, columns: &[&str]) -> Drift {
+    let mut drift = Drift::default();
+    for (id, want) in &view.expected {
+        let Some(have) = stored.get(id).filter(|s| s.has_row) else {
+            drift.missing_in_mysql.push(*id);
+            continue;
+        };
+        if have.ts != want.ts {
+            drift.version_differs.push(*id);
+        }
+        for ((column, want), have) in columns.iter().zip(&want.fields).zip(&have.fields) {
+            if !same_text(want, have) {
+                drift
+                    .fields_differ
+                    .push((*id, format!("{column}: staging {want:?}, MySQL {have:?}")));
+            }
+        }
+        if have.items != want.items {
+            drift.items_differ.push(*id);
+        }
+        if have.pays != want.pays {
+            drift.pays_differ.push(*id);
+        }
+    }
+    for id in stored.keys() {
+        if view.expected.contains_key(id) || view.pending.contains(id) || view.quarantined.contains(id) {
+            continue;
+        }
+        if view.filtered.contains(id) {
+            drift.filtered_but_present.push(*id);
+        } else {
+            drift.unknown_to_staging.push(*id);
+        }
+    }
+    drift
+}
+
+/// A cell as MySQL renders its column as text.
+fn cell_text(cell: &Cell) -> Option<String> {
+    match cell {
+        Cell::Null => None,
+        Cell::Text(text) | Cell::Decimal(text) => Some(text.clone()),
+        Cell::Int(value) => Some(value.to_string()),
+        Cell::DateTime(time) => Some(time.format("%Y-%m-%d %H:%M:%S").to_string()),
+        Cell::Bool(value) => Some(if *value { "1" } else { "0" }.to_owned()),
+    }
+}
+
+/// Equal as text, or as numbers (MySQL pads decimals to their scale).
+fn same_text(want: &Option<String>, have: &Option<String>) -> bool {
+    match (want, have) {
+        (Some(a), Some(b)) if a != b => {
+            matches!((Decimal::from_str(a), Decimal::from_str(b)), (Ok(x), Ok(y)) if x == y)
+        }
+        (a, b) => a == b,
+    }
+}

@@ -1,0 +1,65 @@
+//! Reading what MySQL holds, for `verify`: per order its stored version, a few columns as
+//! text, and how many item and payment rows it has. Read-only.
+
+use std::collections::BTreeMap;
+
+use mysql_async::prelude::Queryable;
+
+use super::error::SinkError;
+use super::sink::MysqlSink;
+use crate::transform::mapping::{ORDER_ID_COLUMN, PARENT_ID_COLUMN};
+
+/// One order row as MySQL holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredOrder {
+    /// Whether the order table has the row (false: only item or payment rows name the order).
+    pub has_row: bool,
+    /// `jst_ts`: the gateway's row version of the stored version.
+    pub ts: Option<i64>,
+    /// The requested columns, as MySQL renders them as text (`NULL` = `None`).
+    pub fields: Vec<Option<String>>,
+    pub items: u64,
+    pub pays: u64,
+}
+
+impl MysqlSink {
+    /// Every order row with `columns` as text and its child row counts, by order id.
+    pub async fn snapshot(&self, columns: &[&str]) -> Result<BTreeMap<i64, StoredOrder>, SinkError> {
+        let mut conn = self.connection().await?;
+        let tables = self.tables().clone();
+        let select: String = columns.iter().map(|c| format!(", CAST(`{c}` AS CHAR)")).collect();
+        let sql = format!("SELECT `{ORDER_ID_COLUMN}`, jst_ts{select} FROM `{}`", tables.orders);
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| self.read_error(e))?;
+        let mut orders = BTreeMap::new();
+        for row in rows {
+            let id: i64 = row.get(0).unwrap_or_default();
+            let ts: Option<i64> = row.get::<Option<i64>, _>(1).flatten();
+            let fields = (0..columns.len())
+                .map(|i| row.get::<Option<String>, _>(i + 2).flatten())
+                .collect();
+            orders.insert(
+                id,
+                StoredOrder {
+                    has_row: true,
+                    ts,
+                    fields,
+                    items: 0,
+                    pays: 0,
+                },
+            );
+        }
+        for (table, is_items) in [(&tables.items, true), (&tables.pays, false)] {
+            let sql = format!("SELECT `{PARENT_ID_COLUMN}`, COUNT(*) FROM `{table}` GROUP BY `{PARENT_ID_COLUMN}`");
+            let counts: Vec<(i64, u64)> = conn.query(sql).await.map_err(|e| self.read_error(e))?;
+            for (id, count) in counts {
+                let order = orders.entry(id).or_default();
+                if is_items {
+                    order.items = count;
+                } else {
+                    order.pays = count;
+                }
+            }
+        }
+        Ok(orders)
+    }
+}

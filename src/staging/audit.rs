@@ -1,0 +1,248 @@
+//! Reading staging for operators: the history of one order, one stored page, the current
+//! versions for `verify`, and re-enqueuing current versions for `replay`. Also opening the store
+//! read-only, without its lock, so `status` and `audit` work while a daemon runs.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde_json::Value;
+
+use super::StagingError;
+use super::migrations;
+use super::store::{StagingStore, now};
+
+/// One entry of the outbox, as `audit` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OutboxRecord {
+    pub id: i64,
+    pub state: String,
+    pub run_id: Option<i64>,
+    pub enqueued_at: String,
+    pub done_at: Option<String>,
+}
+
+/// One stored version of an order, with where it came from and its outbox entries.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VersionRecord {
+    pub id: i64,
+    pub sha256: String,
+    pub ts: Option<i64>,
+    pub modified: Option<String>,
+    pub first_run_id: i64,
+    pub first_run_command: Option<String>,
+    pub first_page_id: i64,
+    pub first_seen_at: String,
+    pub current: bool,
+    pub outbox: Vec<OutboxRecord>,
+    /// The order as staged (canonical JSON).
+    pub order: Value,
+}
+
+/// A stored API page.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PageRecord {
+    pub id: i64,
+    pub run_id: i64,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub page_index: i64,
+    /// Every request parameter except `sign` (which is never stored).
+    pub params: Vec<(String, String)>,
+    pub http_status: i64,
+    pub received_at: String,
+    pub order_count: i64,
+    pub body: String,
+}
+
+/// Which current versions `replay` re-enqueues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequeueFilter {
+    /// Every current version.
+    All,
+    /// Current versions whose `modified` is at or after this Beijing time
+    /// (`YYYY-MM-DD HH:MM:SS`).
+    ModifiedSince(String),
+    /// The current version of one order.
+    Order(String),
+}
+
+/// The current version of one order and the state of its newest outbox entry, for `verify`.
+#[derive(Clone, Debug)]
+pub struct CurrentRecord {
+    pub o_id: String,
+    pub ts: Option<i64>,
+    pub canonical_json: String,
+    /// `pending`, `pushed`, `quarantined`, `filtered` (or `superseded`).
+    pub outbox_state: Option<String>,
+}
+
+impl StagingStore {
+    /// Opens an existing staging file for reading only: no lock (a running `sync` or
+    /// `run --every` keeps it), no migrations, no writes. For `status`, `quarantine` and `audit`.
+    pub fn open_read_only(path: &Path) -> Result<Self, StagingError> {
+        if !path.exists() {
+            return Err(StagingError::Open {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file: run `jst-sync sync` first, or pass --staging / JST_STAGING",
+                ),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        let applied: i64 = conn
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })
+            .unwrap_or(0);
+        if applied > migrations::latest_version() {
+            return Err(StagingError::TooNew {
+                path: path.to_owned(),
+                found: applied,
+                known: migrations::latest_version(),
+            });
+        }
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            _lock: None,
+        })
+    }
+
+    /// Every version of `o_id`, oldest first, each with its outbox entries; empty when staging
+    /// has never seen the order.
+    pub fn order_history(&self, o_id: &str) -> Result<Vec<VersionRecord>, StagingError> {
+        let conn = self.connection();
+        let current: Option<i64> = conn
+            .query_row("SELECT version_id FROM current_orders WHERE o_id = ?1", [o_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let mut statement = conn.prepare(
+            "SELECT v.id, v.sha256, v.ts, v.modified, v.first_run_id, r.command, v.first_page_id,
+                    v.first_seen_at, v.canonical_json
+             FROM order_versions v LEFT JOIN runs r ON r.id = v.first_run_id
+             WHERE v.o_id = ?1 ORDER BY v.id",
+        )?;
+        let mut versions = statement
+            .query_map([o_id], |row| {
+                let id: i64 = row.get(0)?;
+                let json: String = row.get(8)?;
+                Ok(VersionRecord {
+                    id,
+                    sha256: row.get(1)?,
+                    ts: row.get(2)?,
+                    modified: row.get(3)?,
+                    first_run_id: row.get(4)?,
+                    first_run_command: row.get(5)?,
+                    first_page_id: row.get(6)?,
+                    first_seen_at: row.get(7)?,
+                    current: current == Some(id),
+                    outbox: Vec::new(),
+                    order: serde_json::from_str(&json).unwrap_or(Value::String(json)),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut outbox = conn
+            .prepare("SELECT id, state, run_id, enqueued_at, done_at FROM outbox WHERE version_id = ?1 ORDER BY id")?;
+        for version in &mut versions {
+            version.outbox = outbox
+                .query_map([version.id], |row| {
+                    Ok(OutboxRecord {
+                        id: row.get(0)?,
+                        state: row.get(1)?,
+                        run_id: row.get(2)?,
+                        enqueued_at: row.get(3)?,
+                        done_at: row.get(4)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(versions)
+    }
+
+    /// The stored page `page_id`, if there is one.
+    pub fn page(&self, page_id: i64) -> Result<Option<PageRecord>, StagingError> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT id, run_id, window_start, window_end, page_index, params_json, http_status,
+                        received_at, order_count, body
+                 FROM pages WHERE id = ?1",
+                [page_id],
+                |row| {
+                    let params: String = row.get(5)?;
+                    Ok(PageRecord {
+                        id: row.get(0)?,
+                        run_id: row.get(1)?,
+                        window_start: row.get(2)?,
+                        window_end: row.get(3)?,
+                        page_index: row.get(4)?,
+                        params: serde_json::from_str(&params).unwrap_or_default(),
+                        http_status: row.get(6)?,
+                        received_at: row.get(7)?,
+                        order_count: row.get(8)?,
+                        body: row.get(9)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Enqueues the current version of every order `filter` selects again, under `run_id`, in
+    /// one transaction; their pending entries are superseded. Returns how many were enqueued.
+    /// The new entries have larger outbox ids and the same `ts`, so the sink's version guard
+    /// lets them overwrite what MySQL holds.
+    pub fn requeue_current(&mut self, filter: &RequeueFilter, run_id: i64) -> Result<usize, StagingError> {
+        let (condition, value) = match filter {
+            RequeueFilter::All => ("?1 IS NULL", None),
+            RequeueFilter::ModifiedSince(since) => ("v.modified >= ?1", Some(since.clone())),
+            RequeueFilter::Order(o_id) => ("c.o_id = ?1", Some(o_id.clone())),
+        };
+        let selected = format!(
+            "SELECT c.o_id, c.version_id FROM current_orders c
+             JOIN order_versions v ON v.id = c.version_id WHERE {condition}"
+        );
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            &format!(
+                "UPDATE outbox SET state = 'superseded', done_at = ?2
+                 WHERE state = 'pending' AND o_id IN (SELECT o_id FROM ({selected}))"
+            ),
+            params![value, at],
+        )?;
+        let enqueued = tx.execute(
+            &format!(
+                "INSERT INTO outbox (version_id, o_id, enqueued_at, run_id)
+                 SELECT version_id, o_id, ?2, ?3 FROM ({selected}) ORDER BY o_id"
+            ),
+            params![value, at, run_id],
+        )?;
+        tx.commit()?;
+        Ok(enqueued)
+    }
+
+    /// Calls `each` with every current version and the state of its newest outbox entry.
+    pub fn for_each_current(&self, mut each: impl FnMut(CurrentRecord)) -> Result<(), StagingError> {
+        let mut statement = self.connection().prepare(
+            "SELECT c.o_id, v.ts, v.canonical_json,
+                    (SELECT o.state FROM outbox o WHERE o.o_id = c.o_id ORDER BY o.id DESC LIMIT 1)
+             FROM current_orders c JOIN order_versions v ON v.id = c.version_id",
+        )?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            each(CurrentRecord {
+                o_id: row.get(0)?,
+                ts: row.get(1)?,
+                canonical_json: row.get(2)?,
+                outbox_state: row.get(3)?,
+            });
+        }
+        Ok(())
+    }
+}
