@@ -20,6 +20,11 @@ impl Jst {
         self
     }
 
+    pub fn arg(mut self, arg: impl Into<String>) -> Jst {
+        self.args.push(arg.into());
+        self
+    }
+
     /// The settings of a fake gateway, a database and a staging file.
     pub fn against(self, gateway: &jst_sync::gateway::FakeGateway, db_url: &str, staging: &Path) -> Jst {
         let config = gateway.config();
