@@ -48,6 +48,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Orders that could not be staged or transformed.
     Quarantine(QuarantineArgs),
+    /// Fields the API sends that the mapping does not use, mapped fields no longer sent, and
+    /// fields whose JSON type changed (from the staged payloads; no API or MySQL calls).
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -113,4 +116,18 @@ pub struct QuarantineArgs {
     /// How many entries to show.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SchemaArgs {
+    /// Print JSON instead of text (it always lists every observed field).
+    #[arg(long)]
+    pub json: bool,
+    /// List every unmapped field, not only those new since the first run.
+    #[arg(long)]
+    pub all: bool,
+    /// Rebuild the field catalog from every staged version first (for a staging file made
+    /// before the catalog existed).
+    #[arg(long)]
+    pub rescan: bool,
 }

@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod logging;
 mod run;
+mod schema;
 mod status;
 mod summary;
 
@@ -29,6 +30,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Status(args) => status::status(&cli.global, args),
         Command::Quarantine(args) => status::quarantine(&cli.global, args),
+        Command::Schema(args) => schema::schema(&cli.global, args),
         command => run::run_cli_command(&cli.global, command).await,
     }
 }

@@ -7,6 +7,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use super::field_catalog::{FieldNews, FieldObserver};
 use super::{StagingError, migrations};
 use crate::diff::{self, Change, CurrentVersion};
 use crate::source::FetchedPage;
@@ -17,6 +18,8 @@ pub struct StagingStore {
     conn: Connection,
     path: PathBuf,
     _lock: File,
+    /// Keeps the field catalog while pages are staged.
+    fields: FieldObserver,
 }
 
 impl std::fmt::Debug for StagingStore {
@@ -155,7 +158,7 @@ impl StagingStore {
              PRAGMA cache_size = -65536;",
         )?;
         migrations::apply(&mut conn, path)?;
-        Ok(Self { conn, path: path.to_owned(), _lock: lock })
+        Ok(Self { conn, path: path.to_owned(), _lock: lock, fields: FieldObserver::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -255,6 +258,7 @@ impl StagingStore {
                 Change::New => outcome.new += 1,
                 Change::Changed => outcome.changed += 1,
             }
+            self.fields.observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
             let modified = order.get("modified").and_then(Value::as_str);
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO order_versions
@@ -303,6 +307,11 @@ impl StagingStore {
         }
         tx.commit()?;
         Ok(outcome)
+    }
+
+    /// New fields and type changes the field catalog saw since the last call.
+    pub fn take_field_news(&mut self) -> FieldNews {
+        self.fields.take_news()
     }
 
     /// Up to `limit` pending outbox entries with ids above `after`, oldest first.

@@ -6,3 +6,4 @@ mod support;
 mod end_to_end;
 mod failures;
 mod live_shop;
+mod schema;
