@@ -49,6 +49,18 @@ async fn column_type(db: &TestDb, table: &str, column: &str) -> Option<(String, 
         .unwrap()
 }
 
+async fn partition_names(db: &TestDb) -> Vec<String> {
+    db.conn()
+        .await
+        .exec(
+            "SELECT PARTITION_NAME FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? \
+             AND TABLE_NAME = 'order_list_query' ORDER BY PARTITION_ORDINAL_POSITION",
+            (&db.name,),
+        )
+        .await
+        .unwrap()
+}
+
 /// `(row count, p_month)` of one order.
 async fn rows_of(db: &TestDb, o_id: &str) -> (u64, Option<i64>) {
     let row: Option<(u64, Option<i64>)> = db
@@ -98,7 +110,7 @@ async fn the_ddl_applies_to_an_empty_database_and_a_second_time_changes_nothing(
         .unwrap();
     assert_eq!(
         indexes,
-        ["PRIMARY", "idx_modified", "idx_order_date", "idx_pay_date", "idx_shop_id", "idx_so_id", "idx_status"]
+        ["idx_modified", "idx_order_date", "idx_pay_date", "idx_shop_id", "idx_so_id", "idx_status", "PRIMARY"]
     );
     let (not_utf8mb4, uncommented): (u64, u64) = conn
         .exec_first(
@@ -156,16 +168,7 @@ async fn with_monthly_partitions_a_backfill_and_a_rerun_are_exact_and_the_settin
 
     sync().run().await.success();
     assert_exact(&db, &visible(&gateway)).await;
-    let partitions: Vec<String> = db
-        .conn()
-        .await
-        .exec(
-            "SELECT PARTITION_NAME FROM information_schema.PARTITIONS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'order_list_query' ORDER BY PARTITION_ORDINAL_POSITION",
-            (&db.name,),
-        )
-        .await
-        .unwrap();
+    let partitions = partition_names(&db).await;
     assert_eq!(partitions.first().map(String::as_str), Some("p_old"));
     assert_eq!(partitions.last().map(String::as_str), Some("pmax"));
     assert_eq!(partitions.len(), 2 + 24 + 1 + 3, "{partitions:?}");
@@ -312,13 +315,23 @@ async fn a_mapping_may_widen_a_column_but_never_narrow_it() {
     assert_eq!(collation.as_deref(), Some("utf8mb4_bin"), "the key's binary collation is kept");
     assert!(comment.starts_with("so_id"), "{comment}");
 
-    let narrower = config_file(dir.path(), "narrower.toml", "[[mapping.order.columns]]\nname = \"remark\"\nkind = { type = \"text\", max_chars = 64 }\n");
+    // Every later config keeps the wider so_id: going back to 128 would be a narrowing too.
+    let so_id_255 = "[[mapping.order.columns]]\nname = \"so_id\"\nkind = { type = \"text\", max_chars = 255 }\n";
+    let narrower = config_file(
+        dir.path(),
+        "narrower.toml",
+        &format!("{so_id_255}[[mapping.order.columns]]\nname = \"remark\"\nkind = {{ type = \"text\", max_chars = 64 }}\n"),
+    );
     let refused = push(&narrower).run().await.failure();
     let stderr = refused.stderr();
     assert!(stderr.contains("`remark` is mediumtext in MySQL") && stderr.contains("narrower"), "{stderr}");
     assert_eq!(column_type(&db, "order_list_query", "remark").await.unwrap().0, "mediumtext");
 
-    let other_kind = config_file(dir.path(), "kind.toml", "[[mapping.order.columns]]\nname = \"status\"\nkind = { type = \"big_int\" }\n");
+    let other_kind = config_file(
+        dir.path(),
+        "kind.toml",
+        &format!("{so_id_255}[[mapping.order.columns]]\nname = \"status\"\nkind = {{ type = \"big_int\" }}\n"),
+    );
     let stderr = push(&other_kind).run().await.failure().stderr();
     assert!(stderr.contains("another kind of value"), "{stderr}");
     assert_exact(&db, &visible(&gateway)).await;
@@ -375,5 +388,36 @@ async fn a_migrations_record_from_before_table_scopes_is_upgraded_in_place() {
 
     let rows: Vec<(String, u32)> = db.conn().await.query("SELECT scope, version FROM jst_schema_migrations").await.unwrap();
     assert_eq!(rows, [("order_list_query".to_owned(), 1)]);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_splits_the_coming_months_out_of_the_catch_all_partition() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+    let push = || {
+        Jst::new(&["push"])
+            .env("JST_MYSQL_URL", db.url())
+            .env("JST_STAGING", staging.display().to_string())
+            .env("JST_MYSQL_PARTITION_BY_MONTH", "true")
+    };
+    push().run().await.success();
+    let planned = partition_names(&db).await;
+    // As if the table had been created three months ago: the last months are still in pmax.
+    let last_three = planned[planned.len() - 4..planned.len() - 1].join(", ");
+    db.conn()
+        .await
+        .query_drop(format!(
+            "ALTER TABLE order_list_query REORGANIZE PARTITION {last_three}, pmax \
+             INTO (PARTITION pmax VALUES LESS THAN MAXVALUE)"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(partition_names(&db).await.len(), planned.len() - 3);
+
+    push().run().await.success();
+
+    assert_eq!(partition_names(&db).await, planned);
     db.drop().await;
 }
