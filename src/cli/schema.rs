@@ -10,12 +10,19 @@ use serde::Serialize;
 
 use super::args::{GlobalArgs, SchemaArgs};
 use super::run::{load_config, mapping};
-use crate::staging::field_catalog::{self, FieldRecord};
 use crate::staging::StagingStore;
+use crate::staging::field_catalog::{self, FieldRecord};
 use crate::transform::{Mapping, TableMapping};
 
 /// Fields jst-sync itself reads, whether or not a column maps them.
-const USED_BY_JST_SYNC: [&str; 6] = ["o_id", "ts", "modified", "items", "pays", "pays[].is_order_pay"];
+const USED_BY_JST_SYNC: [&str; 6] = [
+    "o_id",
+    "ts",
+    "modified",
+    "items",
+    "pays",
+    "pays[].is_order_pay",
+];
 
 /// What `schema` reports.
 #[derive(Debug, Default, Serialize)]
@@ -92,43 +99,79 @@ pub fn report(fields: Vec<FieldRecord>, mapping: &Mapping) -> SchemaReport {
     let mut type_changes = Vec::new();
     for (path, records) in &by_path {
         if !used.contains_key(*path) && !USED_BY_JST_SYNC.contains(path) {
-            let first = records.iter().min_by_key(|r| r.first_run_id).expect("a path has records");
+            let first = records
+                .iter()
+                .min_by_key(|r| r.first_run_id)
+                .expect("a path has records");
             unmapped.push(UnmappedField {
                 path: path.to_string(),
                 json_types: records.iter().map(|r| r.json_type.clone()).collect(),
                 first_run_id: first.first_run_id,
-                last_run_id: records.iter().map(|r| r.last_run_id).max().unwrap_or_default(),
+                last_run_id: records
+                    .iter()
+                    .map(|r| r.last_run_id)
+                    .max()
+                    .unwrap_or_default(),
                 new: Some(first.first_run_id) > baseline_run,
                 example: first.example.clone(),
                 example_o_id: first.example_o_id.clone(),
             });
         }
-        let mut typed: Vec<FieldRecord> =
-            records.iter().filter(|r| r.json_type != "null").map(|r| (*r).clone()).collect();
+        let mut typed: Vec<FieldRecord> = records
+            .iter()
+            .filter(|r| r.json_type != "null")
+            .map(|r| (*r).clone())
+            .collect();
         if typed.len() > 1 {
             typed.sort_by_key(|r| (r.first_run_id, r.last_run_id));
-            type_changes.push(TypeChange { path: path.to_string(), types: typed });
+            type_changes.push(TypeChange {
+                path: path.to_string(),
+                types: typed,
+            });
         }
     }
-    unmapped.sort_by(|a, b| b.first_run_id.cmp(&a.first_run_id).then(a.path.cmp(&b.path)));
+    unmapped.sort_by(|a, b| {
+        b.first_run_id
+            .cmp(&a.first_run_id)
+            .then(a.path.cmp(&b.path))
+    });
     let missing = used
         .into_iter()
         .filter_map(|(path, columns)| {
-            let last = by_path.get(path.as_str()).and_then(|r| r.iter().map(|r| r.last_run_id).max());
-            (last < latest_run || last.is_none()).then_some(MissingField { path, columns, last_run_id: last })
+            let last = by_path
+                .get(path.as_str())
+                .and_then(|r| r.iter().map(|r| r.last_run_id).max());
+            (last < latest_run || last.is_none()).then_some(MissingField {
+                path,
+                columns,
+                last_run_id: last,
+            })
         })
         .filter(|_| latest_run.is_some())
         .collect();
-    SchemaReport { latest_run, baseline_run, unmapped, missing, type_changes, fields }
+    SchemaReport {
+        latest_run,
+        baseline_run,
+        unmapped,
+        missing,
+        type_changes,
+        fields,
+    }
 }
 
 /// The payload paths the mapping reads, with the columns reading each.
 fn used_paths(mapping: &Mapping) -> BTreeMap<String, Vec<String>> {
     let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (table, columns) in [("order", &mapping.order), ("items", &mapping.items), ("pays", &mapping.pays)] {
+    for (table, columns) in [
+        ("order", &mapping.order),
+        ("items", &mapping.items),
+        ("pays", &mapping.pays),
+    ] {
         for column in &columns.columns {
             let path = payload_path(columns, column.source.as_str());
-            used.entry(path).or_default().push(format!("{table}.{}", column.name));
+            used.entry(path)
+                .or_default()
+                .push(format!("{table}.{}", column.name));
         }
     }
     used
@@ -174,7 +217,11 @@ fn text(report: &SchemaReport, all: bool) -> String {
     );
     let shown: Vec<&UnmappedField> = report.unmapped.iter().filter(|f| all || f.new).collect();
     let hidden = report.unmapped.len() - shown.len();
-    let _ = writeln!(out, "\nNot in the mapping ({}; the raw payloads keep them):", report.unmapped.len());
+    let _ = writeln!(
+        out,
+        "\nNot in the mapping ({}; the raw payloads keep them):",
+        report.unmapped.len()
+    );
     for field in &shown {
         let _ = writeln!(
             out,
@@ -187,22 +234,39 @@ fn text(report: &SchemaReport, all: bool) -> String {
         );
     }
     if hidden > 0 {
-        let _ = writeln!(out, "  … and {hidden} sent since the first run (--all lists them)");
+        let _ = writeln!(
+            out,
+            "  … and {hidden} sent since the first run (--all lists them)"
+        );
     }
-    let _ = writeln!(out, "\nMapped but absent from the latest versions ({}):", report.missing.len());
+    let _ = writeln!(
+        out,
+        "\nMapped but absent from the latest versions ({}):",
+        report.missing.len()
+    );
     for field in &report.missing {
         let last = match field.last_run_id {
             Some(run) => format!("last seen run {run}"),
             None => "never seen".to_owned(),
         };
-        let _ = writeln!(out, "  {:<28} {last}; used by {}", field.path, field.columns.join(", "));
+        let _ = writeln!(
+            out,
+            "  {:<28} {last}; used by {}",
+            field.path,
+            field.columns.join(", ")
+        );
     }
     let _ = writeln!(out, "\nJSON type changed ({}):", report.type_changes.len());
     for change in &report.type_changes {
         let types: Vec<String> = change
             .types
             .iter()
-            .map(|t| format!("{} (runs {}–{}, e.g. {})", t.json_type, t.first_run_id, t.last_run_id, t.example))
+            .map(|t| {
+                format!(
+                    "{} (runs {}–{}, e.g. {})",
+                    t.json_type, t.first_run_id, t.last_run_id, t.example
+                )
+            })
             .collect();
         let _ = writeln!(out, "  {:<28} {}", change.path, types.join(" → "));
     }
@@ -230,7 +294,10 @@ mod tests {
     fn source_paths_name_the_payload_fields_they_read() {
         let mapping = Mapping::default();
         assert_eq!(payload_path(&mapping.order, "remark"), "remark");
-        assert_eq!(payload_path(&mapping.order, "pays[main].amount"), "pays[].amount");
+        assert_eq!(
+            payload_path(&mapping.order, "pays[main].amount"),
+            "pays[].amount"
+        );
         assert_eq!(payload_path(&mapping.order, "a.b"), "a");
         assert_eq!(payload_path(&mapping.items, "sku_id"), "items[].sku_id");
         assert_eq!(payload_path(&mapping.items, "$.o_id"), "o_id");
@@ -251,12 +318,23 @@ mod tests {
             field("question_desc", "string", 2, 3),
         ];
         let report = report(fields, &Mapping::default());
-        let unmapped: Vec<(&str, bool)> = report.unmapped.iter().map(|f| (f.path.as_str(), f.new)).collect();
+        let unmapped: Vec<(&str, bool)> = report
+            .unmapped
+            .iter()
+            .map(|f| (f.path.as_str(), f.new))
+            .collect();
         assert_eq!(unmapped, [("gift_note", true), ("created", false)]);
         let missing: Vec<&str> = report.missing.iter().map(|f| f.path.as_str()).collect();
-        assert!(missing.contains(&"buyer_message") && missing.contains(&"items[].sku_id"), "{missing:?}");
+        assert!(
+            missing.contains(&"buyer_message") && missing.contains(&"items[].sku_id"),
+            "{missing:?}"
+        );
         assert!(!missing.contains(&"remark") && !missing.contains(&"freight"));
-        let retyped: Vec<&str> = report.type_changes.iter().map(|c| c.path.as_str()).collect();
+        let retyped: Vec<&str> = report
+            .type_changes
+            .iter()
+            .map(|c| c.path.as_str())
+            .collect();
         assert_eq!(retyped, ["freight"], "null next to a type is not a change");
     }
 }

@@ -69,10 +69,14 @@ impl FieldObserver {
         if self.run_id != Some(run_id) {
             self.start_run(conn, run_id)?;
         }
-        let Value::Object(fields) = order else { return Ok(()) };
+        let Value::Object(fields) = order else {
+            return Ok(());
+        };
         for (key, value) in fields {
             self.field(conn, 0, key, value, o_id, seen_at)?;
-            let Some(scope) = CHILD_ARRAYS.iter().position(|a| a == key) else { continue };
+            let Some(scope) = CHILD_ARRAYS.iter().position(|a| a == key) else {
+                continue;
+            };
             for element in value.as_array().into_iter().flatten() {
                 for (key, value) in element.as_object().into_iter().flatten() {
                     self.field(conn, scope + 1, key, value, o_id, seen_at)?;
@@ -88,9 +92,17 @@ impl FieldObserver {
     }
 
     fn start_run(&mut self, conn: &Connection, run_id: i64) -> Result<(), StagingError> {
-        let known: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM field_catalog)", [], |r| r.get(0))?;
+        let known: bool =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM field_catalog)", [], |r| {
+                r.get(0)
+            })?;
         let rebuilding = self.rebuilding;
-        *self = Self { run_id: Some(run_id), baseline: !known || rebuilding, rebuilding, ..Self::default() };
+        *self = Self {
+            run_id: Some(run_id),
+            baseline: !known || rebuilding,
+            rebuilding,
+            ..Self::default()
+        };
         Ok(())
     }
 
@@ -200,9 +212,17 @@ fn type_index(value: &Value) -> usize {
 pub fn is_personal(path: &str) -> bool {
     let field = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
     field.starts_with("receiver_")
-        || ["mobile", "phone", "email", "address", "id_card", "buyer_account", "buyer_nick"]
-            .iter()
-            .any(|word| field.contains(word))
+        || [
+            "mobile",
+            "phone",
+            "email",
+            "address",
+            "id_card",
+            "buyer_account",
+            "buyer_nick",
+        ]
+        .iter()
+        .any(|word| field.contains(word))
         || field == "tel"
 }
 
@@ -257,7 +277,10 @@ pub fn records(conn: &Connection) -> Result<Vec<FieldRecord>, StagingError> {
 pub fn rebuild(conn: &Connection) -> Result<u64, StagingError> {
     let tx = conn.unchecked_transaction()?;
     tx.execute("DELETE FROM field_catalog", [])?;
-    let mut observer = FieldObserver { rebuilding: true, ..FieldObserver::default() };
+    let mut observer = FieldObserver {
+        rebuilding: true,
+        ..FieldObserver::default()
+    };
     let mut count = 0;
     {
         let mut statement = tx.prepare(
@@ -284,8 +307,12 @@ mod tests {
 
     fn catalog() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE runs (id INTEGER PRIMARY KEY); INSERT INTO runs VALUES (1), (2);").unwrap();
-        conn.execute_batch(include_str!("../../sql/sqlite/0003_field_catalog.sql")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY); INSERT INTO runs VALUES (1), (2);",
+        )
+        .unwrap();
+        conn.execute_batch(include_str!("../../sql/sqlite/0003_field_catalog.sql"))
+            .unwrap();
         conn
     }
 
@@ -305,10 +332,20 @@ mod tests {
                            "pays": [{"amount": "1.00"}]});
         observer.observe(&conn, 1, &order, "1", "t1").unwrap();
         observer.observe(&conn, 1, &order, "1", "t1").unwrap();
-        assert_eq!(observer.take_news(), FieldNews::default(), "the first run is the baseline");
+        assert_eq!(
+            observer.take_news(),
+            FieldNews::default(),
+            "the first run is the baseline"
+        );
         let later = json!({"o_id": "2", "freight": "5.00", "gift": true, "items": [], "pays": [{"amount": "2.00"}]});
         observer.observe(&conn, 2, &later, "2", "t2").unwrap();
-        assert_eq!(observer.take_news(), FieldNews { new_fields: 1, type_changes: 1 });
+        assert_eq!(
+            observer.take_news(),
+            FieldNews {
+                new_fields: 1,
+                type_changes: 1
+            }
+        );
         assert_eq!(
             paths(&conn),
             [
@@ -328,10 +365,16 @@ mod tests {
 
     #[test]
     fn examples_are_short_and_personal_data_is_masked() {
-        assert_eq!(example("receiver_mobile", &json!("13800138000")), "\"1***\"");
+        assert_eq!(
+            example("receiver_mobile", &json!("13800138000")),
+            "\"1***\""
+        );
         assert_eq!(example("receiver_name", &json!("张三")), "\"张***\"");
         assert_eq!(example("pays[].buyer_account", &json!("a@b.c")), "\"a***\"");
-        assert_eq!(example("remark", &json!("x".repeat(100))).chars().count(), EXAMPLE_CHARS + 1);
+        assert_eq!(
+            example("remark", &json!("x".repeat(100))).chars().count(),
+            EXAMPLE_CHARS + 1
+        );
         assert_eq!(example("freight", &json!(5)), "5");
         assert_eq!(example("items", &json!([1, 2])), "[… 2 elements]");
         assert!(!is_personal("items[].name") && !is_personal("shop_name"));

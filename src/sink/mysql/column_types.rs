@@ -106,9 +106,7 @@ pub fn compare(column: &str, column_type: &str, wanted: ColumnKind) -> TypeChang
             }
         }
         (ColumnKind::BigInt, Live::Int(bytes)) => order(u64::from(bytes), 8),
-        (ColumnKind::Bool, Live::Bool) | (ColumnKind::DateTime, Live::DateTime) => {
-            TypeChange::Same
-        }
+        (ColumnKind::Bool, Live::Bool) | (ColumnKind::DateTime, Live::DateTime) => TypeChange::Same,
         _ => other_kind(),
     }
 }

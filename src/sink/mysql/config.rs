@@ -177,8 +177,16 @@ mod tests {
     fn a_prefix_goes_before_every_default_name() {
         let names = TableNames::with_prefix("shop1_");
         assert_eq!(
-            (names.orders.as_str(), names.items.as_str(), names.pays.as_str()),
-            ("shop1_order_list_query", "shop1_order_items", "shop1_order_pays")
+            (
+                names.orders.as_str(),
+                names.items.as_str(),
+                names.pays.as_str()
+            ),
+            (
+                "shop1_order_list_query",
+                "shop1_order_items",
+                "shop1_order_pays"
+            )
         );
         let mut config = MysqlConfig::new(Secret::new("mysql://u@h/d"));
         config.tables = TableNames::with_prefix("shop-1 ");

@@ -148,8 +148,20 @@ async fn migrate_locked(
         .collect();
     let plans = [
         plan_columns(conn, &tables.orders, &mapping.order, &order_extra).await?,
-        plan_columns(conn, &tables.items, &mapping.items, &CHILD_BOOKKEEPING_COLUMNS).await?,
-        plan_columns(conn, &tables.pays, &mapping.pays, &CHILD_BOOKKEEPING_COLUMNS).await?,
+        plan_columns(
+            conn,
+            &tables.items,
+            &mapping.items,
+            &CHILD_BOOKKEEPING_COLUMNS,
+        )
+        .await?,
+        plan_columns(
+            conn,
+            &tables.pays,
+            &mapping.pays,
+            &CHILD_BOOKKEEPING_COLUMNS,
+        )
+        .await?,
     ];
     // Every table was checked before anything is altered: a refusal changes nothing.
     for (table, statement, column) in plans.iter().flatten() {
@@ -301,7 +313,11 @@ async fn plan_columns(
             {
                 TypeChange::Same => {}
                 TypeChange::Widen => {
-                    plan.push((table.to_owned(), live.modify_to(table, &column.kind.sql_type()), column.name.clone()));
+                    plan.push((
+                        table.to_owned(),
+                        live.modify_to(table, &column.kind.sql_type()),
+                        column.name.clone(),
+                    ));
                 }
                 TypeChange::Refuse(why) => {
                     return Err(MigrateFailure::Schema(format!("table `{table}`: {why}")));
@@ -363,13 +379,15 @@ pub(crate) async fn table_columns(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, column_type, nullable, collation, comment)| LiveColumn {
-            name,
-            column_type,
-            nullable: nullable == "YES",
-            collation,
-            comment,
-        })
+        .map(
+            |(name, column_type, nullable, collation, comment)| LiveColumn {
+                name,
+                column_type,
+                nullable: nullable == "YES",
+                collation,
+                comment,
+            },
+        )
         .collect())
 }
 
@@ -397,7 +415,10 @@ mod tests {
         let tables = TableNames::default();
         let plain = render(
             MIGRATIONS[0].sql,
-            &Template { tables: &tables, partitioning: None },
+            &Template {
+                tables: &tables,
+                partitioning: None,
+            },
         )
         .ok()
         .unwrap();
@@ -406,15 +427,24 @@ mod tests {
         let clause = partitions::partition_clause(beijing_time::parse("2024-05-10").unwrap());
         let partitioned = render(
             MIGRATIONS[0].sql,
-            &Template { tables: &tables, partitioning: Some(clause) },
+            &Template {
+                tables: &tables,
+                partitioning: Some(clause),
+            },
         )
         .ok()
         .unwrap();
         let orders = &statements(&partitioned)[0];
         assert!(orders.contains("p_month INT NOT NULL"));
         assert!(orders.contains("PRIMARY KEY (id, p_month),"));
-        assert!(orders.contains("jst-sync'\n  PARTITION BY RANGE (p_month) ("), "{orders}");
+        assert!(
+            orders.contains("jst-sync'\n  PARTITION BY RANGE (p_month) ("),
+            "{orders}"
+        );
         assert!(orders.trim_end().ends_with(");"));
-        assert!(!statements(&partitioned)[1].contains("PARTITION"), "children stay unpartitioned");
+        assert!(
+            !statements(&partitioned)[1].contains("PARTITION"),
+            "children stay unpartitioned"
+        );
     }
 }

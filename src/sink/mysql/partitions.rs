@@ -33,7 +33,11 @@ impl Month {
 
     pub fn next(self) -> Month {
         let (year, month) = (self.0 / 100, self.0 % 100);
-        if month >= 12 { Month((year + 1) * 100 + 1) } else { Month(self.0 + 1) }
+        if month >= 12 {
+            Month((year + 1) * 100 + 1)
+        } else {
+            Month(self.0 + 1)
+        }
     }
 
     pub fn minus(self, months: u32) -> Month {
@@ -121,11 +125,18 @@ mod tests {
     fn a_new_table_gets_an_old_partition_the_months_and_a_catch_all() {
         let clause = partition_clause(t("2024-05-10 12:00:00"));
         assert!(clause.contains("PARTITION BY RANGE (p_month)"));
-        assert!(clause.contains("PARTITION p_old VALUES LESS THAN (202205)"), "{clause}");
+        assert!(
+            clause.contains("PARTITION p_old VALUES LESS THAN (202205)"),
+            "{clause}"
+        );
         assert!(clause.contains("PARTITION p202205 VALUES LESS THAN (202206)"));
         assert!(clause.contains("PARTITION p202408 VALUES LESS THAN (202409)"));
         assert!(!clause.contains("p202409"));
-        assert!(clause.trim_end().ends_with("PARTITION pmax VALUES LESS THAN MAXVALUE\n  )"));
+        assert!(
+            clause
+                .trim_end()
+                .ends_with("PARTITION pmax VALUES LESS THAN MAXVALUE\n  )")
+        );
     }
 
     #[test]
@@ -137,6 +148,9 @@ mod tests {
                  PARTITION p202409 VALUES LESS THAN (202410), PARTITION pmax VALUES LESS THAN MAXVALUE)"
             )
         );
-        assert_eq!(extend_statement("o", &[202410], t("2024-06-01 00:00:00")), None);
+        assert_eq!(
+            extend_statement("o", &[202410], t("2024-06-01 00:00:00")),
+            None
+        );
     }
 }

@@ -292,7 +292,10 @@ impl MysqlSink {
             report.statements += 1;
         }
         if !moved.is_empty() {
-            debug!(orders = moved.len(), "Orders moved to another month's partition.");
+            debug!(
+                orders = moved.len(),
+                "Orders moved to another month's partition."
+            );
         }
         Ok(())
     }
