@@ -6,7 +6,8 @@
 //! in the current run in memory and touches SQLite only for a pair the run has not seen yet:
 //! a few dozen statements per run, and per order one hash lookup per field. Only new and changed
 //! versions are observed (an unchanged order's fields were observed when its version was
-//! staged). Examples of personal fields (receiver, phone, address…) are masked.
+//! staged). Examples of personal fields (receiver, phone, address…, judged by the field's
+//! name) are masked; logs name the field and order, never a value.
 
 use std::collections::HashMap;
 
@@ -172,7 +173,6 @@ impl FieldObserver {
                 tracing::warn!(
                     field = path,
                     json_type,
-                    example = %example,
                     o_id,
                     "New field in the API payload: the raw payload keeps it; `jst-sync schema` lists it."
                 );
@@ -183,7 +183,6 @@ impl FieldObserver {
                     field = path,
                     from = previous,
                     to = json_type,
-                    example = %example,
                     o_id,
                     "Field type changed in the API payload: `jst-sync schema` lists it."
                 );
