@@ -4,7 +4,9 @@
 //! The environment variables alone are enough to run: `JST_API_URL`, `JST_APP_KEY`,
 //! `JST_APP_SECRET`, `JST_TARGET_APP_KEY`, `JST_CUSTOMER_ID`, `JST_SIGN_METHOD`,
 //! `JST_MYSQL_URL`, `JST_STAGING`. Operations: `JST_METRICS_FILE`, `JST_ALERT_WEBHOOK_URL`,
-//! `JST_ALERT_FORMAT`, `JST_MAX_WATERMARK_LAG`.
+//! `JST_ALERT_FORMAT`, `JST_MAX_WATERMARK_LAG`. MySQL table names and partitioning:
+//! `JST_MYSQL_TABLE_PREFIX`, `JST_MYSQL_ORDERS_TABLE`, `JST_MYSQL_ITEMS_TABLE`,
+//! `JST_MYSQL_PAYS_TABLE`, `JST_MYSQL_PARTITION_BY_MONTH`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -115,11 +117,26 @@ impl std::str::FromStr for AlertFormat {
     }
 }
 
+/// How the MySQL tables are named and laid out (`[mysql]` besides `url`).
+#[derive(Clone, Debug, Default)]
+pub struct MysqlSettings {
+    /// Put before each default table name (`shop1_` → `shop1_order_list_query`), for several
+    /// merchants in one database.
+    pub table_prefix: String,
+    /// Explicit names; each wins over the prefix for its table.
+    pub orders_table: Option<String>,
+    pub items_table: Option<String>,
+    pub pays_table: Option<String>,
+    /// Monthly partitions of the order table (decided when the table is created).
+    pub partition_by_month: bool,
+}
+
 /// The whole, layered configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub qimen: QimenSettings,
     pub mysql_url: Option<Secret>,
+    pub mysql: MysqlSettings,
     pub staging: PathBuf,
     pub sync: SyncSettings,
     /// The `[mapping]` table of the TOML file, handed to the transform as is.
@@ -146,6 +163,7 @@ impl Default for Config {
                 max_attempts: 8,
             },
             mysql_url: None,
+            mysql: MysqlSettings::default(),
             staging: PathBuf::from("jst-sync.sqlite"),
             sync: SyncSettings {
                 strategy: Strategy::Window,
@@ -203,6 +221,11 @@ struct FileQimen {
 #[serde(deny_unknown_fields)]
 struct FileMysql {
     url: Option<Secret>,
+    table_prefix: Option<String>,
+    orders_table: Option<String>,
+    items_table: Option<String>,
+    pays_table: Option<String>,
+    partition_by_month: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -271,6 +294,16 @@ impl Config {
         }
         if let Some(m) = file.mysql {
             self.mysql_url = m.url.or(self.mysql_url.take());
+            let t = &mut self.mysql;
+            if let Some(v) = m.table_prefix {
+                t.table_prefix = v;
+            }
+            t.orders_table = m.orders_table.or(t.orders_table.take());
+            t.items_table = m.items_table.or(t.items_table.take());
+            t.pays_table = m.pays_table.or(t.pays_table.take());
+            if let Some(v) = m.partition_by_month {
+                t.partition_by_month = v;
+            }
         }
         if let Some(y) = file.sync {
             if let Some(v) = y.strategy {
@@ -342,6 +375,25 @@ impl Config {
         }
         if let Some(v) = get("JST_MYSQL_URL") {
             self.mysql_url = Some(Secret::new(v));
+        }
+        if let Some(v) = get("JST_MYSQL_TABLE_PREFIX") {
+            self.mysql.table_prefix = v;
+        }
+        if let Some(v) = get("JST_MYSQL_ORDERS_TABLE") {
+            self.mysql.orders_table = Some(v);
+        }
+        if let Some(v) = get("JST_MYSQL_ITEMS_TABLE") {
+            self.mysql.items_table = Some(v);
+        }
+        if let Some(v) = get("JST_MYSQL_PAYS_TABLE") {
+            self.mysql.pays_table = Some(v);
+        }
+        if let Some(v) = get("JST_MYSQL_PARTITION_BY_MONTH") {
+            self.mysql.partition_by_month = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => bail!("JST_MYSQL_PARTITION_BY_MONTH must be true or false, not {v:?}"),
+            };
         }
         if let Some(v) = get("JST_STAGING") {
             self.staging = PathBuf::from(v);
@@ -485,6 +537,23 @@ mod tests {
         assert_eq!(config.qimen.sign_method, SignMethod::HmacSha256);
         assert_eq!(config.qimen.target_app_key, "23060081");
         assert_eq!(config.staging, PathBuf::from("/tmp/x.sqlite"));
+    }
+
+    #[test]
+    fn table_names_and_partitioning_come_from_the_file_or_the_environment() {
+        let file = "[mysql]\ntable_prefix = \"shop1_\"\npays_table = \"payments\"\npartition_by_month = true\n";
+        let config = load(Some(file), &[]).unwrap();
+        assert_eq!(config.mysql.table_prefix, "shop1_");
+        assert_eq!(config.mysql.pays_table.as_deref(), Some("payments"));
+        assert!(config.mysql.partition_by_month);
+        let config = load(
+            Some(file),
+            &[("JST_MYSQL_TABLE_PREFIX", "shop2_"), ("JST_MYSQL_PARTITION_BY_MONTH", "false")],
+        )
+        .unwrap();
+        assert_eq!(config.mysql.table_prefix, "shop2_");
+        assert!(!config.mysql.partition_by_month);
+        assert!(load(None, &[("JST_MYSQL_PARTITION_BY_MONTH", "maybe")]).is_err());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 -- The order tables jst-sync writes: one row per order, its items and its payments.
--- Table names are templates ({{order_table}}, {{items_table}}, {{pays_table}}) filled from the
--- config. Column order and types must match `Mapping::default()` (a test checks it).
+-- Table names are templates (order_table, items_table, pays_table in double braces) filled
+-- from the config. Column order and types must match `Mapping::default()` (a test checks it).
+-- With `partition_by_month` the order table also gets `p_month` in its primary key and a
+-- `PARTITION BY RANGE (p_month)` clause (templates order_partition_column, order_primary_key,
+-- order_partitioning); without it they render as nothing / `id`, so the DDL is as it always was.
 -- Text that Qimen sends free-form is MEDIUMTEXT; short codes are VARCHAR wide enough that the
 -- transform rejects, never truncates, anything longer. Money is DECIMAL(18,4). Times are
 -- Beijing wall-clock DATETIME as the gateway sends them.
@@ -51,7 +54,7 @@ CREATE TABLE IF NOT EXISTS `{{order_table}}` (
     jst_ts              BIGINT        NULL COMMENT 'jst-sync: the order ts (row version) written',
     jst_version         BIGINT        NOT NULL COMMENT 'jst-sync: staging version id written',
     jst_synced_at       DATETIME(3)   NOT NULL COMMENT 'jst-sync: when written (Beijing time)',
-    PRIMARY KEY (id),
+{{order_partition_column}}    PRIMARY KEY ({{order_primary_key}}),
     KEY idx_modified (modified),
     KEY idx_order_date (order_date),
     KEY idx_pay_date (pay_date),
@@ -59,7 +62,7 @@ CREATE TABLE IF NOT EXISTS `{{order_table}}` (
     KEY idx_status (status),
     KEY idx_so_id (so_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
-  COMMENT='Jushuitan orders (jushuitan.order.list.query), one row per o_id, kept by jst-sync';
+  COMMENT='Jushuitan orders (jushuitan.order.list.query), one row per o_id, kept by jst-sync'{{order_partitioning}};
 
 CREATE TABLE IF NOT EXISTS `{{items_table}}` (
     o_id                BIGINT        NOT NULL COMMENT 'o_id of the order',

@@ -54,6 +54,9 @@ pub enum Command {
     FakeGateway(FakeGatewayArgs),
     /// Orders that could not be staged or transformed.
     Quarantine(QuarantineArgs),
+    /// Fields the API sends that the mapping does not use, mapped fields no longer sent, and
+    /// fields whose JSON type changed (from the staged payloads; no API or MySQL calls).
+    Schema(SchemaArgs),
     /// The history of an order (every version, where it came from, what changed) or a stored
     /// API page. Read-only: works while a sync runs.
     Audit(AuditArgs),
@@ -232,4 +235,18 @@ pub struct FakeGatewayArgs {
     /// Orders modified before answering each page request (a live shop).
     #[arg(long, default_value_t = 0)]
     pub changes_per_request: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SchemaArgs {
+    /// Print JSON instead of text (it always lists every observed field).
+    #[arg(long)]
+    pub json: bool,
+    /// List every unmapped field, not only those new since the first run.
+    #[arg(long)]
+    pub all: bool,
+    /// Rebuild the field catalog from every staged version first (for a staging file made
+    /// before the catalog existed).
+    #[arg(long)]
+    pub rescan: bool,
 }

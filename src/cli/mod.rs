@@ -10,6 +10,7 @@ mod observe;
 mod replay;
 mod run;
 mod schedule;
+mod schema;
 mod status;
 mod summary;
 mod verify;
@@ -40,6 +41,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::replay(&cli.global, args).await,
         Command::Verify(args) => verify::verify(&cli.global, args).await,
         Command::Run(args) => schedule::run_every(&cli.global, args).await,
+        Command::Schema(args) => schema::schema(&cli.global, args),
         command => run::run_cli_command(&cli.global, command).await,
     }
 }

@@ -15,7 +15,7 @@ use crate::config::{Config, Strategy};
 use crate::pipeline::pull::{self, PlanRequest};
 use crate::pipeline::push;
 use crate::pipeline::{SharedStaging, with_staging};
-use crate::sink::mysql::{MysqlConfig, MysqlSink};
+use crate::sink::mysql::{MysqlConfig, MysqlSink, TableNames};
 use crate::source::{QimenClient, SourceConfig};
 use crate::staging::{RequeueFilter, RunStatus, StagingStore};
 use crate::transform::Mapping;
@@ -130,9 +130,18 @@ pub fn mapping(config: &Config) -> anyhow::Result<Mapping> {
     }
 }
 
-/// The MySQL sink configuration from the configuration.
+/// The MySQL sink configuration from the configuration: URL, table names, partitioning.
 pub fn mysql_config(config: &Config) -> anyhow::Result<MysqlConfig> {
-    Ok(MysqlConfig::new(config.require_mysql()?))
+    let mut mysql = MysqlConfig::new(config.require_mysql()?);
+    let settings = &config.mysql;
+    let prefixed = TableNames::with_prefix(&settings.table_prefix);
+    mysql.tables = TableNames {
+        orders: settings.orders_table.clone().unwrap_or(prefixed.orders),
+        items: settings.items_table.clone().unwrap_or(prefixed.items),
+        pays: settings.pays_table.clone().unwrap_or(prefixed.pays),
+    };
+    mysql.partition_by_month = settings.partition_by_month;
+    Ok(mysql)
 }
 
 /// Runs one command against staging (and the API and MySQL as `options` say). A failure of a

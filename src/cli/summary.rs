@@ -54,6 +54,13 @@ impl fmt::Display for RunSummary {
                 "  orders   seen {}: new {}, changed {}, unchanged {}, stale {}, quarantined {}",
                 o.orders, o.new, o.changed, o.unchanged, o.stale, o.quarantined
             )?;
+            if pull.new_fields + pull.field_type_changes > 0 {
+                writeln!(
+                    f,
+                    "  fields   new {}, type changes {}: see `jst-sync schema` (raw payloads keep them)",
+                    pull.new_fields, pull.field_type_changes
+                )?;
+            }
             if let Some(watermark) = &pull.watermark {
                 writeln!(f, "  watermark {watermark}")?;
             }

@@ -99,6 +99,10 @@ pub struct PullReport {
     pub rereads: u64,
     pub subwindows: u64,
     pub watermark: Option<String>,
+    /// Field paths the API sent for the first time (see `jst-sync schema`).
+    pub new_fields: u64,
+    /// Known field paths that arrived with another JSON type.
+    pub field_type_changes: u64,
 }
 
 /// Why a pull stopped early. What was staged stays staged.
@@ -278,6 +282,9 @@ fn spawn_stager(
                         let outcome = store.stage_page(run_id, &page)?;
                         report.pages += 1;
                         report.orders.add(&outcome);
+                        let news = store.take_field_news();
+                        report.new_fields += news.new_fields;
+                        report.field_type_changes += news.type_changes;
                         tracing::debug!(
                             window = ?page.window.map(|w| w.to_string()),
                             page = page.page_index,

@@ -110,6 +110,7 @@ impl StagingStore {
             conn,
             path: path.to_owned(),
             _lock: None,
+            fields: super::field_catalog::FieldObserver::default(),
         })
     }
 

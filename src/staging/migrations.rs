@@ -6,8 +6,10 @@ use rusqlite::Connection;
 use super::StagingError;
 
 /// Every migration, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "staging", include_str!("../../sql/sqlite/0001_staging.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "staging", include_str!("../../sql/sqlite/0001_staging.sql")),
+    (2, "field_catalog", include_str!("../../sql/sqlite/0002_field_catalog.sql")),
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {

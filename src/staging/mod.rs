@@ -1,17 +1,19 @@
 //! The SQLite staging store: raw pages as received, every order version keyed by
 //! `(o_id, sha256)`, the current version per order, runs, watermarks, the outbox of versions
-//! still to push, and quarantined records.
+//! still to push, quarantined records, and the catalog of fields the API sends.
 //!
 //! One [`StagingStore`] owns one connection; it is `Send` but not `Sync`, so async callers keep
 //! it behind a mutex and call it from blocking tasks.
 
 mod audit;
 mod error;
+pub mod field_catalog;
 mod migrations;
 mod store;
 
 pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, VersionRecord};
 pub use error::StagingError;
+pub use field_catalog::{FieldNews, FieldRecord};
 pub use store::{
     OutboxEntry, OutboxState, PageOutcome, QuarantineEntry, RunRecord, RunStatus, StagingStore,
     StoreCounts,

@@ -7,6 +7,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use super::field_catalog::{FieldNews, FieldObserver};
 use super::{StagingError, migrations};
 use crate::diff::{self, Change, CurrentVersion};
 use crate::source::FetchedPage;
@@ -18,6 +19,8 @@ pub struct StagingStore {
     pub(super) path: PathBuf,
     /// `None` for a read-only store (see `StagingStore::open_read_only`).
     pub(super) _lock: Option<File>,
+    /// Keeps the field catalog while pages are staged.
+    pub(super) fields: FieldObserver,
 }
 
 impl std::fmt::Debug for StagingStore {
@@ -156,7 +159,7 @@ impl StagingStore {
              PRAGMA cache_size = -65536;",
         )?;
         migrations::apply(&mut conn, path)?;
-        Ok(Self { conn, path: path.to_owned(), _lock: Some(lock) })
+        Ok(Self { conn, path: path.to_owned(), _lock: Some(lock), fields: FieldObserver::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -256,6 +259,7 @@ impl StagingStore {
                 Change::New => outcome.new += 1,
                 Change::Changed => outcome.changed += 1,
             }
+            self.fields.observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
             let modified = order.get("modified").and_then(Value::as_str);
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO order_versions
@@ -304,6 +308,11 @@ impl StagingStore {
         }
         tx.commit()?;
         Ok(outcome)
+    }
+
+    /// New fields and type changes the field catalog saw since the last call.
+    pub fn take_field_news(&mut self) -> FieldNews {
+        self.fields.take_news()
     }
 
     /// Up to `limit` pending outbox entries with ids above `after`, oldest first.

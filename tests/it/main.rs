@@ -7,3 +7,4 @@ mod end_to_end;
 mod failures;
 mod live_shop;
 mod operating;
+mod schema;

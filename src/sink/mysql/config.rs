@@ -16,7 +16,8 @@ pub struct MysqlConfig {
     pub url: Secret,
     #[serde(default)]
     pub tables: TableNames,
-    /// Monthly partitions of the order table; not yet supported (refused at connect).
+    /// Monthly partitions of the order table by `p_month` (from `order_date`); decided when
+    /// the table is created (a table partitioned otherwise is refused at migrate).
     #[serde(default)]
     pub partition_by_month: bool,
     /// The most rows one multi-row statement carries (fewer when the 65,535 placeholders or
@@ -39,10 +40,18 @@ pub struct TableNames {
 
 impl Default for TableNames {
     fn default() -> Self {
+        Self::with_prefix("")
+    }
+}
+
+impl TableNames {
+    /// The default names behind `prefix` (`shop1_` → `shop1_order_list_query`…), for several
+    /// merchants in one database.
+    pub fn with_prefix(prefix: &str) -> Self {
         Self {
-            orders: "order_list_query".to_owned(),
-            items: "order_items".to_owned(),
-            pays: "order_pays".to_owned(),
+            orders: format!("{prefix}order_list_query"),
+            items: format!("{prefix}order_items"),
+            pays: format!("{prefix}order_pays"),
         }
     }
 }
@@ -93,11 +102,6 @@ impl MysqlConfig {
 
     /// Refuses settings the sink cannot honour.
     pub(crate) fn validate(&self) -> Result<(), SinkError> {
-        if self.partition_by_month {
-            return Err(SinkError::Config(
-                "partition_by_month is not yet supported".to_owned(),
-            ));
-        }
         if self.batch_rows == 0 {
             return Err(SinkError::Config(
                 "batch_rows must be at least 1".to_owned(),
@@ -168,6 +172,26 @@ fn percent_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_goes_before_every_default_name() {
+        let names = TableNames::with_prefix("shop1_");
+        assert_eq!(
+            (
+                names.orders.as_str(),
+                names.items.as_str(),
+                names.pays.as_str()
+            ),
+            (
+                "shop1_order_list_query",
+                "shop1_order_items",
+                "shop1_order_pays"
+            )
+        );
+        let mut config = MysqlConfig::new(Secret::new("mysql://u@h/d"));
+        config.tables = TableNames::with_prefix("shop-1 ");
+        assert!(config.validate().is_err());
+    }
 
     #[test]
     fn debug_hides_the_password_in_every_form() {

@@ -1,18 +1,28 @@
 //! Numbered schema migrations from `sql/mysql/`, recorded in `jst_schema_migrations`.
 //!
-//! Each file is applied once, under a named lock so two migrators cannot race; the tables are
-//! created `IF NOT EXISTS`, so a migration interrupted half-way (MySQL DDL is not
-//! transactional) can simply run again. After the files, columns the mapping adds beyond the
-//! default (from the config's `[mapping]`) are added with `ALTER TABLE … ADD COLUMN`: additive
-//! only, nothing is ever dropped or retyped.
+//! Each file is applied once per set of tables (the record's `scope` is the order table's
+//! name, so several merchants' prefixed tables can share a database), under a named lock so two
+//! migrators cannot race; the tables are created `IF NOT EXISTS`, so a migration interrupted
+//! half-way (MySQL DDL is not transactional) can simply run again.
+//!
+//! After the files:
+//! - the order table's partitioning must match `partition_by_month` (it is decided when the
+//!   table is created; a mismatch is refused), and a partitioned table gets its future months;
+//! - columns the mapping adds beyond the default (from the config's `[mapping]`) are added with
+//!   `ALTER TABLE … ADD COLUMN`, and a mapped column whose kind changed is widened with
+//!   `MODIFY COLUMN` when that keeps every stored value, else refused ([`column_types`]).
+//!   Nothing is ever dropped or narrowed.
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use tracing::info;
 
-use super::config::TableNames;
+use super::column_types::{self, TypeChange};
+use super::config::{MysqlConfig, TableNames};
+use super::partitions::{self, PARTITION_COLUMN};
+use crate::beijing_time;
 use crate::transform::mapping::{
-    CHILD_BOOKKEEPING_COLUMNS, Mapping, ORDER_BOOKKEEPING_COLUMNS, TableMapping,
+    CHILD_BOOKKEEPING_COLUMNS, Mapping, ORDER_BOOKKEEPING_COLUMNS, ORDER_ID_COLUMN, TableMapping,
 };
 
 /// One numbered SQL file.
@@ -24,6 +34,9 @@ pub(crate) struct Migration {
 
 /// Creates the migrations record itself.
 const MIGRATIONS_TABLE_SQL: &str = include_str!("../../../sql/mysql/jst_schema_migrations.sql");
+/// Gives a record made before scopes existed its `scope` column.
+const MIGRATIONS_SCOPE_SQL: &str =
+    include_str!("../../../sql/mysql/jst_schema_migrations_scope.sql");
 
 /// Every migration, in order.
 pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
@@ -44,10 +57,28 @@ impl From<mysql_async::Error> for MigrateFailure {
     }
 }
 
-/// Applies pending migrations and adds mapped columns the tables lack.
+/// What the templates of a migration are filled with.
+pub(crate) struct Template<'a> {
+    pub tables: &'a TableNames,
+    /// The `PARTITION BY` clause of a new order table, or `None` for an unpartitioned one.
+    pub partitioning: Option<String>,
+}
+
+impl<'a> Template<'a> {
+    pub fn new(config: &'a MysqlConfig) -> Self {
+        Self {
+            tables: &config.tables,
+            partitioning: config
+                .partition_by_month
+                .then(|| partitions::partition_clause(beijing_time::now())),
+        }
+    }
+}
+
+/// Applies pending migrations, checks partitioning, and brings the columns up to the mapping.
 pub(crate) async fn migrate(
     conn: &mut Conn,
-    tables: &TableNames,
+    config: &MysqlConfig,
     mapping: &Mapping,
 ) -> Result<(), MigrateFailure> {
     let locked: Option<Option<i64>> = conn
@@ -58,7 +89,7 @@ pub(crate) async fn migrate(
             "another migration holds the lock for over 60 s".to_owned(),
         ));
     }
-    let result = migrate_locked(conn, tables, mapping).await;
+    let result = migrate_locked(conn, config, mapping).await;
     let released: Result<Option<Option<i64>>, _> = conn
         .query_first("SELECT RELEASE_LOCK(CONCAT('jst_sync_migrate:', DATABASE()))")
         .await;
@@ -69,58 +100,147 @@ pub(crate) async fn migrate(
 
 async fn migrate_locked(
     conn: &mut Conn,
-    tables: &TableNames,
+    config: &MysqlConfig,
     mapping: &Mapping,
 ) -> Result<(), MigrateFailure> {
+    let tables = &config.tables;
     conn.query_drop(MIGRATIONS_TABLE_SQL).await?;
-    let applied: Vec<u32> = conn
-        .query("SELECT version FROM jst_schema_migrations")
+    let has_scope: Option<i64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'jst_schema_migrations' AND COLUMN_NAME = 'scope'",
+        )
         .await?;
+    if has_scope == Some(0) {
+        conn.query_drop(MIGRATIONS_SCOPE_SQL).await?;
+        info!("MySQL migrations record upgraded: applied migrations now have a table scope.");
+    }
+    let applied: Vec<u32> = conn
+        .exec(
+            "SELECT version FROM jst_schema_migrations WHERE scope = ?",
+            (&tables.orders,),
+        )
+        .await?;
+    let template = Template::new(config);
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        for statement in statements(&render(migration.sql, tables)?) {
+        for statement in statements(&render(migration.sql, &template)?) {
             conn.query_drop(statement).await?;
         }
         conn.exec_drop(
-            "INSERT INTO jst_schema_migrations (version, name, applied_at) VALUES (?, ?, NOW(3))",
-            (migration.version, migration.name),
+            "INSERT INTO jst_schema_migrations (scope, version, name, applied_at) \
+             VALUES (?, ?, ?, NOW(3))",
+            (&tables.orders, migration.version, migration.name),
         )
         .await?;
         info!(
             version = migration.version,
             name = migration.name,
+            tables = %tables.orders,
             "MySQL migration applied."
         );
     }
-    add_missing_columns(
-        conn,
-        &tables.orders,
-        &mapping.order,
-        &ORDER_BOOKKEEPING_COLUMNS,
-    )
-    .await?;
-    add_missing_columns(
-        conn,
-        &tables.items,
-        &mapping.items,
-        &CHILD_BOOKKEEPING_COLUMNS,
-    )
-    .await?;
-    add_missing_columns(
-        conn,
-        &tables.pays,
-        &mapping.pays,
-        &CHILD_BOOKKEEPING_COLUMNS,
-    )
-    .await?;
+    check_partitioning(conn, &tables.orders, config.partition_by_month).await?;
+
+    let order_extra: Vec<&str> = ORDER_BOOKKEEPING_COLUMNS
+        .iter()
+        .copied()
+        .chain(config.partition_by_month.then_some(PARTITION_COLUMN))
+        .collect();
+    let plans = [
+        plan_columns(conn, &tables.orders, &mapping.order, &order_extra).await?,
+        plan_columns(
+            conn,
+            &tables.items,
+            &mapping.items,
+            &CHILD_BOOKKEEPING_COLUMNS,
+        )
+        .await?,
+        plan_columns(
+            conn,
+            &tables.pays,
+            &mapping.pays,
+            &CHILD_BOOKKEEPING_COLUMNS,
+        )
+        .await?,
+    ];
+    // Every table was checked before anything is altered: a refusal changes nothing.
+    for (table, statement, column) in plans.iter().flatten() {
+        conn.query_drop(statement).await?;
+        info!(table, column, "MySQL column brought up to the mapping.");
+    }
     Ok(())
 }
 
-/// Fills the table-name templates; table names were validated as plain identifiers.
-pub(crate) fn render(sql: &str, tables: &TableNames) -> Result<String, MigrateFailure> {
+/// Refuses a partitioning other than the setting's; adds future months to a partitioned table.
+async fn check_partitioning(
+    conn: &mut Conn,
+    table: &str,
+    by_month: bool,
+) -> Result<(), MigrateFailure> {
+    let rows: Vec<(String, Option<String>)> = conn
+        .exec(
+            "SELECT PARTITION_NAME, PARTITION_DESCRIPTION FROM information_schema.PARTITIONS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND PARTITION_NAME IS NOT NULL",
+            (table,),
+        )
+        .await?;
+    let partitioned = !rows.is_empty();
+    if partitioned != by_month {
+        let (is, setting) = if partitioned {
+            ("is partitioned by month", "partition_by_month is off")
+        } else {
+            ("is not partitioned", "partition_by_month is on")
+        };
+        return Err(MigrateFailure::Schema(format!(
+            "table `{table}` {is} but {setting}: partitioning is decided when the table is created \
+             and switching it needs a rebuild (see docs/schema.md, \"Switching partitioning\"); \
+             set partition_by_month to match the table, or rebuild it"
+        )));
+    }
+    if !partitioned {
+        return Ok(());
+    }
+    let has_key = !table_columns(conn, table)
+        .await?
+        .iter()
+        .all(|c| c.name != PARTITION_COLUMN);
+    if !has_key || !rows.iter().any(|(name, _)| name == "pmax") {
+        return Err(MigrateFailure::Schema(format!(
+            "table `{table}` is partitioned, but not by jst-sync's `{PARTITION_COLUMN}` with a \
+             `pmax` partition; rebuild it (see docs/schema.md) or use another table name"
+        )));
+    }
+    let bounds: Vec<u32> = rows
+        .iter()
+        .filter_map(|(_, description)| description.as_deref()?.trim().parse().ok())
+        .collect();
+    if let Some(statement) = partitions::extend_statement(table, &bounds, beijing_time::now()) {
+        conn.query_drop(statement).await?;
+        info!(table, "MySQL partitions added for the coming months.");
+    }
+    Ok(())
+}
+
+/// Fills the templates; table names were validated as plain identifiers.
+pub(crate) fn render(sql: &str, template: &Template<'_>) -> Result<String, MigrateFailure> {
+    let tables = template.tables;
+    let (column, key, partitioning) = match &template.partitioning {
+        Some(clause) => (
+            format!(
+                "    {PARTITION_COLUMN} INT NOT NULL COMMENT 'jst-sync: partition key, yyyymm of order_date (0 when none)',\n"
+            ),
+            format!("{ORDER_ID_COLUMN}, {PARTITION_COLUMN}"),
+            clause.as_str(),
+        ),
+        None => (String::new(), ORDER_ID_COLUMN.to_owned(), ""),
+    };
     let rendered = sql
         .replace("{{order_table}}", &tables.orders)
         .replace("{{items_table}}", &tables.items)
-        .replace("{{pays_table}}", &tables.pays);
+        .replace("{{pays_table}}", &tables.pays)
+        .replace("{{order_partition_column}}", &column)
+        .replace("{{order_primary_key}}", &key)
+        .replace("{{order_partitioning}}", partitioning);
     match rendered.find("{{") {
         Some(at) => Err(MigrateFailure::Schema(format!(
             "migration has an unknown template near `{}`",
@@ -150,12 +270,15 @@ pub(crate) fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
-async fn add_missing_columns(
+/// The statements that bring `table` up to `mapping`: `(table, statement, column)` for each
+/// column to add or widen. Refuses a missing table, missing bookkeeping columns and unsafe
+/// type changes.
+async fn plan_columns(
     conn: &mut Conn,
     table: &str,
     mapping: &TableMapping,
     bookkeeping: &[&str],
-) -> Result<(), MigrateFailure> {
+) -> Result<Vec<(String, String, String)>, MigrateFailure> {
     let existing = table_columns(conn, table).await?;
     if existing.is_empty() {
         return Err(MigrateFailure::Schema(format!(
@@ -163,49 +286,109 @@ async fn add_missing_columns(
              were the table names changed after the first migrate? create it or restore the names"
         )));
     }
-    let has = |name: &str| existing.iter().any(|(c, _)| c.eq_ignore_ascii_case(name));
-    if let Some(missing) = bookkeeping.iter().find(|c| !has(c)) {
+    let find = |name: &str| existing.iter().find(|c| c.name.eq_ignore_ascii_case(name));
+    if let Some(missing) = bookkeeping.iter().find(|c| find(c).is_none()) {
         return Err(MigrateFailure::Schema(format!(
             "table `{table}` lacks bookkeeping column `{missing}`"
         )));
     }
+    let mut plan = Vec::new();
     let mut previous: Option<&str> = None;
     for column in &mapping.columns {
-        if !has(&column.name) {
-            let position = match previous {
-                Some(previous) => format!("AFTER `{previous}`"),
-                None => "FIRST".to_owned(),
-            };
-            let comment = column
-                .source
-                .as_str()
-                .replace('\'', "''")
-                .replace('\\', "\\\\");
-            let sql = format!(
-                "ALTER TABLE `{table}` ADD COLUMN `{}` {} NULL COMMENT '{comment}' {position}",
-                column.name,
-                column.kind.sql_type()
-            );
-            conn.query_drop(sql).await?;
-            info!(table, column = %column.name, "MySQL column added for the mapping.");
+        match find(&column.name) {
+            None => {
+                let position = match previous {
+                    Some(previous) => format!("AFTER `{previous}`"),
+                    None => "FIRST".to_owned(),
+                };
+                let sql = format!(
+                    "ALTER TABLE `{table}` ADD COLUMN `{}` {} NULL COMMENT '{}' {position}",
+                    column.name,
+                    column.kind.sql_type(),
+                    sql_string(column.source.as_str())
+                );
+                plan.push((table.to_owned(), sql, column.name.clone()));
+            }
+            Some(live) => match column_types::compare(&column.name, &live.column_type, column.kind)
+            {
+                TypeChange::Same => {}
+                TypeChange::Widen => {
+                    plan.push((
+                        table.to_owned(),
+                        live.modify_to(table, &column.kind.sql_type()),
+                        column.name.clone(),
+                    ));
+                }
+                TypeChange::Refuse(why) => {
+                    return Err(MigrateFailure::Schema(format!("table `{table}`: {why}")));
+                }
+            },
         }
         previous = Some(&column.name);
     }
-    Ok(())
+    Ok(plan)
 }
 
-/// The table's columns and their types (`varchar(64)`, `bigint(20)`…), in order; empty when
-/// the table does not exist.
+/// A string literal's content, quotes and backslashes escaped.
+fn sql_string(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\'', "''")
+}
+
+/// A live column, as `information_schema.COLUMNS` describes it.
+#[derive(Clone, Debug)]
+pub(crate) struct LiveColumn {
+    pub name: String,
+    /// `varchar(64)`, `bigint(20)`…
+    pub column_type: String,
+    pub nullable: bool,
+    pub collation: Option<String>,
+    pub comment: String,
+}
+
+impl LiveColumn {
+    /// `ALTER TABLE … MODIFY COLUMN` to `sql_type`, keeping nullability, collation and comment.
+    fn modify_to(&self, table: &str, sql_type: &str) -> String {
+        let collation = match &self.collation {
+            Some(collation) if sql_type.contains("CHAR") || sql_type.contains("TEXT") => {
+                let charset = collation.split('_').next().unwrap_or("utf8mb4");
+                format!(" CHARACTER SET {charset} COLLATE {collation}")
+            }
+            _ => String::new(),
+        };
+        let null = if self.nullable { "NULL" } else { "NOT NULL" };
+        format!(
+            "ALTER TABLE `{table}` MODIFY COLUMN `{}` {sql_type}{collation} {null} COMMENT '{}'",
+            self.name,
+            sql_string(&self.comment)
+        )
+    }
+}
+
+/// The table's columns, in order; empty when the table does not exist.
 pub(crate) async fn table_columns(
     conn: &mut Conn,
     table: &str,
-) -> Result<Vec<(String, String)>, mysql_async::Error> {
-    conn.exec(
-        "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-        (table,),
-    )
-    .await
+) -> Result<Vec<LiveColumn>, mysql_async::Error> {
+    let rows: Vec<(String, String, String, Option<String>, String)> = conn
+        .exec(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLLATION_NAME, COLUMN_COMMENT \
+             FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (table,),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(name, column_type, nullable, collation, comment)| LiveColumn {
+                name,
+                column_type,
+                nullable: nullable == "YES",
+                collation,
+                comment,
+            },
+        )
+        .collect())
 }
 
 #[cfg(test)]
@@ -214,13 +397,54 @@ mod tests {
 
     #[test]
     fn files_split_into_statements_without_comment_only_pieces() {
-        let sql = render(MIGRATIONS[0].sql, &TableNames::default())
-            .ok()
-            .unwrap();
+        let tables = TableNames::default();
+        let template = Template {
+            tables: &tables,
+            partitioning: None,
+        };
+        let sql = render(MIGRATIONS[0].sql, &template).ok().unwrap();
         let parts = statements(&sql);
         assert_eq!(parts.len(), 3);
         assert!(parts[0].contains("CREATE TABLE IF NOT EXISTS `order_list_query`"));
         assert!(parts[2].contains("`order_pays`"));
         assert_eq!(statements(MIGRATIONS_TABLE_SQL).len(), 1);
+    }
+
+    #[test]
+    fn a_partitioned_order_table_keys_on_id_and_month_and_the_default_is_unchanged() {
+        let tables = TableNames::default();
+        let plain = render(
+            MIGRATIONS[0].sql,
+            &Template {
+                tables: &tables,
+                partitioning: None,
+            },
+        )
+        .ok()
+        .unwrap();
+        assert!(plain.contains("PRIMARY KEY (id),"));
+        assert!(!plain.contains("p_month INT") && !plain.contains("PARTITION p_old"));
+        let clause = partitions::partition_clause(beijing_time::parse("2024-05-10").unwrap());
+        let partitioned = render(
+            MIGRATIONS[0].sql,
+            &Template {
+                tables: &tables,
+                partitioning: Some(clause),
+            },
+        )
+        .ok()
+        .unwrap();
+        let orders = &statements(&partitioned)[0];
+        assert!(orders.contains("p_month INT NOT NULL"));
+        assert!(orders.contains("PRIMARY KEY (id, p_month),"));
+        assert!(
+            orders.contains("jst-sync'\n  PARTITION BY RANGE (p_month) ("),
+            "{orders}"
+        );
+        assert!(orders.trim_end().ends_with(");"));
+        assert!(
+            !statements(&partitioned)[1].contains("PARTITION"),
+            "children stay unpartitioned"
+        );
     }
 }

@@ -3,12 +3,15 @@
 //! [`MysqlSink::write`] writes one batch per transaction: it locks the stored versions of the
 //! batch's orders, skips any order older than what MySQL holds (compared by `ts` first, then
 //! staging version), upserts the rest with multi-row `INSERT … ON DUPLICATE KEY UPDATE`, and
-//! replaces their items and payments. Errors say whether retrying later can help
+//! replaces their items and payments. With `partition_by_month` the order table is
+//! partitioned by `p_month` (see `partitions.rs`). Errors say whether retrying later can help
 //! ([`SinkError::is_transient`]).
 
+mod column_types;
 mod config;
 mod error;
 mod migrations;
+mod partitions;
 mod sink;
 mod snapshot;
 mod statements;
@@ -19,6 +22,7 @@ mod tests;
 
 pub use config::{MysqlConfig, TableNames};
 pub use error::SinkError;
+pub use partitions::PARTITION_COLUMN;
 pub use sink::MysqlSink;
 pub use snapshot::StoredOrder;
 pub use write_report::{RowCounts, WriteReport};

@@ -10,6 +10,7 @@ use tracing::debug;
 use super::config::MysqlConfig;
 use super::error::{Phase, SinkError, classify};
 use super::migrations::{self, MigrateFailure};
+use super::partitions::{PARTITION_COLUMN, p_month};
 use super::statements::{ChunkLimits, chunks, in_list, insert_sql, row_bytes, upsert_sql};
 use super::write_report::{RowCounts, WriteReport};
 use crate::beijing_time;
@@ -17,7 +18,7 @@ use crate::transform::mapping::{
     CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS, ORDER_ID_COLUMN, PARENT_ID_COLUMN,
     TableMapping,
 };
-use crate::transform::{Cell, Mapping, OrderRows, VersionKey};
+use crate::transform::{Cell, ColumnKind, Mapping, OrderRows, VersionKey};
 
 /// How many ids one `IN (…)` list carries.
 const IDS_PER_STATEMENT: usize = 1000;
@@ -36,6 +37,8 @@ pub struct MysqlSink {
     mapping: Mapping,
     endpoint: String,
     max_allowed_packet: usize,
+    /// With `partition_by_month`: where `order_date` is in an order row (it gives `p_month`).
+    order_date_position: Option<usize>,
 }
 
 impl MysqlSink {
@@ -45,6 +48,22 @@ impl MysqlSink {
         mapping
             .validate()
             .map_err(|e| SinkError::Config(e.to_string()))?;
+        let order_date_position = match config.partition_by_month {
+            false => None,
+            true => Some(
+                mapping
+                    .order
+                    .columns
+                    .iter()
+                    .position(|c| c.name == "order_date" && c.kind == ColumnKind::DateTime)
+                    .ok_or_else(|| {
+                        SinkError::Config(
+                            "partition_by_month needs the order column `order_date` of kind date_time"
+                                .to_owned(),
+                        )
+                    })?,
+            ),
+        };
         let opts = Opts::from_url(config.url.expose()).map_err(|e| {
             SinkError::Config(format!("MySQL URL: {}", config.redact(&e.to_string())))
         })?;
@@ -56,6 +75,7 @@ impl MysqlSink {
             mapping,
             endpoint,
             max_allowed_packet: 0,
+            order_date_position,
         };
         match sink.probe().await {
             Ok(max_allowed_packet) => Ok(Self {
@@ -90,7 +110,7 @@ impl MysqlSink {
     /// Applies pending migrations and adds columns the mapping has and the tables lack.
     pub async fn migrate(&self) -> Result<(), SinkError> {
         let mut conn = self.conn().await?;
-        migrations::migrate(&mut conn, &self.config.tables, &self.mapping)
+        migrations::migrate(&mut conn, &self.config, &self.mapping)
             .await
             .map_err(|failure| match failure {
                 MigrateFailure::Driver(e) => self.classify(e, Phase::Migrate),
@@ -172,18 +192,22 @@ impl MysqlSink {
                 values.push(rows.version.ts.into());
                 values.push(rows.version.staging_version.into());
                 values.push(synced_at.clone());
+                if let Some(position) = self.order_date_position {
+                    values.push(p_month(&rows.order[position]).into());
+                }
                 values
             })
             .collect();
-        let order_columns = columns_with(&self.mapping.order, &ORDER_BOOKKEEPING_COLUMNS);
+        let mut order_columns = columns_with(&self.mapping.order, &ORDER_BOOKKEEPING_COLUMNS);
+        let mut order_key = vec![ORDER_ID_COLUMN];
+        if let Some(position) = self.order_date_position {
+            order_columns.push(PARTITION_COLUMN);
+            order_key.push(PARTITION_COLUMN);
+            self.delete_moved(tx, &winners, position, report).await?;
+        }
         let limits = self.limits(order_columns.len());
         for chunk in chunks(&order_rows, limits, |row| row_bytes(row)) {
-            let sql = upsert_sql(
-                &tables.orders,
-                &order_columns,
-                &[ORDER_ID_COLUMN],
-                chunk.len(),
-            );
+            let sql = upsert_sql(&tables.orders, &order_columns, &order_key, chunk.len());
             self.exec(tx, sql, chunk.concat()).await?;
             report.statements += 1;
         }
@@ -218,6 +242,61 @@ impl MysqlSink {
                 report,
             )
             .await?;
+        Ok(())
+    }
+
+    /// With partitions: deletes the stored rows of `winners` whose `p_month` differs from the
+    /// one about to be written (their `order_date` moved to another month), so the upsert that
+    /// follows in the same transaction leaves exactly one row per order. Their rows are already
+    /// locked by the version check.
+    async fn delete_moved(
+        &self,
+        tx: &mut Transaction<'_>,
+        winners: &[(i64, &OrderRows)],
+        order_date_position: usize,
+        report: &mut WriteReport,
+    ) -> Result<(), SinkError> {
+        let wanted: BTreeMap<i64, i64> = winners
+            .iter()
+            .map(|(id, rows)| (*id, p_month(&rows.order[order_date_position])))
+            .collect();
+        let ids: Vec<i64> = wanted.keys().copied().collect();
+        let mut moved = Vec::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT `{ORDER_ID_COLUMN}`, `{PARTITION_COLUMN}` FROM `{}` WHERE `{ORDER_ID_COLUMN}` IN {}",
+                self.config.tables.orders,
+                in_list(chunk.len())
+            );
+            let stored: Vec<(i64, i64)> = tx
+                .exec(sql, chunk.to_vec())
+                .await
+                .map_err(|e| self.classify(e, Phase::Write))?;
+            moved.extend(
+                stored
+                    .into_iter()
+                    .filter(|(id, month)| wanted.get(id) != Some(month)),
+            );
+        }
+        for chunk in moved.chunks(IDS_PER_STATEMENT / 2) {
+            let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "DELETE FROM `{}` WHERE (`{ORDER_ID_COLUMN}`, `{PARTITION_COLUMN}`) IN ({pairs})",
+                self.config.tables.orders
+            );
+            let params = chunk
+                .iter()
+                .flat_map(|(id, month)| [Value::from(*id), Value::from(*month)])
+                .collect();
+            self.exec(tx, sql, params).await?;
+            report.statements += 1;
+        }
+        if !moved.is_empty() {
+            debug!(
+                orders = moved.len(),
+                "Orders moved to another month's partition."
+            );
+        }
         Ok(())
     }
 

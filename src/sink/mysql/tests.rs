@@ -658,13 +658,13 @@ async fn unsupported_settings_are_refused_at_connect() {
     let db = TestDb::create().await;
     let mut config = db.config();
     config.partition_by_month = true;
-    let error = MysqlSink::connect(&config, Mapping::default())
-        .await
-        .err()
-        .unwrap();
+    let mut mapping = Mapping::default();
+    let order_date = mapping.order.position("order_date").unwrap();
+    mapping.order.columns[order_date].kind = crate::transform::ColumnKind::LongText;
+    let error = MysqlSink::connect(&config, mapping).await.err().unwrap();
     assert_eq!(
         error.to_string(),
-        "invalid MySQL sink configuration: partition_by_month is not yet supported"
+        "invalid MySQL sink configuration: partition_by_month needs the order column `order_date` of kind date_time"
     );
     let mut config = db.config();
     config.tables.orders = "orders; DROP".into();
