@@ -230,3 +230,34 @@ async fn sigterm_stops_the_run_with_a_message_and_the_next_run_converges() {
     assert_exact(&db, &visible(&gateway)).await;
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_arrives_in_mysql_exactly_as_sent() {
+    let (gateway, since) = shop_gateway(fast_gateway(), 17, 20);
+    let ids = gateway.shop().lock().unwrap().o_ids();
+    let long = "长文本🙂 ".repeat(400); // about 3 KB of 3- and 4-byte UTF-8
+    let hostile = [
+        ("remark", json!("it's a \"quoted\" \\ back\\slash; DROP TABLE order_list_query; --")),
+        ("buyer_message", json!(format!("nul\u{0}inside, bell\u{7}, tab\t, newline\n, {long}"))),
+        ("shop_name", json!(long.clone())),
+        ("receiver_city", json!("🏙️ 上海市 \u{1F600}")),
+        ("question_desc", json!("' OR '1'='1")),
+    ];
+    {
+        let shop = gateway.shop();
+        let mut shop = shop.lock().unwrap();
+        for (i, (field, value)) in hostile.iter().enumerate() {
+            assert!(shop.set_field(&ids[i], field, value.clone()));
+            assert!(shop.set_field(&ids[19 - i], field, value.clone()));
+        }
+    }
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+
+    let ran = fast(Jst::new(&["sync", "--since", &since])).against(&gateway, &db.url(), &staging).run().await.success();
+
+    assert_eq!(ran.summary_number("pushed"), 20, "{}", ran.stdout());
+    assert_exact(&db, &visible(&gateway)).await;
+    db.drop().await;
+}
