@@ -144,6 +144,30 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// Prometheus text file written after each run (atomically).
     pub metrics_file: Option<PathBuf>,
+    /// `[[merchant]]` blocks: several merchants synced independently by one command.
+    pub merchants: Vec<MerchantSettings>,
+}
+
+/// One `[[merchant]]` block: what differs from the shared settings for one merchant. Each
+/// merchant has its own staging file (so its own watermarks, outbox and lock) and may have its
+/// own credentials and MySQL table names.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantSettings {
+    /// A short name for logs and summaries; also names the default staging file.
+    pub name: String,
+    pub customer_id: String,
+    pub app_key: Option<String>,
+    pub app_secret: Option<Secret>,
+    pub api_url: Option<String>,
+    pub target_app_key: Option<String>,
+    pub sign_method: Option<SignMethod>,
+    /// Default: the shared staging path with `-<name>` before its extension.
+    pub staging: Option<PathBuf>,
+    pub table_prefix: Option<String>,
+    pub orders_table: Option<String>,
+    pub items_table: Option<String>,
+    pub pays_table: Option<String>,
 }
 
 impl Default for Config {
@@ -176,6 +200,7 @@ impl Default for Config {
             mapping: None,
             alerts: AlertSettings::default(),
             metrics_file: None,
+            merchants: Vec::new(),
         }
     }
 }
@@ -191,6 +216,7 @@ struct FileConfig {
     mapping: Option<toml::Table>,
     alerts: Option<FileAlerts>,
     metrics_file: Option<PathBuf>,
+    merchant: Option<Vec<MerchantSettings>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +289,9 @@ impl Config {
     fn apply_file(&mut self, file: FileConfig) -> anyhow::Result<()> {
         if let Some(staging) = file.staging {
             self.staging = staging;
+        }
+        if let Some(merchants) = file.merchant {
+            self.merchants = merchants;
         }
         if let Some(q) = file.qimen {
             let s = &mut self.qimen;
@@ -451,6 +480,48 @@ impl Config {
         Ok(())
     }
 
+    /// One configuration per merchant: the `[[merchant]]` blocks layered over the shared
+    /// settings, or this configuration alone (named `default`) when there are none.
+    pub fn per_merchant(&self) -> anyhow::Result<Vec<(String, Config)>> {
+        if self.merchants.is_empty() {
+            return Ok(vec![("default".to_owned(), self.clone())]);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut configs = Vec::new();
+        for merchant in &self.merchants {
+            if merchant.name.is_empty() || !merchant.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bail!("[[merchant]] name {:?} must be non-empty letters, digits, - or _", merchant.name);
+            }
+            if !seen.insert(merchant.name.clone()) {
+                bail!("[[merchant]] name {:?} is used twice", merchant.name);
+            }
+            let mut config = self.clone();
+            config.merchants.clear();
+            let q = &mut config.qimen;
+            q.customer_id = Some(merchant.customer_id.clone());
+            q.app_key = merchant.app_key.clone().or(q.app_key.take());
+            q.app_secret = merchant.app_secret.clone().or(q.app_secret.take());
+            q.api_url = merchant.api_url.clone().or(q.api_url.take());
+            if let Some(v) = &merchant.target_app_key {
+                q.target_app_key = v.clone();
+            }
+            if let Some(v) = merchant.sign_method {
+                q.sign_method = v;
+            }
+            config.staging = merchant.staging.clone().unwrap_or_else(|| suffixed(&self.staging, &merchant.name));
+            let m = &mut config.mysql;
+            if let Some(v) = &merchant.table_prefix {
+                m.table_prefix = v.clone();
+            }
+            m.orders_table = merchant.orders_table.clone().or(m.orders_table.take());
+            m.items_table = merchant.items_table.clone().or(m.items_table.take());
+            m.pays_table = merchant.pays_table.clone().or(m.pays_table.take());
+            config.metrics_file = self.metrics_file.as_ref().map(|p| suffixed(p, &merchant.name));
+            configs.push((merchant.name.clone(), config));
+        }
+        Ok(configs)
+    }
+
     /// The settings a pull needs, or a message naming every one that is missing.
     pub fn require_source(&self) -> anyhow::Result<(String, String, Secret, String)> {
         let q = &self.qimen;
@@ -484,6 +555,16 @@ impl Config {
             .clone()
             .context("missing configuration: JST_MYSQL_URL (mysql.url), e.g. mysql://user:pass@host:3306/db")
     }
+}
+
+/// `path` with `-<name>` before its extension: `jst-sync.sqlite` → `jst-sync-shop1.sqlite`.
+fn suffixed(path: &Path, name: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = match path.extension() {
+        Some(ext) => format!("{stem}-{name}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{name}"),
+    };
+    path.with_file_name(file)
 }
 
 /// Parses `90s`, `10m`, `2h`, `1d` or a bare number of seconds.
@@ -584,6 +665,29 @@ mod tests {
         let config = load(None, &[("JST_APP_SECRET", "s3cret"), ("JST_MYSQL_URL", "mysql://u:pw9@h/db")]).unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret") && !shown.contains("pw9"), "{shown}");
+    }
+
+    #[test]
+    fn merchant_blocks_give_each_merchant_its_credentials_staging_and_tables() {
+        let file = "staging = \"data/jst.sqlite\"\n[qimen]\napp_key = \"shared\"\napp_secret = \"s\"\napi_url = \"http://gw/router/qm\"\n\
+                    [[merchant]]\nname = \"a\"\ncustomer_id = \"1\"\ntable_prefix = \"a_\"\n\
+                    [[merchant]]\nname = \"b\"\ncustomer_id = \"2\"\napp_key = \"own\"\nstaging = \"b.sqlite\"\n";
+        let merchants = load(Some(file), &[]).unwrap().per_merchant().unwrap();
+        let names: Vec<&str> = merchants.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let (a, b) = (&merchants[0].1, &merchants[1].1);
+        assert_eq!((a.qimen.customer_id.as_deref(), a.qimen.app_key.as_deref()), (Some("1"), Some("shared")));
+        assert_eq!(a.staging, PathBuf::from("data/jst-a.sqlite"));
+        assert_eq!(a.mysql.table_prefix, "a_");
+        assert_eq!((b.qimen.customer_id.as_deref(), b.qimen.app_key.as_deref()), (Some("2"), Some("own")));
+        assert_eq!(b.staging, PathBuf::from("b.sqlite"));
+    }
+
+    #[test]
+    fn without_merchant_blocks_there_is_one_default_merchant() {
+        let merchants = load(None, &[]).unwrap().per_merchant().unwrap();
+        assert_eq!(merchants.len(), 1);
+        assert_eq!(merchants[0].0, "default");
     }
 
     #[test]

@@ -49,16 +49,48 @@ pub(super) async fn run_cli_command(global: &GlobalArgs, command: Command) -> an
         _ => unreachable!("dispatched elsewhere"),
     };
     let stop = stop_on_signals();
-    let mut observer = Observer::new(&config);
-    let summary = match run_command(&config, &options, stop).await {
-        Ok(summary) => summary,
-        Err(error) => {
-            observer.run_not_started(options.command_name(), &error).await;
-            return Err(error);
+    let merchants = config.per_merchant()?;
+    if let [(_, config)] = merchants.as_slice() {
+        let mut observer = Observer::new(config);
+        let summary = match run_command(config, &options, stop).await {
+            Ok(summary) => summary,
+            Err(error) => {
+                observer.run_not_started(options.command_name(), &error).await;
+                return Err(error);
+            }
+        };
+        observer.after_run(&summary).await;
+        return Ok(report_summary(&summary));
+    }
+    // Several merchants: each runs on its own; one's failure does not stop the others.
+    let mut failed = Vec::new();
+    for (name, config) in &merchants {
+        if *stop.borrow() {
+            failed.push(name.clone());
+            continue;
         }
-    };
-    observer.after_run(&summary).await;
-    Ok(report_summary(&summary))
+        println!("== merchant {name}");
+        let mut observer = Observer::new(config);
+        match run_command(config, &options, stop.clone()).await {
+            Ok(summary) => {
+                observer.after_run(&summary).await;
+                if report_summary(&summary) != ExitCode::SUCCESS {
+                    failed.push(name.clone());
+                }
+            }
+            Err(error) => {
+                eprintln!("error: merchant {name}: {error:#}");
+                observer.run_not_started(options.command_name(), &error).await;
+                failed.push(name.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: {} of {} merchants failed: {}", failed.len(), merchants.len(), failed.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Prints the summary (and the error on stderr) and returns the exit code.

@@ -19,7 +19,8 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
         .transpose()?
         .filter(|d| !d.is_zero());
     let mut stop = stop_on_signals();
-    let mut observer = Observer::new(&config);
+    let merchants = config.per_merchant()?;
+    let mut observers: Vec<Observer> = merchants.iter().map(|(_, c)| Observer::new(c)).collect();
     let mut pull = args.pull.clone();
     let mut runs = 0u64;
     loop {
@@ -29,21 +30,34 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
             push: true,
             dry_run: false,
         };
-        let code = match run_command(&config, &options, stop.clone()).await {
-            Ok(summary) => {
-                runs += 1;
-                let interrupted = *stop.borrow();
-                if !interrupted || summary.succeeded {
-                    observer.after_run(&summary).await;
+        let mut code = ExitCode::SUCCESS;
+        // Each merchant runs on its own; one's failure does not stop the others.
+        for ((name, config), observer) in merchants.iter().zip(observers.iter_mut()) {
+            if *stop.borrow() {
+                break;
+            }
+            if merchants.len() > 1 {
+                println!("== merchant {name}");
+            }
+            let merchant_code = match run_command(config, &options, stop.clone()).await {
+                Ok(summary) => {
+                    runs += 1;
+                    let interrupted = *stop.borrow();
+                    if !interrupted || summary.succeeded {
+                        observer.after_run(&summary).await;
+                    }
+                    report_summary(&summary)
                 }
-                report_summary(&summary)
+                Err(error) => {
+                    tracing::error!(merchant = %name, error = format!("{error:#}"), "Run could not start.");
+                    observer.run_not_started("sync", &error).await;
+                    ExitCode::FAILURE
+                }
+            };
+            if merchant_code != ExitCode::SUCCESS {
+                code = ExitCode::FAILURE;
             }
-            Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "Run could not start.");
-                observer.run_not_started("sync", &error).await;
-                ExitCode::FAILURE
-            }
-        };
+        }
         // `--since` and `--until` are for the first run; later runs continue from the watermark.
         pull.since = None;
         pull.until = None;

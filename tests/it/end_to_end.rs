@@ -106,3 +106,40 @@ async fn the_first_run_without_since_backfills_the_initial_period_or_says_what_t
         .failure();
     assert!(refused.stderr().contains("--since"), "{}", refused.stderr());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_merchants_sync_independently_and_one_failure_does_not_stop_the_others() {
+    let (good, since) = shop_gateway(GatewayConfig { customer_id: "111".into(), ..GatewayConfig::default() }, 31, 40);
+    let (bad, _) = shop_gateway(GatewayConfig { customer_id: "222".into(), ..GatewayConfig::default() }, 32, 40);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("merchants.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "staging = \"{staging}\"\n[qimen]\napp_key = \"{key}\"\napp_secret = \"{secret}\"\n\
+             [[merchant]]\nname = \"bad\"\ncustomer_id = \"222\"\napi_url = \"{bad}\"\napp_secret = \"wrong\"\ntable_prefix = \"bad_\"\n\
+             [[merchant]]\nname = \"good\"\ncustomer_id = \"111\"\napi_url = \"{good}\"\n",
+            staging = dir.path().join("jst.sqlite").display(),
+            key = good.config().app_key,
+            secret = good.config().secret.expose(),
+            bad = bad.url(),
+            good = good.url(),
+        ),
+    )
+    .unwrap();
+
+    let ran = Jst::new(&["sync", "--since", &since])
+        .env("JST_CONFIG", config.display().to_string())
+        .env("JST_MYSQL_URL", db.url())
+        .env("JST_SAFETY_LAG", "0s")
+        .run()
+        .await
+        .failure();
+
+    assert!(ran.stderr().contains("1 of 2 merchants failed: bad"), "{}", ran.stderr());
+    assert!(ran.stdout().contains("== merchant good") && ran.stdout().contains("pushed 40 orders"), "{}", ran.stdout());
+    assert!(dir.path().join("jst-good.sqlite").exists() && dir.path().join("jst-bad.sqlite").exists());
+    assert_exact(&db, &visible(&good)).await;
+    db.drop().await;
+}
