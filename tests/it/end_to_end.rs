@@ -3,11 +3,8 @@
 use jst_sync::gateway::GatewayConfig;
 
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, shop_gateway};
+use crate::support::{Jst, TestDb, shop_gateway, visible};
 
-fn visible(gateway: &jst_sync::gateway::FakeGateway) -> Vec<serde_json::Value> {
-    gateway.shop().lock().unwrap().visible_orders()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_window_backfill_lands_every_order_exactly() {

@@ -2,25 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-use jst_sync::gateway::{Churn, GatewayConfig, RateLimits};
+use jst_sync::gateway::{Churn, GatewayConfig};
 use serde_json::json;
 
 use crate::support::private_mariadb::PrivateMariaDb;
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, shop_gateway};
+use crate::support::{Jst, TestDb, fast, fast_gateway, shop_gateway, visible};
 
-fn visible(gateway: &jst_sync::gateway::FakeGateway) -> Vec<serde_json::Value> {
-    gateway.shop().lock().unwrap().visible_orders()
-}
 
-/// A fast gateway for tests that need many orders quickly (the rate limits are tested elsewhere).
-fn fast_gateway() -> GatewayConfig {
-    GatewayConfig { rate_limits: RateLimits::none(), ..GatewayConfig::default() }
-}
 
-fn fast(jst: Jst) -> Jst {
-    jst.env("JST_PER_SECOND", "1000").env("JST_PER_MINUTE", "60000").env("JST_WINDOW_CONCURRENCY", "4")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_mysql_down_sync_stages_everything_and_a_later_push_lands_it_exactly() {

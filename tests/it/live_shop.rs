@@ -6,11 +6,8 @@ use std::time::Duration;
 use jst_sync::gateway::{Churn, Faults, GatewayConfig};
 
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, shop_gateway};
+use crate::support::{Jst, TestDb, shop_gateway, visible};
 
-fn visible(gateway: &jst_sync::gateway::FakeGateway) -> Vec<serde_json::Value> {
-    gateway.shop().lock().unwrap().visible_orders()
-}
 
 /// Waits until every change made so far is visible (the gateway's clock passed the lag).
 async fn until_changes_are_visible(gateway: &jst_sync::gateway::FakeGateway, lag: Duration) {

@@ -5,20 +5,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jst_sync::gateway::{FakeGateway, GatewayConfig};
+use jst_sync::gateway::GatewayConfig;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, shop_gateway};
+use crate::support::{Jst, TestDb, fast, shop_gateway, visible};
 
-fn visible(gateway: &FakeGateway) -> Vec<Value> {
-    gateway.shop().lock().unwrap().visible_orders()
-}
 
-fn fast(jst: Jst) -> Jst {
-    jst.env("JST_PER_SECOND", "1000").env("JST_PER_MINUTE", "60000")
-}
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))

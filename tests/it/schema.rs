@@ -9,11 +9,8 @@ use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, shop_gateway};
+use crate::support::{Jst, TestDb, shop_gateway, visible};
 
-fn visible(gateway: &FakeGateway) -> Vec<Value> {
-    gateway.shop().lock().unwrap().visible_orders()
-}
 
 fn o_ids(gateway: &FakeGateway) -> Vec<String> {
     gateway.shop().lock().unwrap().o_ids()

@@ -21,3 +21,19 @@ pub fn shop_gateway(config: GatewayConfig, seed: u64, orders: usize) -> (FakeGat
     let gateway = FakeGateway::start(config, shop).expect("fake gateway starts");
     (gateway, beijing_time::format(since))
 }
+
+/// The orders the gateway shows now: the truth MySQL must equal.
+pub fn visible(gateway: &FakeGateway) -> Vec<serde_json::Value> {
+    gateway.shop().lock().unwrap().visible_orders()
+}
+
+/// A gateway without rate limits, for tests that need many orders quickly (the limits are
+/// tested elsewhere).
+pub fn fast_gateway() -> GatewayConfig {
+    GatewayConfig { rate_limits: jst_sync::gateway::RateLimits::none(), ..GatewayConfig::default() }
+}
+
+/// A client that does not hold back (for a [`fast_gateway`]).
+pub fn fast(jst: Jst) -> Jst {
+    jst.env("JST_PER_SECOND", "1000").env("JST_PER_MINUTE", "60000").env("JST_WINDOW_CONCURRENCY", "4")
+}
