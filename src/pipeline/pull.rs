@@ -270,7 +270,16 @@ fn spawn_stager(
     watermark_cap: Option<NaiveDateTime>,
     mut events: mpsc::Receiver<StageEvent>,
 ) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
+    // A progress bar on a terminal (see `cli::logging`); nothing elsewhere.
+    let progress = tracing::info_span!("pull", indicatif.pb_show = tracing::field::Empty);
     tokio::task::spawn_blocking(move || {
+        use tracing_indicatif::span_ext::IndicatifSpanExt;
+        let _entered = progress.enter();
+        progress.pb_set_style(
+            &indicatif::ProgressStyle::with_template("{spinner} pull {bar:30} {pos}/{len} windows {msg} [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        progress.pb_set_length(planned.len() as u64);
         let mut report = PullReport { windows_planned: planned.len(), ..PullReport::default() };
         let mut done: BTreeSet<usize> = BTreeSet::new();
         let mut prefix = 0usize;
@@ -282,6 +291,10 @@ fn spawn_stager(
                         let outcome = store.stage_page(run_id, &page)?;
                         report.pages += 1;
                         report.orders.add(&outcome);
+                        progress.pb_set_message(&format!(
+                            "{} pages, {} orders ({} new, {} changed)",
+                            report.pages, report.orders.orders, report.orders.new, report.orders.changed
+                        ));
                         let news = store.take_field_news();
                         report.new_fields += news.new_fields;
                         report.field_type_changes += news.type_changes;
@@ -297,6 +310,7 @@ fn spawn_stager(
                     StageEvent::WindowDone(window, window_report) => {
                         // The source logged the window; count it and move the watermark.
                         report.windows_done += 1;
+                        progress.pb_inc(1);
                         report.drift_events += window_report.drift_events;
                         report.rereads += window_report.rereads;
                         report.subwindows += window_report.subwindows;
