@@ -2,6 +2,7 @@
 //! into a validated configuration before any work starts.
 
 mod args;
+mod bench;
 mod demo;
 mod logging;
 mod run;
@@ -29,6 +30,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Status(args) => status::status(&cli.global, args),
         Command::Quarantine(args) => status::quarantine(&cli.global, args),
+        Command::Bench(args) => bench::run(args).await,
         command => run::run_cli_command(&cli.global, command).await,
     }
 }
