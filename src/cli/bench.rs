@@ -116,6 +116,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         bail!("--orders and --batch-orders must be at least 1");
     }
     let sampler = RssSampler::start();
+    let (load_at_start, wall_start, cpu_start) = (rss::load_average(), Instant::now(), rss::cpu_seconds());
     let mapping = Mapping::default();
     let database = BenchDatabase::create(&args.mysql_url).await?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -320,6 +321,13 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         counts.items,
         counts.pays,
         with_staging(&staging, |s| s.counts()).await?.file_bytes as f64 / 1e6
+    )?;
+    writeln!(
+        out,
+        "- machine: 1-minute load average {load_at_start} at the start, {} at the end; this process used {:.1} s of CPU in {:.1} s (generation included)",
+        rss::load_average(),
+        rss::cpu_seconds() - cpu_start,
+        wall_start.elapsed().as_secs_f64()
     )?;
     print!("{out}");
 

@@ -69,3 +69,23 @@ fn status_field(name: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with(name))?;
     line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
+
+/// CPU time this process has used (user + system), from `/proc/self/stat`, in seconds; a
+/// busy machine shows as wall time well above it. Assumes the usual 100 clock ticks a second.
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may hold spaces) start at field 3 (`state`).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after `state`.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// The 1-minute load average, to show how busy the machine was.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
