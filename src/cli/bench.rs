@@ -410,7 +410,7 @@ async fn stage_all(
             figures.fingerprint += started.elapsed();
             if edition == Edition::OnePercentChanged {
                 for (offset, order) in fetched.orders.iter().enumerate() {
-                    if (page * pages::PAGE_SIZE + offset) % pages::CHANGE_EVERY == 0 {
+                    if (page * pages::PAGE_SIZE + offset).is_multiple_of(pages::CHANGE_EVERY) {
                         let version = VersionKey { ts: None, staging_version: 0 };
                         if let Ok(Transformed::Rows(rows)) = transform(order, &mapping, version) {
                             figures.changed_rows += 1 + rows.items.len() as u64 + rows.pays.len() as u64;

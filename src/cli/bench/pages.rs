@@ -55,7 +55,7 @@ impl SyntheticShop {
                 let o_id = FIRST_O_ID + index as u64;
                 let modified = self.start + Duration::seconds(index as i64);
                 let mut order = generate::new_order(&mut rng, o_id, modified, FIRST_TS + index as u64);
-                if edition == Edition::OnePercentChanged && index % CHANGE_EVERY == 0 {
+                if edition == Edition::OnePercentChanged && index.is_multiple_of(CHANGE_EVERY) {
                     let mut change_rng = StdRng::seed_from_u64(self.seed ^ o_id);
                     let at = self.start + Duration::seconds((self.orders + index) as i64);
                     let ts = FIRST_TS + (self.orders + index) as u64;
