@@ -3,6 +3,7 @@
 
 mod args;
 mod audit;
+mod bench;
 mod demo;
 mod fake_gateway;
 mod logging;
@@ -42,6 +43,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::verify(&cli.global, args).await,
         Command::Run(args) => schedule::run_every(&cli.global, args).await,
         Command::Schema(args) => schema::schema(&cli.global, args),
+        Command::Bench(args) => bench::run(args).await,
         command => run::run_cli_command(&cli.global, command).await,
     }
 }

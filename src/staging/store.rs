@@ -261,24 +261,35 @@ impl StagingStore {
             }
             self.fields.observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
             let modified = order.get("modified").and_then(Value::as_str);
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO order_versions
-                     (o_id, sha256, ts, modified, canonical_json, first_page_id, first_run_id, first_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                fingerprint.o_id,
-                fingerprint.sha256,
-                fingerprint.ts,
-                modified,
-                canonical,
-                page_id,
-                run_id,
-                seen_at
-            ])?;
-            let version_id: i64 = tx
-                .prepare_cached("SELECT id FROM order_versions WHERE o_id = ?1 AND sha256 = ?2")?
-                .query_row(params![fingerprint.o_id, fingerprint.sha256], |row| row.get(0))?;
+            // A new version returns its id at once; a version seen before (an order changed
+            // back to an earlier content) is looked up.
+            let inserted: Option<i64> = tx
+                .prepare_cached(
+                    "INSERT INTO order_versions
+                         (o_id, sha256, ts, modified, canonical_json, first_page_id, first_run_id, first_seen_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (o_id, sha256) DO NOTHING RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        fingerprint.o_id,
+                        fingerprint.sha256,
+                        fingerprint.ts,
+                        modified,
+                        canonical,
+                        page_id,
+                        run_id,
+                        seen_at
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let version_id: i64 = match inserted {
+                Some(id) => id,
+                None => tx
+                    .prepare_cached("SELECT id FROM order_versions WHERE o_id = ?1 AND sha256 = ?2")?
+                    .query_row(params![fingerprint.o_id, fingerprint.sha256], |row| row.get(0))?,
+            };
             tx.prepare_cached(
                 "INSERT INTO current_orders (o_id, version_id, sha256, ts, last_seen_at, last_page_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)

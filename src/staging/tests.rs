@@ -139,3 +139,20 @@ fn watermarks_are_kept_per_source_and_strategy() {
     assert_eq!(store.watermark("c1", "ts").unwrap().as_deref(), Some("42"));
     assert_eq!(store.watermark("c2", "ts").unwrap(), None);
 }
+
+#[test]
+fn an_order_changed_back_to_an_earlier_content_reuses_that_version() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let without_ts = |remark: &str| json!({"o_id": "9", "remark": remark});
+    store.stage_page(run, &page(vec![without_ts("a")])).unwrap();
+    store.stage_page(run, &page(vec![without_ts("b")])).unwrap();
+    let back = store.stage_page(run, &page(vec![without_ts("a")])).unwrap();
+
+    assert_eq!(back.changed, 1);
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert_eq!(pending.len(), 1, "older entries are superseded");
+    let first_version = store.connection().query_row("SELECT MIN(id) FROM order_versions", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(pending[0].version_id, first_version);
+    assert!(pending[0].canonical_json.contains("\"remark\":\"a\""));
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bench_command;
 mod end_to_end;
 mod failures;
 mod live_shop;

@@ -20,6 +20,10 @@ use crate::transform::mapping::{
 };
 use crate::transform::{Cell, ColumnKind, Mapping, OrderRows, VersionKey};
 
+/// Prepared statements each connection keeps: the row-count shapes of three tables' inserts
+/// and the `IN (…)` lists, with room to spare.
+const MIN_STMT_CACHE_SIZE: usize = 128;
+
 /// How many ids one `IN (…)` list carries.
 const IDS_PER_STATEMENT: usize = 1000;
 
@@ -68,7 +72,20 @@ impl MysqlSink {
             SinkError::Config(format!("MySQL URL: {}", config.redact(&e.to_string())))
         })?;
         let endpoint = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
-        let pool = Pool::new(OptsBuilder::from_opts(opts).init(SESSION_INIT.to_vec()));
+        // Room for every statement shape a batch uses (see `statements::chunks`), so none is
+        // prepared twice on one connection.
+        let stmt_cache_size = opts.stmt_cache_size().max(MIN_STMT_CACHE_SIZE);
+        // A connection going back to the pool is not reset (`COM_RESET_CONNECTION`): a reset
+        // drops the server's prepared statements, so every batch would prepare its big
+        // multi-row statements again (one column definition sent back per placeholder). The
+        // sink leaves no session state behind: every write commits or rolls back.
+        let pool_opts = opts.pool_opts().clone().with_reset_connection(false);
+        let pool = Pool::new(
+            OptsBuilder::from_opts(opts)
+                .init(SESSION_INIT.to_vec())
+                .stmt_cache_size(stmt_cache_size)
+                .pool_opts(pool_opts),
+        );
         let sink = Self {
             pool,
             config: config.clone(),

@@ -31,6 +31,12 @@ impl ChunkLimits {
 
 /// Splits `rows` into consecutive chunks within `limits`; a single row over the byte budget
 /// still gets a chunk of its own (MySQL then decides).
+///
+/// The last chunk, the one cut short because the rows ran out, is split further into sizes
+/// that are powers of two (`300` → `256, 32, 8, 4`). Each distinct row count is a distinct
+/// prepared statement, and preparing one with thousands of placeholders costs the server a
+/// column definition per placeholder: with a handful of sizes, every batch reuses statements
+/// already in the connection's cache instead of preparing a new one for its odd remainder.
 pub(crate) fn chunks<T>(
     rows: &[T],
     limits: ChunkLimits,
@@ -49,8 +55,16 @@ pub(crate) fn chunks<T>(
         }
         bytes += row_bytes;
     }
-    if start < rows.len() {
-        out.push(&rows[start..]);
+    let mut rest = &rows[start..];
+    while !rest.is_empty() {
+        let size = if rest.len() == limits.max_rows {
+            rest.len()
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(size);
+        out.push(chunk);
+        rest = tail;
     }
     out
 }
@@ -147,6 +161,21 @@ mod tests {
                 max_bytes: 5
             }),
             [1; 10]
+        );
+        // The remainder comes in powers of two, so its statements are reused.
+        assert_eq!(
+            sizes(ChunkLimits {
+                max_rows: 3,
+                max_bytes: 1000
+            }),
+            [3, 3, 3, 1]
+        );
+        assert_eq!(
+            sizes(ChunkLimits {
+                max_rows: 100,
+                max_bytes: 1000
+            }),
+            [8, 2]
         );
         assert!(
             chunks(

@@ -526,11 +526,16 @@ async fn five_thousand_orders_are_chunked_within_the_placeholder_budget() {
     let order_values = Mapping::default().order.columns.len() + ORDER_BOOKKEEPING_COLUMNS.len();
     let item_values = Mapping::default().items.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
     let pay_values = Mapping::default().pays.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
-    let per_statement = |values: usize| 65_535 / values;
-    let expected_statements = 5000usize.div_ceil(per_statement(order_values))
+    // Full statements of as many rows as the placeholders allow, then the remainder in
+    // power-of-two row counts (one statement per bit).
+    let statements = |rows: usize, values: usize| {
+        let per_statement = 65_535 / values;
+        rows / per_statement + (rows % per_statement).count_ones() as usize
+    };
+    let expected_statements = statements(5000, order_values)
         + 2 * 5 // two DELETEs per 1,000 ids
-        + 10_000usize.div_ceil(per_statement(item_values))
-        + 5000usize.div_ceil(per_statement(pay_values));
+        + statements(10_000, item_values)
+        + statements(5000, pay_values);
     assert_eq!(
         report,
         WriteReport {
