@@ -11,7 +11,7 @@ use super::config::MysqlConfig;
 use super::error::{Phase, SinkError, classify};
 use super::migrations::{self, MigrateFailure};
 use super::partitions::{PARTITION_COLUMN, p_month};
-use super::statements::{ChunkLimits, chunks, in_list, insert_sql, row_bytes, upsert_sql};
+use super::statements::{ChunkLimits, chunks, in_list, row_bytes, upsert_sql};
 use super::write_report::{RowCounts, WriteReport};
 use crate::beijing_time;
 use crate::transform::mapping::{
@@ -230,7 +230,9 @@ impl MysqlSink {
         }
         report.orders_written = winners.len();
 
-        let winner_ids: Vec<i64> = winners.iter().map(|(id, _)| *id).collect();
+        // Only orders already in MySQL can have child rows to replace: new orders skip the
+        // DELETEs (the locking read above told which exist).
+        let existing_ids: Vec<i64> = winners.iter().map(|(id, _)| *id).filter(|id| stored.contains_key(id)).collect();
         let items = winners
             .iter()
             .flat_map(|(_, rows)| rows.items.iter().map(|row| (*rows, row)));
@@ -239,7 +241,7 @@ impl MysqlSink {
                 tx,
                 &tables.items,
                 &self.mapping.items,
-                &winner_ids,
+                &existing_ids,
                 items,
                 &synced_at,
                 report,
@@ -253,7 +255,7 @@ impl MysqlSink {
                 tx,
                 &tables.pays,
                 &self.mapping.pays,
-                &winner_ids,
+                &existing_ids,
                 pays,
                 &synced_at,
                 report,
@@ -347,8 +349,11 @@ impl MysqlSink {
             })
             .collect();
         let columns = columns_with(mapping, &CHILD_BOOKKEEPING_COLUMNS);
+        // An upsert, not a plain insert: child rows left behind by a parent deleted outside
+        // jst-sync (a wiped order table) are overwritten instead of failing the batch.
+        let key: Vec<&str> = mapping.key.iter().map(String::as_str).collect();
         for chunk in chunks(&values, self.limits(columns.len()), |row| row_bytes(row)) {
-            self.exec(tx, insert_sql(table, &columns, chunk.len()), chunk.concat())
+            self.exec(tx, upsert_sql(table, &columns, &key, chunk.len()), chunk.concat())
                 .await?;
             report.statements += 1;
         }

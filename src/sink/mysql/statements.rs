@@ -114,15 +114,6 @@ pub(crate) fn upsert_sql(table: &str, columns: &[&str], key: &[&str], rows: usiz
     )
 }
 
-/// `INSERT INTO t (…) VALUES (…), …`.
-pub(crate) fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
-    format!(
-        "INSERT INTO `{table}` ({}) VALUES {}",
-        column_list(columns),
-        placeholders(rows, columns.len())
-    )
-}
-
 /// `(?, ?, …)` with `count` placeholders, for `IN` lists.
 pub(crate) fn in_list(count: usize) -> String {
     format!("({})", vec!["?"; count].join(", "))

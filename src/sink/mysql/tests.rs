@@ -495,7 +495,8 @@ async fn writing_the_same_batch_twice_leaves_identical_rows() {
     let first = sink.write(&batch).await.unwrap();
     let after_first = snapshot().await;
     let second = sink.write(&batch).await.unwrap();
-    assert_eq!(first, second);
+    // The second write finds the orders and replaces their children: two DELETEs more.
+    assert_eq!(WriteReport { statements: first.statements + 2, ..first }, second);
     assert_eq!(snapshot().await, after_first);
     assert_eq!(
         sink.count_rows().await.unwrap(),
@@ -533,7 +534,7 @@ async fn five_thousand_orders_are_chunked_within_the_placeholder_budget() {
         rows / per_statement + (rows % per_statement).count_ones() as usize
     };
     let expected_statements = statements(5000, order_values)
-        + 2 * 5 // two DELETEs per 1,000 ids
+        // new orders: no child rows to delete
         + statements(10_000, item_values)
         + statements(5000, pay_values);
     assert_eq!(
@@ -571,8 +572,8 @@ async fn small_batch_rows_split_statements() {
         .map(|id| rows(order(id, "x", &[1]), 1, id))
         .collect();
     let report = sink.write(&batch).await.unwrap();
-    // 3 order upserts + 2 deletes + 3 item inserts + 3 pay inserts.
-    assert_eq!(report.statements, 11);
+    // 3 order upserts + 3 item inserts + 3 pay inserts; new orders need no DELETE.
+    assert_eq!(report.statements, 9);
     assert_eq!(
         sink.count_rows().await.unwrap(),
         RowCounts {
@@ -677,4 +678,18 @@ async fn unsupported_settings_are_refused_at_connect() {
         MysqlSink::connect(&config, Mapping::default()).await,
         Err(SinkError::Config(_))
     ));
+}
+
+#[tokio::test]
+async fn children_left_by_a_wiped_order_table_are_overwritten_not_a_failure() {
+    let db = TestDb::create().await;
+    let sink = db.sink().await;
+    sink.write(&[rows(order(1, "first", &[1, 2]), 100, 1)]).await.unwrap();
+    let _: Vec<(i64,)> = db.query("DELETE FROM order_list_query").await;
+
+    let report = sink.write(&[rows(order(1, "again", &[1, 2]), 100, 2)]).await.unwrap();
+
+    assert_eq!(report.orders_written, 1);
+    assert_eq!(item_ids(&db, 1).await, [1, 2]);
+    assert_eq!(order_lines(&db).await, [(1, Some("again".to_owned()), Some(100), 2)]);
 }
