@@ -140,3 +140,19 @@ async fn several_merchants_sync_independently_and_one_failure_does_not_stop_the_
     assert_exact(&db, &visible(&good)).await;
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_mysql_database_is_created_on_the_first_push() {
+    let (gateway, since) = shop_gateway(GatewayConfig::default(), 33, 10);
+    let db = TestDb::create().await;
+    let missing = format!("{}_new", db.name);
+    let url = format!("{}/{missing}", crate::support::database::server_url());
+    let dir = tempfile::tempdir().unwrap();
+
+    Jst::new(&["sync", "--since", &since]).against(&gateway, &url, &dir.path().join("s.sqlite")).run().await.success();
+
+    let created = TestDb::create_on(&crate::support::database::server_url(), "test").await.sibling(&missing).await;
+    assert_eq!(created.try_count("order_list_query").await, Some(10));
+    created.drop().await;
+    db.drop().await;
+}

@@ -72,6 +72,7 @@ impl MysqlSink {
             SinkError::Config(format!("MySQL URL: {}", config.redact(&e.to_string())))
         })?;
         let endpoint = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+        create_database_if_missing(&opts).await;
         // Room for every statement shape a batch uses (see `statements::chunks`), so none is
         // prepared twice on one connection.
         let stmt_cache_size = opts.stmt_cache_size().max(MIN_STMT_CACHE_SIZE);
@@ -598,4 +599,33 @@ fn now_with_millis() -> NaiveDateTime {
         .naive_local();
     now.with_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
         .unwrap_or(now)
+}
+
+/// Creates the URL's database (utf8mb4) when the server does not have it yet, so a first run
+/// needs no manual `CREATE DATABASE`. Best effort: without the privilege, or with the server
+/// down, it does nothing and the real connection reports the problem.
+async fn create_database_if_missing(opts: &Opts) {
+    let Some(database) = opts.db_name().map(str::to_owned) else { return };
+    if database.contains('`') {
+        return;
+    }
+    let server_only = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
+    let Ok(Ok(mut conn)) = tokio::time::timeout(std::time::Duration::from_secs(5), mysql_async::Conn::new(server_only)).await else {
+        return;
+    };
+    let exists: Option<String> = conn
+        .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (database.as_str(),))
+        .await
+        .ok()
+        .flatten();
+    if exists.is_none() {
+        let created = conn
+            .query_drop(format!("CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+            .await;
+        match created {
+            Ok(()) => tracing::info!(%database, "MySQL database created."),
+            Err(error) => tracing::debug!(%database, %error, "Could not create the MySQL database."),
+        }
+    }
+    let _ = conn.disconnect().await;
 }
