@@ -14,6 +14,9 @@ use crate::gateway::{FakeGateway, GatewayConfig, RateLimits, Shop};
 use crate::secret::Secret;
 use crate::sink::mysql::MysqlSink;
 
+/// The prefix of the demo's tables (`jst_demo_order_list_query`, …).
+const DEMO_TABLE_PREFIX: &str = "jst_demo_";
+
 /// The demo's MySQL when neither `--mysql-url` nor `JST_MYSQL_URL` is set.
 pub const DEFAULT_DEMO_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
@@ -48,10 +51,16 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.mysql_url = Some(Secret::new(mysql_url));
     config.staging = staging.clone();
     config.sync.safety_lag = std::time::Duration::ZERO;
+    // The demo's own tables, recreated each time, so a second demo starts as clean as the first
+    // and a real `order_list_query` in the same database is never touched.
+    config.mysql.table_prefix = DEMO_TABLE_PREFIX.to_owned();
     config.sync.window_concurrency = 4;
 
     println!("Simulated Qimen gateway at {} with {} orders (modified over the last 3 weeks).", gateway.url(), args.orders);
     println!("Staging store: {}", staging.display());
+    let tables = mysql_config(&config)?.tables;
+    println!("MySQL tables (recreated): {}, {}, {}", tables.orders, tables.items, tables.pays);
+    drop_demo_tables(&config).await.context("cannot reset the demo tables")?;
     let stop = stop_on_signals();
 
     println!("\n== First sync: backfill from {}", beijing_time::format(since));
@@ -99,5 +108,36 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         changed.len()
     );
     gateway.shutdown().await;
-    Ok(if pushed as usize == changed.len() && orders as usize >= args.orders { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if pushed as usize == changed.len() && orders as usize == args.orders { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Drops the demo's tables and their migration records, so the demo starts from nothing.
+async fn drop_demo_tables(config: &Config) -> anyhow::Result<()> {
+    use mysql_async::prelude::Queryable;
+    let tables = mysql_config(config)?.tables;
+    let url = config.require_mysql()?;
+    let pool = mysql_async::Pool::new(
+        mysql_async::Opts::from_url(url.expose()).map_err(|e| anyhow::anyhow!("invalid MySQL URL: {}", crate::secret::redact(&e.to_string(), &url)))?,
+    );
+    let result = async {
+        let mut conn = pool.get_conn().await?;
+        conn.query_drop(format!(
+            "DROP TABLE IF EXISTS `{}`, `{}`, `{}`",
+            tables.items, tables.pays, tables.orders
+        ))
+        .await?;
+        let has_record: Option<i64> = conn
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+                 AND TABLE_NAME = 'jst_schema_migrations' AND COLUMN_NAME = 'scope'",
+            )
+            .await?;
+        if has_record == Some(1) {
+            conn.exec_drop("DELETE FROM jst_schema_migrations WHERE scope = ?", (tables.orders.as_str(),)).await?;
+        }
+        Ok::<(), mysql_async::Error>(())
+    }
+    .await;
+    let _ = pool.disconnect().await;
+    result.map_err(|e| anyhow::anyhow!("MySQL: {}", crate::secret::redact(&e.to_string(), &url)))
 }
