@@ -712,3 +712,36 @@ fn a_configuration_that_cannot_work_is_refused_before_any_call() {
     bad.app_secret = Secret::new("");
     assert!(matches!(QimenClient::new(bad), Err(SourceError::Config(_))));
 }
+
+/// 60 orders in 6 seconds (10 share each second) from a gateway that sorts by `modified` only
+/// and returns ties in a different order on every call: offset paging skips some orders even
+/// though nothing changes. The pager notices the shortfall and halves until a window fits on
+/// one page.
+#[tokio::test]
+async fn a_gateway_with_unstable_order_for_ties_is_read_completely_by_halving() {
+    let gateway = TestGateway::start(|call| {
+        let start = beijing_time::parse(call.param("start_time")).unwrap();
+        let end = beijing_time::parse(call.param("end_time")).unwrap();
+        let page_index: usize = call.param("page_index").parse().unwrap();
+        let page_size: usize = call.param("page_size").parse().unwrap();
+        let mut rows: Vec<(NaiveDateTime, u64)> = (1..=60u64)
+            .map(|i| (t("2024-05-01 10:00:00") + chrono::Duration::seconds(((i - 1) / 10) as i64), i))
+            .filter(|(modified, _)| start <= *modified && *modified <= end)
+            .collect();
+        // Ties in a call-dependent order.
+        rows.sort_by_key(|(modified, i)| (*modified, (i * 7 + call.number as u64 * 13) % 61));
+        let page: Vec<serde_json::Value> = rows
+            .iter()
+            .skip((page_index - 1) * page_size)
+            .take(page_size)
+            .map(|(modified, i)| json!({"o_id": i.to_string(), "ts": i, "modified": beijing_time::format(*modified)}))
+            .collect();
+        Reply::Json(success(page, rows.len() as u64, page_index as u64, page_size as u64))
+    })
+    .await;
+    let (tx, rx) = page_channel();
+    let report = client(config(&gateway.url)).pull_window(day(), &tx).await.unwrap();
+    assert_eq!(ids_of(&drain(rx)), (1..=60).collect());
+    assert_eq!(report.shortfall, 0, "{report:?}");
+    assert!(report.subwindows >= 2, "{report:?}");
+}
