@@ -19,8 +19,9 @@ use crate::staging::{PageOutcome, StagingError};
 #[derive(Clone, Debug)]
 pub enum PullPlan {
     /// These windows, in time order; the watermark moves to the end of the last window of the
-    /// completed prefix, but never past `watermark_cap` (now minus the safety lag).
-    Windows { windows: Vec<Window>, watermark_cap: NaiveDateTime },
+    /// completed prefix, but never past `watermark_cap` (now minus the safety lag); `None`: this
+    /// pull does not move the watermark.
+    Windows { windows: Vec<Window>, watermark_cap: Option<NaiveDateTime> },
     /// Everything with `ts >= start_ts`.
     Cursor { start_ts: i64 },
 }
@@ -70,11 +71,31 @@ pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) 
                 }
             };
             // Read everything visible now, but keep the watermark a safety lag behind now, so
-            // the next run re-reads what may still be settling.
+            // the next run re-reads what may still be settling. The last `safety_lag` is a
+            // window of its own: in the windows before it orders can only leave (a change moves
+            // an order to "now"), which reverse paging is immune to whatever the gateway's sort
+            // order; what the tail window misses the next run re-reads.
             let end = request.until.unwrap_or(now);
-            let watermark_cap = end.min(now - lag);
+            let cap = end.min(now - lag);
             let max = chrono::Duration::from_std(request.max_window).expect("window fits");
-            Ok(PullPlan::Windows { windows: Window::split(start, end, max), watermark_cap })
+            let mut windows = Window::split(start, cap.max(start), max);
+            if end > cap && end > start {
+                windows.push(Window::new(cap.max(start), end));
+            }
+            // A backfill that starts after the stored watermark must not move it: the gap
+            // between them has not been read.
+            let leaves_gap = match (request.since, watermark.and_then(beijing_time::parse)) {
+                (Some(since), Some(stored)) => since > stored,
+                _ => false,
+            };
+            if leaves_gap {
+                tracing::warn!(
+                    since = %beijing_time::format(start),
+                    watermark = watermark.unwrap_or_default(),
+                    "--since is after the stored watermark: this run does not move the watermark."
+                );
+            }
+            Ok(PullPlan::Windows { windows, watermark_cap: (!leaves_gap).then_some(cap) })
         }
     }
 }
@@ -118,6 +139,8 @@ pub enum PullError {
     Cursor(#[source] SourceError),
     #[error("staging a page failed: {0}")]
     Staging(#[from] StagingError),
+    #[error("the ts cursor cannot move past {cursor}: the gateway keeps answering the same rows (or rows without ts); use --strategy window")]
+    CursorStuck { cursor: i64 },
     #[error("interrupted: pages received so far are staged")]
     Interrupted,
 }
@@ -152,7 +175,7 @@ pub async fn pull(
     let PullRun { run_id, ref source_key, strategy, concurrency } = *run;
     let (events, events_rx) = mpsc::channel::<StageEvent>(64);
     let (planned, watermark_cap) = match &plan {
-        PullPlan::Windows { windows, watermark_cap } => (windows.clone(), Some(*watermark_cap)),
+        PullPlan::Windows { windows, watermark_cap } => (windows.clone(), *watermark_cap),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
     let writer = spawn_stager(staging.clone(), run_id, source_key.clone(), strategy, planned, watermark_cap, events_rx);
@@ -193,6 +216,10 @@ pub async fn pull(
                     }
                 }
             }
+            // Stopped before every window was started: not a success.
+            if outcome.is_ok() && *stop.borrow() && pending.next().is_some() {
+                outcome = Err(PullError::Interrupted);
+            }
             outcome
         }
         PullPlan::Cursor { start_ts } => {
@@ -206,7 +233,7 @@ pub async fn pull(
             match result {
                 Some(Ok(report)) => {
                     let _ = events.send(StageEvent::CursorDone(report.cursor)).await;
-                    Ok(())
+                    if report.stuck { Err(PullError::CursorStuck { cursor: report.cursor }) } else { Ok(()) }
                 }
                 Some(Err(error)) => Err(PullError::Cursor(error)),
                 None => Err(PullError::Interrupted),
@@ -322,11 +349,8 @@ fn spawn_stager(
                             prefix += 1;
                         }
                         if prefix > before {
-                            let mut end = planned[prefix - 1].end;
-                            if let Some(cap) = watermark_cap {
-                                end = end.min(cap);
-                            }
-                            let end = beijing_time::format(end);
+                            let Some(cap) = watermark_cap else { continue };
+                            let end = beijing_time::format(planned[prefix - 1].end.min(cap));
                             let stored = store.watermark(&source_key, strategy.as_str())?;
                             // The watermark never moves back (a backfill of old windows).
                             if stored.as_deref().is_none_or(|s| s < end.as_str()) {
@@ -383,8 +407,15 @@ mod tests {
         else {
             panic!("window plan expected")
         };
-        assert_eq!(windows, vec![Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 13:00:00"))]);
-        assert_eq!(watermark_cap, t("2024-05-10 12:59:00"));
+        assert_eq!(
+            windows,
+            vec![
+                Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 12:59:00")),
+                Window::new(t("2024-05-10 12:59:00"), t("2024-05-10 13:00:00")),
+            ],
+            "the last safety lag is a window of its own"
+        );
+        assert_eq!(watermark_cap, Some(t("2024-05-10 12:59:00")));
     }
 
     #[test]
@@ -395,7 +426,7 @@ mod tests {
             panic!("window plan expected")
         };
         assert_eq!(windows.first().unwrap().start, t("2024-05-01"));
-        assert_eq!(windows.len(), 5);
+        assert_eq!(windows.len(), 6, "five weeks of windows and the safety-lag tail: {windows:?}");
     }
 
     #[test]
@@ -405,9 +436,26 @@ mod tests {
         else {
             panic!("window plan expected")
         };
-        assert_eq!(windows.len(), 3);
+        // Three weeks less the safety lag in 7-day windows, then the one-minute tail.
+        assert_eq!(windows.len(), 4);
         assert_eq!(windows[0].start, t("2024-04-01"));
-        assert_eq!(windows[2].end, t("2024-04-20 00:00:00"));
+        assert_eq!(windows[3], Window::new(t("2024-04-19 23:59:00"), t("2024-04-20 00:00:00")));
+    }
+
+    #[test]
+    fn a_backfill_starting_after_the_watermark_does_not_move_it() {
+        let PullPlan::Windows { watermark_cap, .. } =
+            plan(&request(Some("2024-05-20")), Some("2024-05-10 00:00:00"), t("2024-05-21")).unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        assert_eq!(watermark_cap, None);
+        let PullPlan::Windows { watermark_cap, .. } =
+            plan(&request(Some("2024-05-01")), Some("2024-05-10 00:00:00"), t("2024-05-21")).unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        assert!(watermark_cap.is_some());
     }
 
     #[test]

@@ -319,6 +319,15 @@ impl QimenClient {
                 message: self.scrub(&message, &signature),
                 request_id,
             },
+            SourceError::Unavailable {
+                code,
+                message,
+                request_id,
+            } => SourceError::Unavailable {
+                code,
+                message: self.scrub(&message, &signature),
+                request_id,
+            },
             other => other,
         })?;
         let window = match query.range {

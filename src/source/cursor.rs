@@ -67,7 +67,13 @@ impl QimenClient {
         let mut page_index = 1;
         loop {
             let read = scan.read(cursor, page_index).await?;
-            let Some(page_max) = read.max_ts else { break };
+            let Some(page_max) = read.max_ts else {
+                if read.len > 0 {
+                    warn!(cursor, page_index, "No order on a cursor page has an integer ts; the cursor cannot move. Use the window strategy.");
+                    scan.report.stuck = true;
+                }
+                break;
+            };
             scan.report.cursor = scan.report.cursor.max(page_max);
             if read.len < page_size as usize {
                 break; // the last rows with ts >= cursor
@@ -141,7 +147,7 @@ impl Scan<'_> {
         self.report.calls += 1;
         self.report.orders_seen += page.orders.len() as u64;
         let read = Read {
-            len: versions.len(),
+            len: page.orders.len(),
             max_ts: versions.iter().map(|(_, ts)| *ts).max(),
             fresh: 0,
         };

@@ -63,11 +63,8 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
         Some(Value::Array(orders)) => orders.clone(),
         Some(_) => return Err(malformed("`orders` is not an array")),
     };
-    if let Some(position) = orders.iter().position(|o| !o.is_object()) {
-        return Err(malformed(&format!(
-            "order {position} of the page is not a JSON object"
-        )));
-    }
+    // An element that is not an object is passed on all the same: staging quarantines it with
+    // its raw JSON, and one bad element must not block the page (and the watermark) for ever.
     Ok(Envelope {
         orders,
         data_count: field("data_count").and_then(lenient_u64),
@@ -97,6 +94,10 @@ fn is_empty_string(value: &Value) -> bool {
     value.as_str().is_some_and(|s| s.trim().is_empty())
 }
 
+/// The Taobao-family gateways' "remote service error" (with `isp.*` sub-codes): the service
+/// behind the gateway failed; temporary.
+const REMOTE_SERVICE_ERROR_CODE: i64 = 15;
+
 fn failure(response: &Map<String, Value>) -> SourceError {
     let raw_code = response.get("code");
     let code = raw_code
@@ -125,7 +126,14 @@ fn failure(response: &Map<String, Value>) -> SourceError {
         parts.join("; ")
     };
     let request_id = text(response.get("request_id"));
-    if THROTTLE_CODES.contains(&code) {
+    let sub_code = text(response.get("sub_code")).unwrap_or_default();
+    if code == REMOTE_SERVICE_ERROR_CODE || sub_code.starts_with("isp.") {
+        SourceError::Unavailable {
+            code,
+            message,
+            request_id,
+        }
+    } else if THROTTLE_CODES.contains(&code) {
         SourceError::Throttled {
             code,
             message,
@@ -251,7 +259,6 @@ mod tests {
             r#"{"response":{"flag":"success","orders":[{"o_id":1}"#,
             "<?xml version=\"1.0\"?><response/>",
             r#"{"result":{}}"#,
-            r#"{"response":{"orders":[1,2]}}"#,
             r#"{"response":{"orders":{}}}"#,
             "",
         ] {
@@ -259,6 +266,23 @@ mod tests {
                 matches!(error_of(body), SourceError::MalformedBody { .. }),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn elements_that_are_not_orders_pass_through_for_staging_to_quarantine() {
+        let page = parse(r#"{"response":{"flag":"success","orders":[1,{"o_id":"2"}]}}"#).unwrap();
+        assert_eq!(page.orders.len(), 2);
+    }
+
+    #[test]
+    fn a_remote_service_error_is_temporary() {
+        for body in [
+            r#"{"response":{"flag":"failure","code":15,"message":"Remote service error"}}"#,
+            r#"{"error_response":{"code":"50","msg":"x","sub_code":"isp.remote-service-timeout"}}"#,
+        ] {
+            let error = error_of(body);
+            assert!(matches!(error, SourceError::Unavailable { .. }) && error.is_transient(), "{body}");
         }
     }
 }

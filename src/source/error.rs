@@ -24,6 +24,13 @@ pub enum SourceError {
         request_id: Option<String>,
     },
 
+    /// The service behind the gateway failed for now (code 15, `isp.*` sub-codes): retried.
+    #[error(
+        "gateway reports a temporary service error: code {code} ({message}){}: will retry",
+        request_id_suffix(request_id)
+    )]
+    Unavailable { code: i64, message: String, request_id: Option<String> },
+
     /// The gateway throttled us (codes 7, 199, 200).
     #[error(
         "gateway throttled the request: code {code} ({message}){}: too many calls; lower the \
@@ -79,6 +86,7 @@ impl SourceError {
     pub fn is_transient(&self) -> bool {
         match self {
             SourceError::Throttled { .. }
+            | SourceError::Unavailable { .. }
             | SourceError::Transport { .. }
             | SourceError::MalformedBody { .. } => true,
             SourceError::HttpStatus { status, .. } => {
@@ -95,9 +103,9 @@ impl SourceError {
     /// `timeout`, `malformed`.
     pub fn stats_key(&self) -> String {
         match self {
-            SourceError::Rejected { code, .. } | SourceError::Throttled { code, .. } => {
-                code.to_string()
-            }
+            SourceError::Rejected { code, .. }
+            | SourceError::Throttled { code, .. }
+            | SourceError::Unavailable { code, .. } => code.to_string(),
             SourceError::HttpStatus { status, .. } => format!("http_{status}"),
             SourceError::Transport {
                 timed_out: true, ..
@@ -113,7 +121,9 @@ impl SourceError {
     /// The gateway code, if the gateway answered with one.
     pub fn gateway_code(&self) -> Option<i64> {
         match self {
-            SourceError::Rejected { code, .. } | SourceError::Throttled { code, .. } => Some(*code),
+            SourceError::Rejected { code, .. }
+            | SourceError::Throttled { code, .. }
+            | SourceError::Unavailable { code, .. } => Some(*code),
             SourceError::RetriesExhausted { last, .. } => last.gateway_code(),
             _ => None,
         }
