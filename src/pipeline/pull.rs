@@ -341,7 +341,12 @@ fn spawn_stager(
                         report.drift_events += window_report.drift_events;
                         report.rereads += window_report.rereads;
                         report.subwindows += window_report.subwindows;
-                        if let Some(index) = planned.iter().position(|w| *w == window) {
+                        // A window that kept changing past the re-read budget may have
+                        // missed orders: its pages are staged, but the watermark stays before
+                        // it so the next run reads it again.
+                        if window_report.unresolved_drift {
+                            tracing::warn!(window = %window, "Window did not settle; the watermark stays before it.");
+                        } else if let Some(index) = planned.iter().position(|w| *w == window) {
                             done.insert(index);
                         }
                         let before = prefix;
