@@ -168,12 +168,31 @@ fn status_hint(status: u16) -> &'static str {
 /// `url` without its query string and fragment, safe to print.
 pub fn printable_url(url: &str) -> String {
     let end = url.find(['?', '#']).unwrap_or(url.len());
-    url[..end].to_owned()
+    let url = &url[..end];
+    // Drop any `user:password@` in the authority.
+    match url.find("://") {
+        Some(scheme_end) => {
+            let rest = &url[scheme_end + 3..];
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{}{}", &url[..scheme_end + 3], &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_urls_lose_their_query_and_credentials() {
+        assert_eq!(printable_url("http://gw/router/qm?a=1#x"), "http://gw/router/qm");
+        assert_eq!(printable_url("https://u:p@gw:8080/router/qm"), "https://gw:8080/router/qm");
+        assert_eq!(printable_url("http://gw/path@x"), "http://gw/path@x");
+    }
 
     #[test]
     fn a_signature_rejection_names_the_settings_to_check() {
