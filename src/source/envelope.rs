@@ -204,6 +204,13 @@ mod tests {
     }
 
     #[test]
+    fn a_field_beside_the_orders_wins_over_data_unless_it_is_null() {
+        let page = parse(r#"{"response":{"code":0,"data_count":5,"has_next":null,"orders":null,"data":{"data_count":9,"has_next":true,"orders":[{"o_id":3}]}}}"#).unwrap();
+        assert_eq!((page.data_count, page.has_next), (Some(5), Some(true)));
+        assert_eq!(page.orders.len(), 1);
+    }
+
+    #[test]
     fn an_empty_page_may_omit_its_orders() {
         let page =
             parse(r#"{"response":{"flag":"success","code":0,"data_count":0,"orders":null}}"#)
