@@ -418,14 +418,16 @@ async fn stage_all(
         let run_id = store.begin_run("bench", None)?;
         let mut figures = StagingFigures { run_id, ..StagingFigures::default() };
         let pages: Vec<usize> = (0..shop.pages()).collect();
-        for chunk in pages.chunks(PAGES_PER_CHUNK) {
-            let bodies: Vec<(String, Vec<(String, String)>)> =
-                chunk.iter().map(|&page| (shop.page_body(page, edition), shop.request_params(page))).collect();
+        let generate = |chunk: &[usize], figures: &mut StagingFigures| -> Vec<(String, Vec<(String, String)>)> {
             if edition == Edition::OnePercentChanged {
                 figures.changed_rows += changed_rows(shop, chunk, edition, &mapping);
             }
-            let started = Instant::now();
-            if threads <= 1 {
+            chunk.iter().map(|&page| (shop.page_body(page, edition), shop.request_params(page))).collect()
+        };
+        if threads <= 1 {
+            for chunk in pages.chunks(PAGES_PER_CHUNK) {
+                let bodies = generate(chunk, &mut figures);
+                let started = Instant::now();
                 for (body, params) in bodies {
                     let (page, parse, fingerprint) = fingerprinted(body, params);
                     let staged = Instant::now();
@@ -435,34 +437,47 @@ async fn stage_all(
                     figures.fingerprint += fingerprint;
                     figures.pages += 1;
                 }
-            } else {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(8);
-                let (parse, fingerprint) = std::thread::scope(|scope| -> anyhow::Result<(Duration, Duration)> {
-                    let producer = scope.spawn(move || {
-                        let (mut parse, mut fingerprint) = (Duration::ZERO, Duration::ZERO);
-                        for (body, params) in bodies {
-                            let (page, parsed, printed) = fingerprinted(body, params);
-                            parse += parsed;
-                            fingerprint += printed;
-                            if sender.send(page).is_err() {
-                                break;
-                            }
-                        }
-                        (parse, fingerprint)
-                    });
-                    for page in receiver {
-                        let staged = Instant::now();
-                        figures.outcome.add(&store.stage_fingerprinted(run_id, &page)?);
-                        figures.stage += staged.elapsed();
-                        figures.pages += 1;
-                    }
-                    Ok(producer.join().expect("the parsing thread does not panic"))
-                })?;
-                figures.parse += parse;
-                figures.fingerprint += fingerprint;
+                figures.wall += started.elapsed();
             }
-            figures.wall += started.elapsed();
+            return Ok(figures);
         }
+        // One parsing thread for the whole pass, as `pull` has one fingerprinter: it is handed
+        // each chunk of bodies once generated, and the timing covers only the staging of it.
+        let (parse, fingerprint) = std::thread::scope(|scope| -> anyhow::Result<(Duration, Duration)> {
+            let (chunks, chunks_rx) = std::sync::mpsc::sync_channel::<Vec<(String, Vec<(String, String)>)>>(1);
+            let (sender, receiver) = std::sync::mpsc::sync_channel(8);
+            let parser = scope.spawn(move || {
+                let (mut parse, mut fingerprint) = (Duration::ZERO, Duration::ZERO);
+                for bodies in chunks_rx {
+                    for (body, params) in bodies {
+                        let (page, parsed, printed) = fingerprinted(body, params);
+                        parse += parsed;
+                        fingerprint += printed;
+                        if sender.send(page).is_err() {
+                            return (parse, fingerprint);
+                        }
+                    }
+                }
+                (parse, fingerprint)
+            });
+            for chunk in pages.chunks(PAGES_PER_CHUNK) {
+                let bodies = generate(chunk, &mut figures);
+                let started = Instant::now();
+                chunks.send(bodies).expect("the parsing thread runs until the chunks end");
+                for _ in chunk {
+                    let page = receiver.recv().expect("the parsing thread sends every page");
+                    let staged = Instant::now();
+                    figures.outcome.add(&store.stage_fingerprinted(run_id, &page)?);
+                    figures.stage += staged.elapsed();
+                    figures.pages += 1;
+                }
+                figures.wall += started.elapsed();
+            }
+            drop(chunks);
+            Ok(parser.join().expect("the parsing thread does not panic"))
+        })?;
+        figures.parse += parse;
+        figures.fingerprint += fingerprint;
         Ok(figures)
     })
     .await

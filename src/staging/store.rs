@@ -159,7 +159,7 @@ impl StagingStore {
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -16384;",
+             PRAGMA cache_size = -8192;",
         )?;
         migrations::apply(&mut conn, path)?;
         Ok(Self { conn, path: path.to_owned(), _lock: Some(lock), fields: FieldObserver::default() })
