@@ -195,13 +195,34 @@ async fn drain(
     report: &mut PushReport,
 ) -> Result<(), PushError> {
     let mapping = Arc::new(mapping.clone());
-    let mut next = prepare_batch(staging, &mapping, 0, batch_orders);
+    let mut next = Some(prepare_batch(staging, &mapping, 0, batch_orders));
+    let result = drain_batches(staging, target, &mapping, run_id, batch_orders, stop, report, &mut next).await;
+    // A batch still being prepared when the drain stops early is waited for, so the staging
+    // store is not used after the push returns.
+    if let Some(preparing) = next {
+        let _ = preparing.await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drain_batches(
+    staging: &SharedStaging,
+    target: Target<'_>,
+    mapping: &Arc<Mapping>,
+    run_id: i64,
+    batch_orders: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    report: &mut PushReport,
+    next: &mut Option<tokio::task::JoinHandle<Result<Option<PreparedBatch>, StagingError>>>,
+) -> Result<(), PushError> {
     loop {
         if *stop.borrow() {
             return Err(PushError::Interrupted);
         }
-        let Some(batch) = next.await.expect("preparing a batch does not panic")? else { return Ok(()) };
-        next = prepare_batch(staging, &mapping, batch.last_id, batch_orders);
+        let preparing = next.take().expect("a batch is being prepared");
+        let Some(batch) = preparing.await.expect("preparing a batch does not panic")? else { return Ok(()) };
+        *next = Some(prepare_batch(staging, mapping, batch.last_id, batch_orders));
         let PreparedBatch { rows, pushed, filtered, refused, .. } = batch;
 
         for (entry, reason) in refused {
