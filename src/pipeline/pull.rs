@@ -13,7 +13,7 @@ use super::SharedStaging;
 use crate::beijing_time;
 use crate::config::Strategy;
 use crate::source::{FetchedPage, QimenClient, SourceError, Window, WindowReport};
-use crate::staging::{PageOutcome, StagingError};
+use crate::staging::{FingerprintedPage, PageOutcome, StagingError};
 
 /// What to pull.
 #[derive(Clone, Debug)]
@@ -145,8 +145,10 @@ pub enum PullError {
     Interrupted,
 }
 
-enum StageEvent {
-    Page(FetchedPage),
+/// What the fetchers hand to staging, in order: pages (`P` is a [`FetchedPage`], then a
+/// [`FingerprintedPage`] once the fingerprinter has hashed its orders) and window ends.
+enum StageEvent<P = FetchedPage> {
+    Page(P),
     WindowDone(Window, WindowReport),
     CursorDone(i64),
 }
@@ -178,7 +180,10 @@ pub async fn pull(
         PullPlan::Windows { windows, watermark_cap } => (windows.clone(), *watermark_cap),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
-    let writer = spawn_stager(staging.clone(), run_id, source_key.clone(), strategy, planned, watermark_cap, events_rx);
+    let (fingerprinted, fingerprinted_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(8);
+    let fingerprinter = spawn_fingerprinter(events_rx, fingerprinted);
+    let writer =
+        spawn_stager(staging.clone(), run_id, source_key.clone(), strategy, planned, watermark_cap, fingerprinted_rx);
 
     let fetch_result: Result<(), PullError> = match plan {
         PullPlan::Windows { windows, .. } => {
@@ -242,6 +247,7 @@ pub async fn pull(
     };
     drop(events);
     let (report, staged) = writer.await.expect("stager does not panic");
+    fingerprinter.await.expect("fingerprinter does not panic");
     let result = match (staged, fetch_result) {
         (Err(error), _) => Err(PullError::Staging(error)),
         (Ok(()), other) => other,
@@ -288,6 +294,27 @@ async fn pull_one_window(client: QimenClient, window: Window, events: mpsc::Send
     }
 }
 
+/// Canonicalises and hashes each page's orders on its own thread, so the stager's one thread
+/// only diffs and writes SQLite; events keep their order.
+fn spawn_fingerprinter(
+    mut events: mpsc::Receiver<StageEvent>,
+    fingerprinted: mpsc::Sender<StageEvent<FingerprintedPage>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        while let Some(event) = events.blocking_recv() {
+            let event = match event {
+                StageEvent::Page(page) => StageEvent::Page(FingerprintedPage::new(page)),
+                StageEvent::WindowDone(window, report) => StageEvent::WindowDone(window, report),
+                StageEvent::CursorDone(cursor) => StageEvent::CursorDone(cursor),
+            };
+            // The stager stopped (a staging error): stop too, so the fetchers see it.
+            if fingerprinted.blocking_send(event).is_err() {
+                break;
+            }
+        }
+    })
+}
+
 fn spawn_stager(
     staging: SharedStaging,
     run_id: i64,
@@ -295,7 +322,7 @@ fn spawn_stager(
     strategy: Strategy,
     planned: Vec<Window>,
     watermark_cap: Option<NaiveDateTime>,
-    mut events: mpsc::Receiver<StageEvent>,
+    mut events: mpsc::Receiver<StageEvent<FingerprintedPage>>,
 ) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
     // A progress bar on a terminal (see `cli::logging`); nothing elsewhere.
     let progress = tracing::info_span!("pull", indicatif.pb_show = tracing::field::Empty);
@@ -315,7 +342,8 @@ fn spawn_stager(
                 let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
                 match event {
                     StageEvent::Page(page) => {
-                        let outcome = store.stage_page(run_id, &page)?;
+                        let outcome = store.stage_fingerprinted(run_id, &page)?;
+                        let page = page.page();
                         report.pages += 1;
                         report.orders.add(&outcome);
                         progress.pb_set_message(&format!(

@@ -3,11 +3,13 @@
 //! transaction, and only after the commit are its outbox entries marked pushed. A MySQL outage
 //! therefore loses nothing: the entries stay pending for the next run.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{SharedStaging, with_staging};
 use crate::sink::mysql::{MysqlSink, SinkError};
-use crate::staging::{OutboxState, StagingError};
+use crate::staging::{OutboxEntry, OutboxState, StagingError};
 use crate::transform::{Mapping, OrderRows, Transformed, VersionKey, transform};
 
 /// What a push did.
@@ -129,6 +131,60 @@ async fn drain_reporting(
     (report, result)
 }
 
+/// One batch read from the outbox and transformed, ready to write.
+struct PreparedBatch {
+    /// The id of the last outbox entry read: the next batch starts after it.
+    last_id: i64,
+    rows: Vec<OrderRows>,
+    pushed: Vec<(i64, String)>,
+    filtered: Vec<(i64, String)>,
+    /// Entries the transform refused, with the reason.
+    refused: Vec<(OutboxEntry, String)>,
+}
+
+/// Reads up to `batch_orders` pending entries after `after` and transforms them, on a blocking
+/// thread (the staging lock is held only for the read); `None` when none is left.
+fn prepare_batch(
+    staging: &SharedStaging,
+    mapping: &Arc<Mapping>,
+    after: i64,
+    batch_orders: usize,
+) -> tokio::task::JoinHandle<Result<Option<PreparedBatch>, StagingError>> {
+    let staging = Arc::clone(staging);
+    let mapping = Arc::clone(mapping);
+    tokio::task::spawn_blocking(move || {
+        let entries = staging.lock().unwrap_or_else(|p| p.into_inner()).pending_outbox(after, batch_orders)?;
+        let Some(last) = entries.last() else { return Ok(None) };
+        let mut batch = PreparedBatch {
+            last_id: last.id,
+            rows: Vec::with_capacity(entries.len()),
+            pushed: Vec::with_capacity(entries.len()),
+            filtered: Vec::new(),
+            refused: Vec::new(),
+        };
+        for entry in entries {
+            let version = VersionKey { ts: entry.ts, staging_version: entry.id };
+            let outcome = serde_json::from_str::<Value>(&entry.canonical_json)
+                .map_err(|e| format!("staged JSON cannot be read: {e}"))
+                .and_then(|order| transform(&order, &mapping, version).map_err(|e| e.to_string()));
+            match outcome {
+                Ok(Transformed::Rows(order_rows)) => {
+                    batch.pushed.push((entry.id, entry.o_id));
+                    batch.rows.push(order_rows);
+                }
+                Ok(Transformed::Skipped { reason, .. }) => {
+                    tracing::debug!(o_id = %entry.o_id, %reason, "Order filtered.");
+                    batch.filtered.push((entry.id, entry.o_id));
+                }
+                Err(reason) => batch.refused.push((entry, reason)),
+            }
+        }
+        Ok(Some(batch))
+    })
+}
+
+/// Drains the outbox batch by batch. While MySQL writes one batch, the next is read and
+/// transformed; a batch's entries are marked only after its MySQL commit, in outbox order.
 async fn drain(
     staging: &SharedStaging,
     target: Target<'_>,
@@ -138,39 +194,42 @@ async fn drain(
     stop: &tokio::sync::watch::Receiver<bool>,
     report: &mut PushReport,
 ) -> Result<(), PushError> {
-    let mut after = 0i64;
+    let mapping = Arc::new(mapping.clone());
+    let mut next = Some(prepare_batch(staging, &mapping, 0, batch_orders));
+    let result = drain_batches(staging, target, &mapping, run_id, batch_orders, stop, report, &mut next).await;
+    // A batch still being prepared when the drain stops early is waited for, so the staging
+    // store is not used after the push returns.
+    if let Some(preparing) = next {
+        let _ = preparing.await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drain_batches(
+    staging: &SharedStaging,
+    target: Target<'_>,
+    mapping: &Arc<Mapping>,
+    run_id: i64,
+    batch_orders: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    report: &mut PushReport,
+    next: &mut Option<tokio::task::JoinHandle<Result<Option<PreparedBatch>, StagingError>>>,
+) -> Result<(), PushError> {
     loop {
         if *stop.borrow() {
             return Err(PushError::Interrupted);
         }
-        let entries = with_staging(staging, move |s| s.pending_outbox(after, batch_orders)).await?;
-        let Some(last) = entries.last() else { return Ok(()) };
-        after = last.id;
+        let preparing = next.take().expect("a batch is being prepared");
+        let Some(batch) = preparing.await.expect("preparing a batch does not panic")? else { return Ok(()) };
+        *next = Some(prepare_batch(staging, mapping, batch.last_id, batch_orders));
+        let PreparedBatch { rows, pushed, filtered, refused, .. } = batch;
 
-        let mut rows: Vec<OrderRows> = Vec::with_capacity(entries.len());
-        let mut pushed: Vec<(i64, String)> = Vec::new();
-        let mut filtered: Vec<(i64, String)> = Vec::new();
-        for entry in entries {
-            let version = VersionKey { ts: entry.ts, staging_version: entry.id };
-            let outcome = serde_json::from_str::<Value>(&entry.canonical_json)
-                .map_err(|e| format!("staged JSON cannot be read: {e}"))
-                .and_then(|order| transform(&order, mapping, version).map_err(|e| e.to_string()));
-            match outcome {
-                Ok(Transformed::Rows(order_rows)) => {
-                    pushed.push((entry.id, entry.o_id.clone()));
-                    rows.push(order_rows);
-                }
-                Ok(Transformed::Skipped { reason, .. }) => {
-                    tracing::debug!(o_id = %entry.o_id, %reason, "Order filtered.");
-                    filtered.push((entry.id, entry.o_id.clone()));
-                }
-                Err(reason) => {
-                    tracing::warn!(o_id = %entry.o_id, %reason, "Order quarantined.");
-                    report.quarantined += 1;
-                    if matches!(target, Target::Write(_)) {
-                        with_staging(staging, move |s| s.quarantine_outbox(&entry, run_id, &reason)).await?;
-                    }
-                }
+        for (entry, reason) in refused {
+            tracing::warn!(o_id = %entry.o_id, %reason, "Order quarantined.");
+            report.quarantined += 1;
+            if matches!(target, Target::Write(_)) {
+                with_staging(staging, move |s| s.quarantine_outbox(&entry, run_id, &reason)).await?;
             }
         }
         report.batches += 1;

@@ -28,48 +28,51 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
     }
     let top: Value = serde_json::from_str(body)
         .map_err(|e| malformed(&format!("not valid JSON ({e}; {} bytes)", body.len())))?;
-    let Value::Object(top) = top else {
+    let Value::Object(mut top) = top else {
         return Err(malformed("the JSON is not an object"));
     };
     if let Some(Value::Object(error)) = top.get("error_response") {
         return Err(failure(error));
     }
-    let Some(Value::Object(response)) = top.get("response") else {
+    // The parsed tree is taken apart by value: the orders move out, never cloned.
+    let Some(Value::Object(mut response)) = top.remove("response") else {
         return Err(malformed("no `response` object in the answer"));
     };
-    if is_failure(response) {
-        return Err(failure(response));
+    if is_failure(&response) {
+        return Err(failure(&response));
     }
 
-    let data = match response.get("data") {
-        Some(Value::Object(data)) => Some(data.clone()),
+    let mut data = match response.remove("data") {
+        Some(Value::Object(data)) => Some(data),
         // Some Jushuitan answers carry `data` as a JSON string.
-        Some(Value::String(text)) => match serde_json::from_str(text) {
+        Some(Value::String(text)) => match serde_json::from_str(&text) {
             Ok(Value::Object(data)) => Some(data),
             _ => None,
         },
         _ => None,
     };
-    let field = |name: &str| -> Option<&Value> {
-        response.get(name).filter(|v| !v.is_null()).or_else(|| {
-            data.as_ref()
-                .and_then(|d| d.get(name))
-                .filter(|v| !v.is_null())
-        })
+    // A field beside the orders wins over the same field under `data`; `null` counts as absent.
+    let mut take = |name: &str| -> Option<Value> {
+        let beside = response.remove(name).filter(|v| !v.is_null());
+        let under = data.as_mut().and_then(|d| d.remove(name)).filter(|v| !v.is_null());
+        beside.or(under)
     };
 
-    let orders = match field("orders") {
+    let orders = match take("orders") {
         None => Vec::new(),
-        Some(Value::Array(orders)) => orders.clone(),
+        Some(Value::Array(orders)) => orders,
         Some(_) => return Err(malformed("`orders` is not an array")),
     };
     // An element that is not an object is passed on all the same: staging quarantines it with
     // its raw JSON, and one bad element must not block the page (and the watermark) for ever.
+    let data_count = take("data_count").as_ref().and_then(lenient_u64);
+    let page_count = take("page_count").as_ref().and_then(lenient_u64);
+    let has_next = take("has_next").as_ref().and_then(lenient_bool);
     Ok(Envelope {
         orders,
-        data_count: field("data_count").and_then(lenient_u64),
-        page_count: field("page_count").and_then(lenient_u64),
-        has_next: field("has_next").and_then(lenient_bool),
+        data_count,
+        page_count,
+        has_next,
         request_id: text(response.get("request_id")),
     })
 }
@@ -206,6 +209,13 @@ mod tests {
             (Some(30), Some(2), Some(true))
         );
         assert_eq!(page.orders.len(), 2);
+    }
+
+    #[test]
+    fn a_field_beside_the_orders_wins_over_data_unless_it_is_null() {
+        let page = parse(r#"{"response":{"code":0,"data_count":5,"has_next":null,"orders":null,"data":{"data_count":9,"has_next":true,"orders":[{"o_id":3}]}}}"#).unwrap();
+        assert_eq!((page.data_count, page.has_next), (Some(5), Some(true)));
+        assert_eq!(page.orders.len(), 1);
     }
 
     #[test]

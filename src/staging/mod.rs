@@ -8,12 +8,14 @@
 mod audit;
 mod error;
 pub mod field_catalog;
+mod fingerprinted_page;
 mod migrations;
 mod store;
 
 pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, VersionRecord};
 pub use error::StagingError;
 pub use field_catalog::{FieldNews, FieldRecord};
+pub use fingerprinted_page::FingerprintedPage;
 pub use store::{
     OutboxEntry, OutboxState, PageOutcome, QuarantineEntry, RunRecord, RunStatus, StagingStore,
     StoreCounts,

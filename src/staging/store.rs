@@ -1,5 +1,6 @@
 //! [`StagingStore`]: the one owner of the staging SQLite file.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -7,9 +8,11 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use super::FingerprintedPage;
+use super::fingerprinted_page::fingerprint_orders;
 use super::field_catalog::{FieldNews, FieldObserver};
 use super::{StagingError, migrations};
-use crate::diff::{self, Change, CurrentVersion};
+use crate::diff::{self, Change, CurrentVersion, Fingerprint};
 use crate::source::FetchedPage;
 
 /// The staging store. Opening it takes an exclusive lock held until it is dropped, so two
@@ -156,7 +159,7 @@ impl StagingStore {
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -16384;",
+             PRAGMA cache_size = -8192;",
         )?;
         migrations::apply(&mut conn, path)?;
         Ok(Self { conn, path: path.to_owned(), _lock: Some(lock), fields: FieldObserver::default() })
@@ -197,6 +200,21 @@ impl StagingStore {
     /// Stages one page atomically: the raw page, then each order's diff against its current
     /// version; new and changed orders get a version row and an outbox entry.
     pub fn stage_page(&mut self, run_id: i64, page: &FetchedPage) -> Result<PageOutcome, StagingError> {
+        self.stage_orders(run_id, page, &fingerprint_orders(&page.orders))
+    }
+
+    /// [`stage_page`](Self::stage_page) for a page whose orders were fingerprinted already
+    /// (possibly on another thread): only the diff and the SQLite writes run here.
+    pub fn stage_fingerprinted(&mut self, run_id: i64, page: &FingerprintedPage) -> Result<PageOutcome, StagingError> {
+        self.stage_orders(run_id, page.page(), page.prints())
+    }
+
+    fn stage_orders(
+        &mut self,
+        run_id: i64,
+        page: &FetchedPage,
+        prints: &[Option<(Fingerprint, String)>],
+    ) -> Result<PageOutcome, StagingError> {
         let tx = self.conn.transaction()?;
         let params_json = serde_json::to_string(
             &page.request_params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
@@ -222,11 +240,11 @@ impl StagingStore {
         let page_id = tx.last_insert_rowid();
         let mut outcome = PageOutcome::default();
         let seen_at = now();
-        for order in &page.orders {
+        // The current versions of the page's orders, in one query.
+        let mut currents = current_versions(&tx, prints)?;
+        for (order, print) in page.orders.iter().zip(prints) {
             outcome.orders += 1;
-            let Some((fingerprint, canonical)) =
-                order.is_object().then(|| diff::fingerprint(order)).flatten()
-            else {
+            let Some((fingerprint, canonical)) = print.as_ref() else {
                 let reason = if order.is_object() {
                     "order has no usable o_id"
                 } else {
@@ -240,13 +258,8 @@ impl StagingStore {
                 outcome.quarantined += 1;
                 continue;
             };
-            let current: Option<CurrentVersion> = tx
-                .prepare_cached("SELECT sha256, ts FROM current_orders WHERE o_id = ?1")?
-                .query_row([&fingerprint.o_id], |row| {
-                    Ok(CurrentVersion { sha256: row.get(0)?, ts: row.get(1)? })
-                })
-                .optional()?;
-            let change = diff::classify(current.as_ref(), &fingerprint);
+            let current = currents.get(&fingerprint.o_id);
+            let change = diff::classify(current, fingerprint);
             match change {
                 Change::Unchanged => {
                     outcome.unchanged += 1;
@@ -305,6 +318,11 @@ impl StagingStore {
                 seen_at,
                 page_id
             ])?;
+            // An order twice on one page diffs its second copy against the first.
+            currents.insert(
+                fingerprint.o_id.clone(),
+                CurrentVersion { sha256: fingerprint.sha256.clone(), ts: fingerprint.ts },
+            );
             if change == Change::Changed {
                 tx.prepare_cached(
                     "UPDATE outbox SET state = 'superseded', done_at = ?2
@@ -487,6 +505,33 @@ impl StagingStore {
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// The current versions of the fingerprinted orders of `page`, by `o_id`, read in one query.
+fn current_versions(
+    conn: &Connection,
+    prints: &[Option<(Fingerprint, String)>],
+) -> Result<HashMap<String, CurrentVersion>, StagingError> {
+    let ids: Vec<&str> = prints.iter().flatten().map(|(f, _)| f.o_id.as_str()).collect();
+    let mut currents = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(currents);
+    }
+    // At most SQLite's 32,766 parameters per statement; a page holds far fewer orders.
+    for chunk in ids.chunks(10_000) {
+        let placeholders = vec!["?"; chunk.len()].join(",");
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT o_id, sha256, ts FROM current_orders WHERE o_id IN ({placeholders})"
+        ))?;
+        let rows = statement.query_map(rusqlite::params_from_iter(chunk), |row| {
+            Ok((row.get::<_, String>(0)?, CurrentVersion { sha256: row.get(1)?, ts: row.get(2)? }))
+        })?;
+        for row in rows {
+            let (o_id, current) = row?;
+            currents.insert(o_id, current);
+        }
+    }
+    Ok(currents)
 }
 
 fn lock_path(path: &Path) -> PathBuf {

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{OutboxState, StagingError, StagingStore};
+use super::{FingerprintedPage, OutboxState, StagingError, StagingStore};
 use crate::source::FetchedPage;
 
 fn page(orders: Vec<Value>) -> FetchedPage {
@@ -72,6 +72,33 @@ fn a_changed_order_supersedes_its_pending_entry() {
     let pending = store.pending_outbox(0, 10).unwrap();
     assert_eq!(pending.len(), 1);
     assert!(pending[0].canonical_json.contains(r#""remark":"b""#));
+}
+
+#[test]
+fn an_order_twice_on_one_page_diffs_its_second_copy_against_the_first() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let outcome = store
+        .stage_page(run, &page(vec![order("1", "a", 1), order("1", "a", 1), order("1", "b", 2), order("1", "old", 0)]))
+        .unwrap();
+    assert_eq!((outcome.new, outcome.unchanged, outcome.changed, outcome.stale), (1, 1, 1, 1));
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].canonical_json.contains(r#""remark":"b""#));
+}
+
+#[test]
+fn a_page_fingerprinted_on_another_thread_stages_as_stage_page_does() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store.stage_page(run, &page(vec![order("1", "a", 1), order("2", "b", 2)])).unwrap();
+    let next = page(vec![order("1", "a", 1), order("2", "c", 3), order("3", "d", 1), json!({"remark": "no id"})]);
+    let fingerprinted = std::thread::spawn(move || FingerprintedPage::new(next)).join().unwrap();
+    let outcome = store.stage_fingerprinted(run, &fingerprinted).unwrap();
+    assert_eq!(
+        (outcome.orders, outcome.unchanged, outcome.changed, outcome.new, outcome.quarantined),
+        (4, 1, 1, 1, 1)
+    );
 }
 
 #[test]
