@@ -65,14 +65,19 @@ mod tests {
 
     #[test]
     fn utc_midnight_is_eight_in_the_morning_in_beijing() {
-        let utc = DateTime::parse_from_rfc3339("2024-05-01T00:00:00Z").unwrap().to_utc();
+        let utc = DateTime::parse_from_rfc3339("2024-05-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(format(from_utc(utc)), "2024-05-01 08:00:00");
         assert_eq!(to_utc(from_utc(utc)), utc);
     }
 
     #[test]
     fn parses_the_gateway_format_and_rejects_garbage() {
-        assert_eq!(format(parse("2024-05-01 12:34:56").unwrap()), "2024-05-01 12:34:56");
+        assert_eq!(
+            format(parse("2024-05-01 12:34:56").unwrap()),
+            "2024-05-01 12:34:56"
+        );
         assert_eq!(format(parse("2024-05-01").unwrap()), "2024-05-01 00:00:00");
         assert!(parse("0000-00-00 00:00:00").is_none());
         assert!(parse("yesterday").is_none());

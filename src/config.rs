@@ -112,7 +112,9 @@ impl std::str::FromStr for AlertFormat {
             "dingtalk" => Ok(AlertFormat::Dingtalk),
             "wecom" => Ok(AlertFormat::Wecom),
             "json" => Ok(AlertFormat::Json),
-            other => Err(format!("unknown alert format {other:?}: expected dingtalk, wecom or json")),
+            other => Err(format!(
+                "unknown alert format {other:?}: expected dingtalk, wecom or json"
+            )),
         }
     }
 }
@@ -272,7 +274,10 @@ impl Config {
     }
 
     /// As [`Config::load`], reading variables through `env` (tests pass a map).
-    pub fn load_with_env(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
         let mut config = Config::default();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
@@ -363,7 +368,8 @@ impl Config {
                 self.alerts.format = v;
             }
             if let Some(v) = a.max_watermark_lag {
-                self.alerts.max_watermark_lag = Some(parse_duration(&v).context("alerts.max_watermark_lag")?);
+                self.alerts.max_watermark_lag =
+                    Some(parse_duration(&v).context("alerts.max_watermark_lag")?);
             }
         }
         if file.metrics_file.is_some() {
@@ -391,7 +397,10 @@ impl Config {
             s.customer_id = Some(v);
         }
         if let Some(v) = get("JST_SIGN_METHOD") {
-            s.sign_method = v.parse().map_err(anyhow::Error::msg).context("JST_SIGN_METHOD")?;
+            s.sign_method = v
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("JST_SIGN_METHOD")?;
         }
         if let Some(v) = get("JST_PAGE_SIZE") {
             s.page_size = v.parse().context("JST_PAGE_SIZE must be a whole number")?;
@@ -428,7 +437,10 @@ impl Config {
             self.staging = PathBuf::from(v);
         }
         if let Some(v) = get("JST_STRATEGY") {
-            self.sync.strategy = v.parse().map_err(anyhow::Error::msg).context("JST_STRATEGY")?;
+            self.sync.strategy = v
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("JST_STRATEGY")?;
         }
         if let Some(v) = get("JST_OVERLAP") {
             self.sync.overlap = parse_duration(&v).context("JST_OVERLAP")?;
@@ -440,19 +452,27 @@ impl Config {
             self.sync.initial_backfill = parse_duration(&v).context("JST_INITIAL_BACKFILL")?;
         }
         if let Some(v) = get("JST_BATCH_ORDERS") {
-            self.sync.batch_orders = v.parse().context("JST_BATCH_ORDERS must be a whole number")?;
+            self.sync.batch_orders = v
+                .parse()
+                .context("JST_BATCH_ORDERS must be a whole number")?;
         }
         if let Some(v) = get("JST_WINDOW_CONCURRENCY") {
-            self.sync.window_concurrency = v.parse().context("JST_WINDOW_CONCURRENCY must be a whole number")?;
+            self.sync.window_concurrency = v
+                .parse()
+                .context("JST_WINDOW_CONCURRENCY must be a whole number")?;
         }
         if let Some(v) = get("JST_ALERT_WEBHOOK_URL") {
             self.alerts.webhook_url = Some(Secret::new(v));
         }
         if let Some(v) = get("JST_ALERT_FORMAT") {
-            self.alerts.format = v.parse().map_err(anyhow::Error::msg).context("JST_ALERT_FORMAT")?;
+            self.alerts.format = v
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("JST_ALERT_FORMAT")?;
         }
         if let Some(v) = get("JST_MAX_WATERMARK_LAG") {
-            self.alerts.max_watermark_lag = Some(parse_duration(&v).context("JST_MAX_WATERMARK_LAG")?);
+            self.alerts.max_watermark_lag =
+                Some(parse_duration(&v).context("JST_MAX_WATERMARK_LAG")?);
         }
         if let Some(v) = get("JST_METRICS_FILE") {
             self.metrics_file = Some(PathBuf::from(v));
@@ -489,8 +509,16 @@ impl Config {
         let mut seen = std::collections::BTreeSet::new();
         let mut configs = Vec::new();
         for merchant in &self.merchants {
-            if merchant.name.is_empty() || !merchant.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                bail!("[[merchant]] name {:?} must be non-empty letters, digits, - or _", merchant.name);
+            if merchant.name.is_empty()
+                || !merchant
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!(
+                    "[[merchant]] name {:?} must be non-empty letters, digits, - or _",
+                    merchant.name
+                );
             }
             if !seen.insert(merchant.name.clone()) {
                 bail!("[[merchant]] name {:?} is used twice", merchant.name);
@@ -508,7 +536,10 @@ impl Config {
             if let Some(v) = merchant.sign_method {
                 q.sign_method = v;
             }
-            config.staging = merchant.staging.clone().unwrap_or_else(|| suffixed(&self.staging, &merchant.name));
+            config.staging = merchant
+                .staging
+                .clone()
+                .unwrap_or_else(|| suffixed(&self.staging, &merchant.name));
             let m = &mut config.mysql;
             if let Some(v) = &merchant.table_prefix {
                 m.table_prefix = v.clone();
@@ -516,7 +547,10 @@ impl Config {
             m.orders_table = merchant.orders_table.clone().or(m.orders_table.take());
             m.items_table = merchant.items_table.clone().or(m.items_table.take());
             m.pays_table = merchant.pays_table.clone().or(m.pays_table.take());
-            config.metrics_file = self.metrics_file.as_ref().map(|p| suffixed(p, &merchant.name));
+            config.metrics_file = self
+                .metrics_file
+                .as_ref()
+                .map(|p| suffixed(p, &merchant.name));
             configs.push((merchant.name.clone(), config));
         }
         Ok(configs)
@@ -551,15 +585,18 @@ impl Config {
 
     /// The MySQL URL, or a message saying how to set it.
     pub fn require_mysql(&self) -> anyhow::Result<Secret> {
-        self.mysql_url
-            .clone()
-            .context("missing configuration: JST_MYSQL_URL (mysql.url), e.g. mysql://user:pass@host:3306/db")
+        self.mysql_url.clone().context(
+            "missing configuration: JST_MYSQL_URL (mysql.url), e.g. mysql://user:pass@host:3306/db",
+        )
     }
 }
 
 /// `path` with `-<name>` before its extension: `jst-sync.sqlite` → `jst-sync-shop1.sqlite`.
 fn suffixed(path: &Path, name: &str) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let file = match path.extension() {
         Some(ext) => format!("{stem}-{name}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{name}"),
@@ -570,8 +607,13 @@ fn suffixed(path: &Path, name: &str) -> PathBuf {
 /// Parses `90s`, `10m`, `2h`, `1d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let value: u64 = number.parse().with_context(|| format!("invalid duration {text:?}: expected e.g. 30s, 10m, 2h"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number
+        .parse()
+        .with_context(|| format!("invalid duration {text:?}: expected e.g. 30s, 10m, 2h"))?;
     let seconds = match unit.trim() {
         "" | "s" => value,
         "ms" => return Ok(Duration::from_millis(value)),
@@ -594,7 +636,10 @@ mod tests {
         if let Some(text) = file {
             std::fs::write(&path, text).unwrap();
         }
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::load_with_env(file.map(|_| path.as_path()), |name| env.get(name).cloned())
     }
 
@@ -629,7 +674,10 @@ mod tests {
         assert!(config.mysql.partition_by_month);
         let config = load(
             Some(file),
-            &[("JST_MYSQL_TABLE_PREFIX", "shop2_"), ("JST_MYSQL_PARTITION_BY_MONTH", "false")],
+            &[
+                ("JST_MYSQL_TABLE_PREFIX", "shop2_"),
+                ("JST_MYSQL_PARTITION_BY_MONTH", "false"),
+            ],
         )
         .unwrap();
         assert_eq!(config.mysql.table_prefix, "shop2_");
@@ -649,9 +697,16 @@ mod tests {
 
     #[test]
     fn missing_credentials_are_all_named() {
-        let error = load(None, &[("JST_APP_KEY", "k")]).unwrap().require_source().unwrap_err();
+        let error = load(None, &[("JST_APP_KEY", "k")])
+            .unwrap()
+            .require_source()
+            .unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("JST_API_URL") && message.contains("JST_APP_SECRET") && message.contains("JST_CUSTOMER_ID"));
+        assert!(
+            message.contains("JST_API_URL")
+                && message.contains("JST_APP_SECRET")
+                && message.contains("JST_CUSTOMER_ID")
+        );
         assert!(!message.contains("JST_APP_KEY"), "{message}");
     }
 
@@ -662,9 +717,19 @@ mod tests {
 
     #[test]
     fn debug_output_hides_secrets() {
-        let config = load(None, &[("JST_APP_SECRET", "s3cret"), ("JST_MYSQL_URL", "mysql://u:pw9@h/db")]).unwrap();
+        let config = load(
+            None,
+            &[
+                ("JST_APP_SECRET", "s3cret"),
+                ("JST_MYSQL_URL", "mysql://u:pw9@h/db"),
+            ],
+        )
+        .unwrap();
         let shown = format!("{config:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("pw9"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("pw9"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -676,10 +741,16 @@ mod tests {
         let names: Vec<&str> = merchants.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
         let (a, b) = (&merchants[0].1, &merchants[1].1);
-        assert_eq!((a.qimen.customer_id.as_deref(), a.qimen.app_key.as_deref()), (Some("1"), Some("shared")));
+        assert_eq!(
+            (a.qimen.customer_id.as_deref(), a.qimen.app_key.as_deref()),
+            (Some("1"), Some("shared"))
+        );
         assert_eq!(a.staging, PathBuf::from("data/jst-a.sqlite"));
         assert_eq!(a.mysql.table_prefix, "a_");
-        assert_eq!((b.qimen.customer_id.as_deref(), b.qimen.app_key.as_deref()), (Some("2"), Some("own")));
+        assert_eq!(
+            (b.qimen.customer_id.as_deref(), b.qimen.app_key.as_deref()),
+            (Some("2"), Some("own"))
+        );
         assert_eq!(b.staging, PathBuf::from("b.sqlite"));
     }
 
@@ -692,9 +763,19 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units() {
-        let cases = [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("45", 45)];
+        let cases = [
+            ("30s", 30),
+            ("10m", 600),
+            ("2h", 7200),
+            ("1d", 86400),
+            ("45", 45),
+        ];
         for (text, seconds) in cases {
-            assert_eq!(parse_duration(text).unwrap(), Duration::from_secs(seconds), "{text}");
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_secs(seconds),
+                "{text}"
+            );
         }
         assert!(parse_duration("ten minutes").is_err());
     }

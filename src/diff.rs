@@ -133,7 +133,14 @@ pub fn fingerprint(order: &Value) -> Option<(Fingerprint, String)> {
     let o_id = order_id(order)?;
     let canonical = canonical_json(order);
     let sha256 = sha256_hex(&canonical);
-    Some((Fingerprint { o_id, sha256, ts: order_ts(order) }, canonical))
+    Some((
+        Fingerprint {
+            o_id,
+            sha256,
+            ts: order_ts(order),
+        },
+        canonical,
+    ))
 }
 
 #[cfg(test)]
@@ -181,31 +188,61 @@ mod tests {
     }
 
     fn current(hash: &str, ts: Option<i64>) -> CurrentVersion {
-        CurrentVersion { sha256: hash.into(), ts }
+        CurrentVersion {
+            sha256: hash.into(),
+            ts,
+        }
     }
 
     fn pulled(hash: &str, ts: Option<i64>) -> Fingerprint {
-        Fingerprint { o_id: "1".into(), sha256: hash.into(), ts }
+        Fingerprint {
+            o_id: "1".into(),
+            sha256: hash.into(),
+            ts,
+        }
     }
 
     #[test]
     fn classification_table() {
         let cases = [
             (None, pulled("a", Some(1)), Change::New),
-            (Some(current("a", Some(1))), pulled("a", Some(1)), Change::Unchanged),
-            (Some(current("a", Some(1))), pulled("b", Some(2)), Change::Changed),
-            (Some(current("a", Some(5))), pulled("b", Some(4)), Change::Stale),
+            (
+                Some(current("a", Some(1))),
+                pulled("a", Some(1)),
+                Change::Unchanged,
+            ),
+            (
+                Some(current("a", Some(1))),
+                pulled("b", Some(2)),
+                Change::Changed,
+            ),
+            (
+                Some(current("a", Some(5))),
+                pulled("b", Some(4)),
+                Change::Stale,
+            ),
             (Some(current("a", None)), pulled("b", None), Change::Changed),
-            (Some(current("a", Some(5))), pulled("b", Some(5)), Change::Changed),
+            (
+                Some(current("a", Some(5))),
+                pulled("b", Some(5)),
+                Change::Changed,
+            ),
         ];
         for (current, pulled, expected) in cases {
-            assert_eq!(classify(current.as_ref(), &pulled), expected, "{current:?} {pulled:?}");
+            assert_eq!(
+                classify(current.as_ref(), &pulled),
+                expected,
+                "{current:?} {pulled:?}"
+            );
         }
     }
 
     #[test]
     fn order_id_accepts_strings_and_integers_only() {
-        assert_eq!(order_id(&json!({"o_id": "38852"})).as_deref(), Some("38852"));
+        assert_eq!(
+            order_id(&json!({"o_id": "38852"})).as_deref(),
+            Some("38852")
+        );
         assert_eq!(order_id(&json!({"o_id": 38852})).as_deref(), Some("38852"));
         assert_eq!(order_id(&json!({"o_id": ""})), None);
         assert_eq!(order_id(&json!({"o_id": null})), None);

@@ -55,6 +55,9 @@ mod tests {
     fn debug_and_display_never_show_the_value() {
         let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret:?} {secret}"), "Secret(***) ***");
-        assert_eq!(redact("password hunter2 in text", &secret), "password *** in text");
+        assert_eq!(
+            redact("password hunter2 in text", &secret),
+            "password *** in text"
+        );
     }
 }

@@ -55,7 +55,10 @@ fn audit_order(store: &StagingStore, o_id: &str, as_json: bool) -> anyhow::Resul
         .iter()
         .find(|v| v.current)
         .map_or("-".to_owned(), |v| format!("#{}", v.id));
-    println!("order {o_id}: {} version(s), current {current}", versions.len());
+    println!(
+        "order {o_id}: {} version(s), current {current}",
+        versions.len()
+    );
     for (version, changes) in versions.iter().zip(&changes) {
         print_version(version, changes);
     }
@@ -117,7 +120,8 @@ fn audit_raw(store: &StagingStore, page_id: i64, as_json: bool) -> anyhow::Resul
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        value["body"] = serde_json::from_str(&page.body).unwrap_or(Value::String(page.body.clone()));
+        value["body"] =
+            serde_json::from_str(&page.body).unwrap_or(Value::String(page.body.clone()));
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }

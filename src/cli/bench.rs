@@ -49,7 +49,11 @@ pub struct BenchArgs {
     #[arg(long, env = "JST_BENCH_BATCH_ORDERS", default_value_t = 500)]
     pub batch_orders: usize,
     /// The MySQL database to benchmark in: dropped and created again, and dropped at the end.
-    #[arg(long, env = "JST_BENCH_MYSQL_URL", default_value = "mysql://root@127.0.0.1:3306/jst_bench")]
+    #[arg(
+        long,
+        env = "JST_BENCH_MYSQL_URL",
+        default_value = "mysql://root@127.0.0.1:3306/jst_bench"
+    )]
     pub mysql_url: String,
     /// Orders of the small shop read over HTTP at the real limits (5/s, 100/min); 0 skips the
     /// API figures.
@@ -127,7 +131,8 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         bail!("--orders and --batch-orders must be at least 1");
     }
     let sampler = RssSampler::start();
-    let (load_at_start, wall_start, cpu_start) = (rss::load_average(), Instant::now(), rss::cpu_seconds());
+    let (load_at_start, wall_start, cpu_start) =
+        (rss::load_average(), Instant::now(), rss::cpu_seconds());
     let mapping = Mapping::default();
     let database = BenchDatabase::create(&args.mysql_url).await?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -142,52 +147,122 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         seed: 20_240_501,
         start: crate::beijing_time::parse("2024-05-01 00:00:00").expect("a valid time"),
     };
-    eprintln!("Benchmarking {} orders ({} pages) into {} …", shop.orders, shop.pages(), sink.endpoint());
+    eprintln!(
+        "Benchmarking {} orders ({} pages) into {} …",
+        shop.orders,
+        shop.pages(),
+        sink.endpoint()
+    );
     let (_stop_sender, stop) = tokio::sync::watch::channel(false);
     let mut rows: Vec<Row> = Vec::new();
     let mut all_met = true;
 
     // 1. Staging: every order new.
     sampler.reset();
-    let first = stage_all(&staging, shop, Edition::Original, &mapping, args.staging_threads).await?;
+    let first = stage_all(
+        &staging,
+        shop,
+        Edition::Original,
+        &mapping,
+        args.staging_threads,
+    )
+    .await?;
     let first_peak = sampler.peak_mb();
-    ensure(first.outcome.new == shop.orders as u64, "every order of the first pass is new", &first.outcome)?;
+    ensure(
+        first.outcome.new == shop.orders as u64,
+        "every order of the first pass is new",
+        &first.outcome,
+    )?;
     let first_run = first.run_id;
 
     // 3. Push of every order into empty tables, then LOAD DATA of the same rows.
     sampler.reset();
     let push_started = Instant::now();
-    let (pushed, result) = push::push(&staging, Some(&sink), &mapping, first_run, args.batch_orders, &stop).await;
+    let (pushed, result) = push::push(
+        &staging,
+        Some(&sink),
+        &mapping,
+        first_run,
+        args.batch_orders,
+        &stop,
+    )
+    .await;
     result?;
     let push_elapsed = push_started.elapsed();
     let push_peak = sampler.peak_mb();
     let push_rows = pushed.orders_pushed + pushed.item_rows + pushed.pay_rows;
     sampler.reset();
-    let load = load_data::load_data_baseline(&args.mysql_url, &sink_config.tables, &mapping, &staging, first_run, dir.path())
-        .await
-        .context("the LOAD DATA baseline failed")?;
+    let load = load_data::load_data_baseline(
+        &args.mysql_url,
+        &sink_config.tables,
+        &mapping,
+        &staging,
+        first_run,
+        dir.path(),
+    )
+    .await
+    .context("the LOAD DATA baseline failed")?;
     let load_peak = sampler.peak_mb();
 
     // 2. No-change rerun: all unchanged, and the push writes nothing.
     let rows_changed_before = database.rows_changed().await?;
     sampler.reset();
-    let rerun = stage_all(&staging, shop, Edition::Original, &mapping, args.staging_threads).await?;
+    let rerun = stage_all(
+        &staging,
+        shop,
+        Edition::Original,
+        &mapping,
+        args.staging_threads,
+    )
+    .await?;
     let rerun_peak = sampler.peak_mb();
-    ensure(rerun.outcome.unchanged == shop.orders as u64, "every order of the rerun is unchanged", &rerun.outcome)?;
-    let (idle, result) = push::push(&staging, Some(&sink), &mapping, first_run, args.batch_orders, &stop).await;
+    ensure(
+        rerun.outcome.unchanged == shop.orders as u64,
+        "every order of the rerun is unchanged",
+        &rerun.outcome,
+    )?;
+    let (idle, result) = push::push(
+        &staging,
+        Some(&sink),
+        &mapping,
+        first_run,
+        args.batch_orders,
+        &stop,
+    )
+    .await;
     result?;
     let rows_changed_by_rerun = database.rows_changed().await? - rows_changed_before;
-    let rerun_writes_nothing = idle.write_statements == 0 && idle.batches == 0 && rows_changed_by_rerun == 0;
+    let rerun_writes_nothing =
+        idle.write_statements == 0 && idle.batches == 0 && rows_changed_by_rerun == 0;
 
     // 4. 1 % changed: the rerun finds exactly those, the push writes exactly their rows.
     sampler.reset();
-    let changed = stage_all(&staging, shop, Edition::OnePercentChanged, &mapping, args.staging_threads).await?;
+    let changed = stage_all(
+        &staging,
+        shop,
+        Edition::OnePercentChanged,
+        &mapping,
+        args.staging_threads,
+    )
+    .await?;
     let changed_staging_peak = sampler.peak_mb();
-    ensure(changed.outcome.changed == shop.changed_orders() as u64, "the changed orders are found", &changed.outcome)?;
+    ensure(
+        changed.outcome.changed == shop.changed_orders() as u64,
+        "the changed orders are found",
+        &changed.outcome,
+    )?;
     let rows_changed_before = database.rows_changed().await?;
     sampler.reset();
     let started = Instant::now();
-    let (delta, result) = push::push(&staging, Some(&sink), &mapping, first_run, args.batch_orders, &stop).await;
+    let (delta, result) = push::push(
+        &staging,
+        Some(&sink),
+        &mapping,
+        first_run,
+        args.batch_orders,
+        &stop,
+    )
+    .await;
     result?;
     let delta_elapsed = started.elapsed();
     let delta_peak = sampler.peak_mb();
@@ -223,7 +298,10 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let load_rate = shop.orders as f64 / load.elapsed.as_secs_f64();
     let push_vs_load = push_rate / load_rate;
     rows.push(Row {
-        step: format!("3. push into empty tables (batches of {} orders)", args.batch_orders),
+        step: format!(
+            "3. push into empty tables (batches of {} orders)",
+            args.batch_orders
+        ),
         orders: pushed.orders_pushed,
         elapsed: push_elapsed,
         target: "≥ 0.8 × LOAD DATA".into(),
@@ -251,15 +329,25 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         orders: delta.orders_pushed,
         elapsed: delta_elapsed,
         target: "rows written = changed rows".into(),
-        met: Some(delta_rows == changed.changed_rows && delta.orders_pushed == shop.changed_orders() as u64),
+        met: Some(
+            delta_rows == changed.changed_rows
+                && delta.orders_pushed == shop.changed_orders() as u64,
+        ),
         peak_mb: delta_peak,
     });
     let peak_all = rows.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
     all_met &= rows.iter().all(|r| r.met != Some(false));
 
     let mut out = String::new();
-    writeln!(out, "## jst-sync bench: {} orders, batch_orders {}\n", shop.orders, args.batch_orders)?;
-    writeln!(out, "| step | orders | seconds | orders/s | target | met? | peak RSS MB |")?;
+    writeln!(
+        out,
+        "## jst-sync bench: {} orders, batch_orders {}\n",
+        shop.orders, args.batch_orders
+    )?;
+    writeln!(
+        out,
+        "| step | orders | seconds | orders/s | target | met? | peak RSS MB |"
+    )?;
     writeln!(out, "|---|---:|---:|---:|---|---|---:|")?;
     for row in &rows {
         let met = match row.met {
@@ -297,7 +385,11 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     writeln!(
         out,
         "- no-change rerun: {} unchanged of {}; MySQL writes: sink statements {}, batches {}, MariaDB ROWS_CHANGED +{}",
-        rerun.outcome.unchanged, shop.orders, idle.write_statements, idle.batches, rows_changed_by_rerun
+        rerun.outcome.unchanged,
+        shop.orders,
+        idle.write_statements,
+        idle.batches,
+        rows_changed_by_rerun
     )?;
     writeln!(
         out,
@@ -311,7 +403,11 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         delta.write_statements,
         rows_changed_by_delta
     )?;
-    for (label, figures) in [("new orders", &first), ("no-change rerun", &rerun), ("1 % changed", &changed)] {
+    for (label, figures) in [
+        ("new orders", &first),
+        ("no-change rerun", &rerun),
+        ("1 % changed", &changed),
+    ] {
         writeln!(
             out,
             "- staging of the {label}: {:.2} s wall with {} thread(s); busy time body parse {:.2} s + canonical JSON and SHA-256 {:.2} s + diff and SQLite writes {:.2} s = {:.2} s on one core ({} orders/s) for {} pages",
@@ -353,15 +449,28 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.api_orders > 0 {
         let mut scenarios = Vec::new();
         if args.api_fast_per_second > 0 {
-            scenarios.push((args.api_fast_per_second, args.api_fast_per_second.saturating_mul(60)));
+            scenarios.push((
+                args.api_fast_per_second,
+                args.api_fast_per_second.saturating_mul(60),
+            ));
         }
         scenarios.push((5, 100));
         let mut out = String::new();
-        writeln!(out, "\n## API: {} orders over 20 days, fake gateway over HTTP on loopback\n", args.api_orders)?;
-        writeln!(out, "| limits | windows | calls | minimum | calls ÷ minimum | throttled | seconds | calls/s | limit allows | rate ÷ limit |")?;
+        writeln!(
+            out,
+            "\n## API: {} orders over 20 days, fake gateway over HTTP on loopback\n",
+            args.api_orders
+        )?;
+        writeln!(
+            out,
+            "| limits | windows | calls | minimum | calls ÷ minimum | throttled | seconds | calls/s | limit allows | rate ÷ limit |"
+        )?;
         writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         for (per_second, per_minute) in scenarios {
-            eprintln!("Reading {} orders through the fake gateway at {per_second}/s, {per_minute}/min …", args.api_orders);
+            eprintln!(
+                "Reading {} orders through the fake gateway at {per_second}/s, {per_minute}/min …",
+                args.api_orders
+            );
             let api = api::measure(args.api_orders, per_second, per_minute).await?;
             let rate_ratio = api.calls_per_second() / api.limit_rate();
             let calls_met = api.calls_per_minimum() <= API_CALLS_TARGET;
@@ -376,13 +485,21 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 api.calls,
                 api.minimum_calls,
                 api.calls_per_minimum(),
-                if calls_met { "(≤ 1.02: yes)" } else { "(≤ 1.02: **no**)" },
+                if calls_met {
+                    "(≤ 1.02: yes)"
+                } else {
+                    "(≤ 1.02: **no**)"
+                },
                 api.throttled,
                 api.elapsed.as_secs_f64(),
                 api.calls_per_second(),
                 api.limit_rate(),
                 rate_ratio,
-                if rate_met { "(≥ 0.9: yes)" } else { "(≥ 0.9: **no**)" },
+                if rate_met {
+                    "(≥ 0.9: yes)"
+                } else {
+                    "(≥ 0.9: **no**)"
+                },
             )?;
         }
         print!("{out}");
@@ -416,13 +533,21 @@ async fn stage_all(
     tokio::task::spawn_blocking(move || -> anyhow::Result<StagingFigures> {
         let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
         let run_id = store.begin_run("bench", None)?;
-        let mut figures = StagingFigures { run_id, ..StagingFigures::default() };
+        let mut figures = StagingFigures {
+            run_id,
+            ..StagingFigures::default()
+        };
         let pages: Vec<usize> = (0..shop.pages()).collect();
-        let generate = |chunk: &[usize], figures: &mut StagingFigures| -> Vec<(String, Vec<(String, String)>)> {
+        let generate = |chunk: &[usize],
+                        figures: &mut StagingFigures|
+         -> Vec<(String, Vec<(String, String)>)> {
             if edition == Edition::OnePercentChanged {
                 figures.changed_rows += changed_rows(shop, chunk, edition, &mapping);
             }
-            chunk.iter().map(|&page| (shop.page_body(page, edition), shop.request_params(page))).collect()
+            chunk
+                .iter()
+                .map(|&page| (shop.page_body(page, edition), shop.request_params(page)))
+                .collect()
         };
         if threads <= 1 {
             for chunk in pages.chunks(PAGES_PER_CHUNK) {
@@ -431,7 +556,9 @@ async fn stage_all(
                 for (body, params) in bodies {
                     let (page, parse, fingerprint) = fingerprinted(body, params);
                     let staged = Instant::now();
-                    figures.outcome.add(&store.stage_fingerprinted(run_id, &page)?);
+                    figures
+                        .outcome
+                        .add(&store.stage_fingerprinted(run_id, &page)?);
                     figures.stage += staged.elapsed();
                     figures.parse += parse;
                     figures.fingerprint += fingerprint;
@@ -443,39 +570,47 @@ async fn stage_all(
         }
         // One parsing thread for the whole pass, as `pull` has one fingerprinter: it is handed
         // each chunk of bodies once generated, and the timing covers only the staging of it.
-        let (parse, fingerprint) = std::thread::scope(|scope| -> anyhow::Result<(Duration, Duration)> {
-            let (chunks, chunks_rx) = std::sync::mpsc::sync_channel::<Vec<(String, Vec<(String, String)>)>>(1);
-            let (sender, receiver) = std::sync::mpsc::sync_channel(8);
-            let parser = scope.spawn(move || {
-                let (mut parse, mut fingerprint) = (Duration::ZERO, Duration::ZERO);
-                for bodies in chunks_rx {
-                    for (body, params) in bodies {
-                        let (page, parsed, printed) = fingerprinted(body, params);
-                        parse += parsed;
-                        fingerprint += printed;
-                        if sender.send(page).is_err() {
-                            return (parse, fingerprint);
+        let (parse, fingerprint) =
+            std::thread::scope(|scope| -> anyhow::Result<(Duration, Duration)> {
+                let (chunks, chunks_rx) =
+                    std::sync::mpsc::sync_channel::<Vec<(String, Vec<(String, String)>)>>(1);
+                let (sender, receiver) = std::sync::mpsc::sync_channel(8);
+                let parser = scope.spawn(move || {
+                    let (mut parse, mut fingerprint) = (Duration::ZERO, Duration::ZERO);
+                    for bodies in chunks_rx {
+                        for (body, params) in bodies {
+                            let (page, parsed, printed) = fingerprinted(body, params);
+                            parse += parsed;
+                            fingerprint += printed;
+                            if sender.send(page).is_err() {
+                                return (parse, fingerprint);
+                            }
                         }
                     }
+                    (parse, fingerprint)
+                });
+                for chunk in pages.chunks(PAGES_PER_CHUNK) {
+                    let bodies = generate(chunk, &mut figures);
+                    let started = Instant::now();
+                    chunks
+                        .send(bodies)
+                        .expect("the parsing thread runs until the chunks end");
+                    for _ in chunk {
+                        let page = receiver
+                            .recv()
+                            .expect("the parsing thread sends every page");
+                        let staged = Instant::now();
+                        figures
+                            .outcome
+                            .add(&store.stage_fingerprinted(run_id, &page)?);
+                        figures.stage += staged.elapsed();
+                        figures.pages += 1;
+                    }
+                    figures.wall += started.elapsed();
                 }
-                (parse, fingerprint)
-            });
-            for chunk in pages.chunks(PAGES_PER_CHUNK) {
-                let bodies = generate(chunk, &mut figures);
-                let started = Instant::now();
-                chunks.send(bodies).expect("the parsing thread runs until the chunks end");
-                for _ in chunk {
-                    let page = receiver.recv().expect("the parsing thread sends every page");
-                    let staged = Instant::now();
-                    figures.outcome.add(&store.stage_fingerprinted(run_id, &page)?);
-                    figures.stage += staged.elapsed();
-                    figures.pages += 1;
-                }
-                figures.wall += started.elapsed();
-            }
-            drop(chunks);
-            Ok(parser.join().expect("the parsing thread does not panic"))
-        })?;
+                drop(chunks);
+                Ok(parser.join().expect("the parsing thread does not panic"))
+            })?;
         figures.parse += parse;
         figures.fingerprint += fingerprint;
         Ok(figures)
@@ -485,7 +620,10 @@ async fn stage_all(
 }
 
 /// Reads `body` as the client does and fingerprints its orders; with the time each took.
-fn fingerprinted(body: String, params: Vec<(String, String)>) -> (FingerprintedPage, Duration, Duration) {
+fn fingerprinted(
+    body: String,
+    params: Vec<(String, String)>,
+) -> (FingerprintedPage, Duration, Duration) {
     let started = Instant::now();
     let fetched = fetched_page(body, params);
     let parsed = Instant::now();
@@ -499,7 +637,10 @@ fn changed_rows(shop: SyntheticShop, pages: &[usize], edition: Edition, mapping:
     for &page in pages {
         for (offset, order) in shop.page_orders(page, edition).into_iter().enumerate() {
             if (page * pages::PAGE_SIZE + offset).is_multiple_of(pages::CHANGE_EVERY) {
-                let version = VersionKey { ts: None, staging_version: 0 };
+                let version = VersionKey {
+                    ts: None,
+                    staging_version: 0,
+                };
                 let order = serde_json::Value::Object(order);
                 if let Ok(Transformed::Rows(order_rows)) = transform(&order, mapping, version) {
                     rows += 1 + order_rows.items.len() as u64 + order_rows.pays.len() as u64;
@@ -539,15 +680,27 @@ struct BenchDatabase {
 impl BenchDatabase {
     async fn create(url: &str) -> anyhow::Result<Self> {
         let opts = mysql_async::Opts::from_url(url).context("--mysql-url is not a MySQL URL")?;
-        let name = opts.db_name().context("--mysql-url must name the benchmark database")?.to_owned();
+        let name = opts
+            .db_name()
+            .context("--mysql-url must name the benchmark database")?
+            .to_owned();
         if !crate::transform::mapping::is_identifier(&name) {
             bail!("benchmark database name `{name}` must be letters, digits or `_`");
         }
-        let admin = mysql_async::Pool::new(mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>));
-        let mut conn = admin.get_conn().await.context("cannot connect to MySQL for the benchmark")?;
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await?;
-        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")).await?;
-        conn.query_drop("SET GLOBAL userstat = 1").await.context("enabling MariaDB user statistics")?;
+        let admin = mysql_async::Pool::new(
+            mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>),
+        );
+        let mut conn = admin
+            .get_conn()
+            .await
+            .context("cannot connect to MySQL for the benchmark")?;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await?;
+        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .await?;
+        conn.query_drop("SET GLOBAL userstat = 1")
+            .await
+            .context("enabling MariaDB user statistics")?;
         Ok(Self { name, admin })
     }
 
@@ -566,7 +719,8 @@ impl BenchDatabase {
 
     async fn drop(self) -> anyhow::Result<()> {
         let mut conn = self.admin.get_conn().await?;
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name)).await?;
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .await?;
         drop(conn);
         self.admin.disconnect().await?;
         Ok(())

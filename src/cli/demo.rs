@@ -23,14 +23,23 @@ pub const DEFAULT_DEMO_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let now = beijing_time::now();
     let since = now - chrono::Duration::days(21);
-    let shop = Shop::generate(20_241_125, args.orders, since + chrono::Duration::hours(1), now - chrono::Duration::hours(1));
+    let shop = Shop::generate(
+        20_241_125,
+        args.orders,
+        since + chrono::Duration::hours(1),
+        now - chrono::Duration::hours(1),
+    );
     // The demo gateway is generous (50 calls/s, 3000/min) so the demo takes seconds; the real
     // limits (5/s, 100/min) are the defaults of both the client and the fake used by the tests.
     let gateway_config = GatewayConfig {
-        rate_limits: RateLimits { per_second: Some(50), per_minute: Some(3000) },
+        rate_limits: RateLimits {
+            per_second: Some(50),
+            per_minute: Some(3000),
+        },
         ..GatewayConfig::default()
     };
-    let gateway = FakeGateway::start(gateway_config.clone(), shop).context("cannot start the simulated gateway")?;
+    let gateway = FakeGateway::start(gateway_config.clone(), shop)
+        .context("cannot start the simulated gateway")?;
     let staging_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let staging = match &args.demo_staging {
         Some(path) => {
@@ -39,7 +48,10 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         None => staging_dir.path().join("demo.sqlite"),
     };
-    let mysql_url = args.mysql_url.clone().unwrap_or_else(|| DEFAULT_DEMO_MYSQL_URL.to_owned());
+    let mysql_url = args
+        .mysql_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DEMO_MYSQL_URL.to_owned());
 
     let mut config = Config::default();
     config.qimen.api_url = Some(gateway.url());
@@ -56,18 +68,33 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.mysql.table_prefix = DEMO_TABLE_PREFIX.to_owned();
     config.sync.window_concurrency = 4;
 
-    println!("Simulated Qimen gateway at {} with {} orders (modified over the last 3 weeks).", gateway.url(), args.orders);
+    println!(
+        "Simulated Qimen gateway at {} with {} orders (modified over the last 3 weeks).",
+        gateway.url(),
+        args.orders
+    );
     println!("Staging store: {}", staging.display());
     let tables = mysql_config(&config)?.tables;
-    println!("MySQL tables (recreated): {}, {}, {}", tables.orders, tables.items, tables.pays);
-    drop_demo_tables(&config).await.context("cannot reset the demo tables")?;
+    println!(
+        "MySQL tables (recreated): {}, {}, {}",
+        tables.orders, tables.items, tables.pays
+    );
+    drop_demo_tables(&config)
+        .await
+        .context("cannot reset the demo tables")?;
     let stop = stop_on_signals();
 
-    println!("\n== First sync: backfill from {}", beijing_time::format(since));
+    println!(
+        "\n== First sync: backfill from {}",
+        beijing_time::format(since)
+    );
     let first = run_command(
         &config,
         &RunOptions {
-            pull: Some(PullArgs { since: Some(beijing_time::format(since)), ..PullArgs::default() }),
+            pull: Some(PullArgs {
+                since: Some(beijing_time::format(since)),
+                ..PullArgs::default()
+            }),
             push: true,
             dry_run: false,
         },
@@ -84,13 +111,26 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let mut shop = shop.lock().unwrap_or_else(|p| p.into_inner());
         shop.modify_random(args.changes, gateway.now())
     };
-    println!("\n== Changed {} orders in the shop: {}", changed.len(), changed.join(", "));
+    println!(
+        "\n== Changed {} orders in the shop: {}",
+        changed.len(),
+        changed.join(", ")
+    );
     // A change made this second is visible to a window ending this second; wait one tick so the
     // second run's window (ending at "now") surely covers it.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     println!("\n== Second sync: continues from the watermark");
-    let second = run_command(&config, &RunOptions { pull: Some(PullArgs::default()), push: true, dry_run: false }, stop).await?;
+    let second = run_command(
+        &config,
+        &RunOptions {
+            pull: Some(PullArgs::default()),
+            push: true,
+            dry_run: false,
+        },
+        stop,
+    )
+    .await?;
     print!("{second}");
     if !second.succeeded {
         return Ok(ExitCode::FAILURE);
@@ -108,7 +148,13 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         changed.len()
     );
     gateway.shutdown().await;
-    Ok(if pushed as usize == changed.len() && orders as usize == args.orders { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(
+        if pushed as usize == changed.len() && orders as usize == args.orders {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// Drops the demo's tables and their migration records, so the demo starts from nothing.
@@ -116,9 +162,12 @@ async fn drop_demo_tables(config: &Config) -> anyhow::Result<()> {
     use mysql_async::prelude::Queryable;
     let tables = mysql_config(config)?.tables;
     let url = config.require_mysql()?;
-    let pool = mysql_async::Pool::new(
-        mysql_async::Opts::from_url(url.expose()).map_err(|e| anyhow::anyhow!("invalid MySQL URL: {}", crate::secret::redact(&e.to_string(), &url)))?,
-    );
+    let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(url.expose()).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid MySQL URL: {}",
+            crate::secret::redact(&e.to_string(), &url)
+        )
+    })?);
     let result = async {
         let mut conn = pool.get_conn().await?;
         conn.query_drop(format!(
@@ -133,7 +182,11 @@ async fn drop_demo_tables(config: &Config) -> anyhow::Result<()> {
             )
             .await?;
         if has_record == Some(1) {
-            conn.exec_drop("DELETE FROM jst_schema_migrations WHERE scope = ?", (tables.orders.as_str(),)).await?;
+            conn.exec_drop(
+                "DELETE FROM jst_schema_migrations WHERE scope = ?",
+                (tables.orders.as_str(),),
+            )
+            .await?;
         }
         Ok::<(), mysql_async::Error>(())
     }

@@ -12,23 +12,47 @@ use crate::gateway::{Churn, FakeGateway, GatewayConfig, RateLimits, Shop};
 pub(super) async fn run(args: FakeGatewayArgs) -> anyhow::Result<ExitCode> {
     let now = beijing_time::now();
     let since = now - chrono::Duration::days(args.days);
-    let shop = Shop::generate(args.seed, args.orders, since, now - chrono::Duration::minutes(5));
+    let shop = Shop::generate(
+        args.seed,
+        args.orders,
+        since,
+        now - chrono::Duration::minutes(5),
+    );
     let config = GatewayConfig {
         bind: std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
-        rate_limits: RateLimits { per_second: Some(args.per_second), per_minute: Some(args.per_minute) },
-        churn: Churn { changes_per_request: args.changes_per_request, arrivals_per_request: 0 },
+        rate_limits: RateLimits {
+            per_second: Some(args.per_second),
+            per_minute: Some(args.per_minute),
+        },
+        churn: Churn {
+            changes_per_request: args.changes_per_request,
+            arrivals_per_request: 0,
+        },
         ..GatewayConfig::default()
     };
-    let gateway = FakeGateway::start(config.clone(), shop).context("cannot start the simulated gateway")?;
-    println!("Simulated Qimen gateway with {} orders modified since {}.", args.orders, beijing_time::format(since));
+    let gateway =
+        FakeGateway::start(config.clone(), shop).context("cannot start the simulated gateway")?;
+    println!(
+        "Simulated Qimen gateway with {} orders modified since {}.",
+        args.orders,
+        beijing_time::format(since)
+    );
     println!("export JST_API_URL={}", gateway.url());
     println!("export JST_APP_KEY={}", config.app_key);
     println!("export JST_APP_SECRET={}", config.secret.expose());
     println!("export JST_CUSTOMER_ID={}", config.customer_id);
-    println!("# then: jst-sync sync --since \"{}\"   (Ctrl-C stops the gateway)", beijing_time::format(since));
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    println!(
+        "# then: jst-sync sync --since \"{}\"   (Ctrl-C stops the gateway)",
+        beijing_time::format(since)
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
     let stats = gateway.stats();
     gateway.shutdown().await;
-    println!("Served {} calls ({} successful).", stats.total_calls, stats.successful_calls);
+    println!(
+        "Served {} calls ({} successful).",
+        stats.total_calls, stats.successful_calls
+    );
     Ok(ExitCode::SUCCESS)
 }

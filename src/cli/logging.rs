@@ -17,7 +17,12 @@ pub fn init(format: &str, verbose: u8) {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = if format == "json" {
-        tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).json().try_init().map_err(|e| e.to_string())
+        tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .json()
+            .try_init()
+            .map_err(|e| e.to_string())
     } else if terminal {
         // Only spans that ask for a bar (`indicatif.pb_show`) get one: the pull's.
         let bars = IndicatifLayer::new();

@@ -28,7 +28,9 @@ pub use summary::RunSummary;
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     logging::init(&cli.log_format, cli.verbose);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(dispatch(cli))
 }
 

@@ -34,7 +34,10 @@ impl Observer {
         self.metrics.record(summary);
         self.write_metrics();
         if !summary.succeeded {
-            let error = summary.error.clone().unwrap_or_else(|| "unknown error".to_owned());
+            let error = summary
+                .error
+                .clone()
+                .unwrap_or_else(|| "unknown error".to_owned());
             self.alert(AlertEvent::RunFailed {
                 run_id: Some(summary.run_id),
                 command: summary.command.clone(),
@@ -86,7 +89,9 @@ impl Observer {
     }
 
     fn write_metrics(&self) {
-        let Some(path) = &self.metrics_file else { return };
+        let Some(path) = &self.metrics_file else {
+            return;
+        };
         if let Err(error) = self.metrics.write_to(path) {
             tracing::warn!(path = %path.display(), %error, "Metrics file not written.");
         }

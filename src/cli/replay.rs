@@ -18,8 +18,9 @@ pub(super) async fn replay(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Res
     let config = load_config(global)?;
     let filter = match (&args.since, &args.order) {
         (Some(since), _) => {
-            let time = beijing_time::parse(since)
-                .with_context(|| format!("--since {since:?} is not a Beijing time like \"2024-05-01 00:00:00\""))?;
+            let time = beijing_time::parse(since).with_context(|| {
+                format!("--since {since:?} is not a Beijing time like \"2024-05-01 00:00:00\"")
+            })?;
             RequeueFilter::ModifiedSince(beijing_time::format(time))
         }
         (None, Some(o_id)) => RequeueFilter::Order(o_id.clone()),

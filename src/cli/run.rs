@@ -40,12 +40,27 @@ pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-pub(super) async fn run_cli_command(global: &GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
+pub(super) async fn run_cli_command(
+    global: &GlobalArgs,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
     let options = match command {
-        Command::Sync(args) => RunOptions { pull: Some(args.pull), push: true, dry_run: args.dry_run },
-        Command::Pull(args) => RunOptions { pull: Some(args), push: false, dry_run: false },
-        Command::Push(_) => RunOptions { pull: None, push: true, dry_run: false },
+        Command::Sync(args) => RunOptions {
+            pull: Some(args.pull),
+            push: true,
+            dry_run: args.dry_run,
+        },
+        Command::Pull(args) => RunOptions {
+            pull: Some(args),
+            push: false,
+            dry_run: false,
+        },
+        Command::Push(_) => RunOptions {
+            pull: None,
+            push: true,
+            dry_run: false,
+        },
         _ => unreachable!("dispatched elsewhere"),
     };
     let stop = stop_on_signals();
@@ -55,7 +70,9 @@ pub(super) async fn run_cli_command(global: &GlobalArgs, command: Command) -> an
         let summary = match run_command(config, &options, stop).await {
             Ok(summary) => summary,
             Err(error) => {
-                observer.run_not_started(options.command_name(), &error).await;
+                observer
+                    .run_not_started(options.command_name(), &error)
+                    .await;
                 return Err(error);
             }
         };
@@ -80,7 +97,9 @@ pub(super) async fn run_cli_command(global: &GlobalArgs, command: Command) -> an
             }
             Err(error) => {
                 eprintln!("error: merchant {name}: {error:#}");
-                observer.run_not_started(options.command_name(), &error).await;
+                observer
+                    .run_not_started(options.command_name(), &error)
+                    .await;
                 failed.push(name.clone());
             }
         }
@@ -88,7 +107,12 @@ pub(super) async fn run_cli_command(global: &GlobalArgs, command: Command) -> an
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("error: {} of {} merchants failed: {}", failed.len(), merchants.len(), failed.join(", "));
+        eprintln!(
+            "error: {} of {} merchants failed: {}",
+            failed.len(),
+            merchants.len(),
+            failed.join(", ")
+        );
         Ok(ExitCode::FAILURE)
     }
 }
@@ -99,7 +123,11 @@ pub(super) fn report_summary(summary: &RunSummary) -> ExitCode {
     if let Some(error) = &summary.error {
         eprintln!("error: {error}");
     }
-    if summary.succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if summary.succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 impl RunOptions {
@@ -155,9 +183,12 @@ pub fn mapping(config: &Config) -> anyhow::Result<Mapping> {
     match &config.mapping {
         None => Ok(Mapping::default()),
         Some(table) => {
-            let overrides: crate::transform::MappingOverrides =
-                table.clone().try_into().context("invalid [mapping] in the config file")?;
-            Mapping::with_overrides(&overrides).map_err(|e| anyhow::anyhow!("invalid [mapping]: {e}"))
+            let overrides: crate::transform::MappingOverrides = table
+                .clone()
+                .try_into()
+                .context("invalid [mapping] in the config file")?;
+            Mapping::with_overrides(&overrides)
+                .map_err(|e| anyhow::anyhow!("invalid [mapping]: {e}"))
         }
     }
 }
@@ -210,7 +241,11 @@ pub(super) async fn execute(
     };
     let store = StagingStore::open(&config.staging)
         .with_context(|| format!("cannot use staging file {}", config.staging.display()))?;
-    let command = if requeue.is_some() { "replay" } else { options.command_name() };
+    let command = if requeue.is_some() {
+        "replay"
+    } else {
+        options.command_name()
+    };
     let run_id = store.begin_run(command, options.pull.as_ref().map(|_| strategy.as_str()))?;
     let staging: SharedStaging = Arc::new(Mutex::new(store));
     let mut summary = RunSummary {
@@ -258,11 +293,20 @@ pub(super) async fn execute(
         let (report, result) = if options.dry_run {
             // Read-only: connect (no migration) only to tell inserts from updates.
             let probe = match config.require_mysql() {
-                Ok(_) => MysqlSink::connect(&mysql_config(config)?, mapping.clone()).await.map_err(|e| format!("{e}")),
+                Ok(_) => MysqlSink::connect(&mysql_config(config)?, mapping.clone())
+                    .await
+                    .map_err(|e| format!("{e}")),
                 Err(_) => Err("no MySQL configured (JST_MYSQL_URL)".to_owned()),
             };
-            let (mut report, result) =
-                push::dry_run(&staging, probe.as_ref().ok(), &mapping, run_id, config.sync.batch_orders, &stop).await;
+            let (mut report, result) = push::dry_run(
+                &staging,
+                probe.as_ref().ok(),
+                &mapping,
+                run_id,
+                config.sync.batch_orders,
+                &stop,
+            )
+            .await;
             if let (Err(note), Some(dry)) = (&probe, report.dry_run.as_mut()) {
                 dry.mysql_note = Some(format!("MySQL not reachable: {note}"));
             }
@@ -273,20 +317,39 @@ pub(super) async fn execute(
         } else {
             match connect_sink(config, &mapping).await {
                 Ok(sink) => {
-                    let outcome = push::push(&staging, Some(&sink), &mapping, run_id, config.sync.batch_orders, &stop).await;
+                    let outcome = push::push(
+                        &staging,
+                        Some(&sink),
+                        &mapping,
+                        run_id,
+                        config.sync.batch_orders,
+                        &stop,
+                    )
+                    .await;
                     sink.disconnect().await;
                     outcome
                 }
                 Err(error) => {
-                    let pending = with_staging(&staging, |s| s.pending_count()).await.unwrap_or(-1);
+                    let pending = with_staging(&staging, |s| s.pending_count())
+                        .await
+                        .unwrap_or(-1);
                     errors.push(format!("{pending} orders staged, not pushed: {error:#}"));
-                    (push::PushReport { pending_left: pending, ..Default::default() }, Ok(()))
+                    (
+                        push::PushReport {
+                            pending_left: pending,
+                            ..Default::default()
+                        },
+                        Ok(()),
+                    )
                 }
             }
         };
         if let Err(error) = result {
             let pending = report.pending_left;
-            errors.push(format!("{pending} orders staged, not pushed: {:#}", anyhow::Error::from(error)));
+            errors.push(format!(
+                "{pending} orders staged, not pushed: {:#}",
+                anyhow::Error::from(error)
+            ));
         }
         summary.push = Some(report);
     }
@@ -295,25 +358,44 @@ pub(super) async fn execute(
         let now = chrono::Utc::now();
         summary.watermarks = watermarks
             .into_iter()
-            .map(|(source, strategy, value, updated_at)| crate::telemetry::WatermarkLag {
-                lag_secs: crate::telemetry::watermark_lag(&strategy, &value, &updated_at, now),
-                source,
-                strategy,
-                value,
-            })
+            .map(
+                |(source, strategy, value, updated_at)| crate::telemetry::WatermarkLag {
+                    lag_secs: crate::telemetry::watermark_lag(&strategy, &value, &updated_at, now),
+                    source,
+                    strategy,
+                    value,
+                },
+            )
             .collect();
     }
     summary.succeeded = errors.is_empty();
     summary.error = (!errors.is_empty()).then(|| errors.join("; "));
     summary.duration_secs = started.elapsed().as_secs_f64();
     let record = serde_json::to_value(&summary).expect("summary serialises");
-    let status = if summary.succeeded { RunStatus::Succeeded } else { RunStatus::Failed };
-    let error = summary.error.clone();
-    with_staging(&staging, move |s| s.finish_run(run_id, status, &record, error.as_deref())).await?;
-    if summary.succeeded {
-        tracing::info!(run = run_id, command, secs = summary.duration_secs, "Run finished.");
+    let status = if summary.succeeded {
+        RunStatus::Succeeded
     } else {
-        tracing::error!(run = run_id, command, error = summary.error.as_deref().unwrap_or(""), "Run failed.");
+        RunStatus::Failed
+    };
+    let error = summary.error.clone();
+    with_staging(&staging, move |s| {
+        s.finish_run(run_id, status, &record, error.as_deref())
+    })
+    .await?;
+    if summary.succeeded {
+        tracing::info!(
+            run = run_id,
+            command,
+            secs = summary.duration_secs,
+            "Run finished."
+        );
+    } else {
+        tracing::error!(
+            run = run_id,
+            command,
+            error = summary.error.as_deref().unwrap_or(""),
+            "Run failed."
+        );
     }
     Ok(summary)
 }
@@ -325,14 +407,16 @@ async fn plan_pull(
     staging: &SharedStaging,
     source_key: &str,
 ) -> anyhow::Result<pull::PullPlan> {
-    let parse_time = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<chrono::NaiveDateTime>> {
-        text.as_deref()
-            .map(|t| {
-                beijing_time::parse(t)
-                    .with_context(|| format!("{flag} {t:?} is not a Beijing time like \"2024-05-01 00:00:00\""))
-            })
-            .transpose()
-    };
+    let parse_time =
+        |flag: &str, text: &Option<String>| -> anyhow::Result<Option<chrono::NaiveDateTime>> {
+            text.as_deref()
+                .map(|t| {
+                    beijing_time::parse(t).with_context(|| {
+                        format!("{flag} {t:?} is not a Beijing time like \"2024-05-01 00:00:00\"")
+                    })
+                })
+                .transpose()
+        };
     let request = PlanRequest {
         strategy,
         since: parse_time("--since", &args.since)?,
@@ -344,7 +428,11 @@ async fn plan_pull(
     };
     let key = source_key.to_owned();
     let watermark = with_staging(staging, move |s| s.watermark(&key, strategy.as_str())).await?;
-    Ok(pull::plan(&request, watermark.as_deref(), beijing_time::now())?)
+    Ok(pull::plan(
+        &request,
+        watermark.as_deref(),
+        beijing_time::now(),
+    )?)
 }
 
 async fn connect_sink(config: &Config, mapping: &Mapping) -> anyhow::Result<MysqlSink> {

@@ -30,7 +30,11 @@ pub(super) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Ex
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("staging     {} ({} bytes)", config.staging.display(), counts.file_bytes);
+    println!(
+        "staging     {} ({} bytes)",
+        config.staging.display(),
+        counts.file_bytes
+    );
     println!(
         "stored      {} pages, {} order versions, {} orders",
         counts.pages, counts.order_versions, counts.current_orders
@@ -48,7 +52,10 @@ pub(super) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Ex
             run.status,
             run.started_at,
             run.finished_at.as_deref().unwrap_or("-"),
-            run.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            run.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         );
         if let Some(summary) = &run.summary {
             println!("            {}", run_facts(summary));
@@ -75,8 +82,15 @@ pub(super) fn quarantine(global: &GlobalArgs, args: QuarantineArgs) -> anyhow::R
             entry.id,
             entry.o_id.as_deref().unwrap_or("?"),
             entry.stage,
-            entry.run_id.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
-            entry.resolved_at.as_deref().map(|r| format!(", resolved {r}")).unwrap_or_default(),
+            entry
+                .run_id
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "-".into()),
+            entry
+                .resolved_at
+                .as_deref()
+                .map(|r| format!(", resolved {r}"))
+                .unwrap_or_default(),
             entry.reason
         );
     }
@@ -86,9 +100,18 @@ pub(super) fn quarantine(global: &GlobalArgs, args: QuarantineArgs) -> anyhow::R
 /// One line of what a run did, from its stored summary: duration, API calls, diff, push.
 fn run_facts(summary: &Value) -> String {
     let number = |path: &[&str]| -> u64 {
-        path.iter().try_fold(summary, |value, key| value.get(key)).and_then(Value::as_u64).unwrap_or(0)
+        path.iter()
+            .try_fold(summary, |value, key| value.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
     };
-    let mut facts = vec![format!("{:.1} s", summary.get("duration_secs").and_then(Value::as_f64).unwrap_or(0.0))];
+    let mut facts = vec![format!(
+        "{:.1} s",
+        summary
+            .get("duration_secs")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+    )];
     if summary.get("pull").is_some_and(|p| !p.is_null()) {
         facts.push(format!(
             "API calls {}, orders new {}, changed {}, unchanged {}",
@@ -102,11 +125,18 @@ fn run_facts(summary: &Value) -> String {
         facts.push(format!("re-enqueued {requeued}"));
     }
     if summary.get("push").is_some_and(|p| !p.is_null()) {
-        let verb = if summary.get("dry_run").and_then(Value::as_bool) == Some(true) { "would push" } else { "pushed" };
+        let verb = if summary.get("dry_run").and_then(Value::as_bool) == Some(true) {
+            "would push"
+        } else {
+            "pushed"
+        };
         facts.push(format!(
             "{verb} {} orders, pending {}",
             number(&["push", "orders_pushed"]),
-            summary.pointer("/push/pending_left").and_then(Value::as_i64).unwrap_or(0)
+            summary
+                .pointer("/push/pending_left")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
         ));
     }
     facts.join("; ")

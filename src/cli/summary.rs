@@ -33,8 +33,16 @@ pub struct RunSummary {
 
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let outcome = if self.succeeded { "succeeded" } else { "FAILED" };
-        writeln!(f, "jst-sync {} (run {}): {outcome} in {:.1} s", self.command, self.run_id, self.duration_secs)?;
+        let outcome = if self.succeeded {
+            "succeeded"
+        } else {
+            "FAILED"
+        };
+        writeln!(
+            f,
+            "jst-sync {} (run {}): {outcome} in {:.1} s",
+            self.command, self.run_id, self.duration_secs
+        )?;
         if let Some(pull) = &self.pull {
             writeln!(
                 f,
@@ -66,7 +74,10 @@ impl fmt::Display for RunSummary {
             }
         }
         if let Some(requeued) = self.requeued {
-            writeln!(f, "  replay   re-enqueued {requeued} current versions from staging (no API calls)")?;
+            writeln!(
+                f,
+                "  replay   re-enqueued {requeued} current versions from staging (no API calls)"
+            )?;
         }
         if let Some(push) = &self.push {
             let verb = if self.dry_run { "would push" } else { "pushed" };
@@ -106,7 +117,10 @@ impl fmt::Display for RunSummary {
                     dry.mysql_note.as_deref().unwrap_or("MySQL not read")
                 )?;
             }
-            writeln!(f, "  dry run  nothing was written to MySQL and nothing was marked pushed")?;
+            writeln!(
+                f,
+                "  dry run  nothing was written to MySQL and nothing was marked pushed"
+            )?;
         }
         if let Some(error) = &self.error {
             writeln!(f, "  error    {error}")?;

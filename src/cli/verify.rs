@@ -84,9 +84,20 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
     let expected_items: u64 = view.expected.values().map(|e| e.items).sum();
     let expected_pays: u64 = view.expected.values().map(|e| e.pays).sum();
     let settled = |id: &i64| !view.pending.contains(id);
-    let mysql_orders = stored.iter().filter(|(id, s)| s.has_row && settled(id)).count();
-    let mysql_items: u64 = stored.iter().filter(|(id, _)| settled(id)).map(|(_, s)| s.items).sum();
-    let mysql_pays: u64 = stored.iter().filter(|(id, _)| settled(id)).map(|(_, s)| s.pays).sum();
+    let mysql_orders = stored
+        .iter()
+        .filter(|(id, s)| s.has_row && settled(id))
+        .count();
+    let mysql_items: u64 = stored
+        .iter()
+        .filter(|(id, _)| settled(id))
+        .map(|(_, s)| s.items)
+        .sum();
+    let mysql_pays: u64 = stored
+        .iter()
+        .filter(|(id, _)| settled(id))
+        .map(|(_, s)| s.pays)
+        .sum();
     let limit = args.limit;
     if args.json {
         let first = |ids: &Vec<i64>| ids.iter().take(limit).copied().collect::<Vec<_>>();
@@ -112,7 +123,10 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("orders   staging {} / MySQL {mysql_orders}", view.expected.len());
+        println!(
+            "orders   staging {} / MySQL {mysql_orders}",
+            view.expected.len()
+        );
         println!("items    staging {expected_items} / MySQL {mysql_items}");
         println!("pays     staging {expected_pays} / MySQL {mysql_pays}");
         println!(
@@ -129,8 +143,14 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
             }
         };
         let text = |ids: &Vec<i64>| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
-        show("in staging, missing in MySQL", text(&drift.missing_in_mysql));
-        show("in MySQL, unknown to staging", text(&drift.unknown_to_staging));
+        show(
+            "in staging, missing in MySQL",
+            text(&drift.missing_in_mysql),
+        );
+        show(
+            "in MySQL, unknown to staging",
+            text(&drift.unknown_to_staging),
+        );
         show(
             "in MySQL although the mapping filters them",
             text(&drift.filtered_but_present),
@@ -138,7 +158,11 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
         show("jst_ts differs", text(&drift.version_differs));
         show(
             "columns differ",
-            drift.fields_differ.iter().map(|(id, c)| format!("{id} {c}")).collect(),
+            drift
+                .fields_differ
+                .iter()
+                .map(|(id, c)| format!("{id} {c}"))
+                .collect(),
         );
         show("item row count differs", text(&drift.items_differ));
         show("payment row count differs", text(&drift.pays_differ));
@@ -158,8 +182,15 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
     })
 }
 
-fn read_staging(store: &StagingStore, mapping: &Mapping, columns: &[&str]) -> anyhow::Result<StagingView> {
-    let positions: Vec<usize> = columns.iter().filter_map(|c| mapping.order.position(c)).collect();
+fn read_staging(
+    store: &StagingStore,
+    mapping: &Mapping,
+    columns: &[&str],
+) -> anyhow::Result<StagingView> {
+    let positions: Vec<usize> = columns
+        .iter()
+        .filter_map(|c| mapping.order.position(c))
+        .collect();
     let mut view = StagingView::default();
     store.for_each_current(|record| {
         let Ok(id) = record.o_id.parse::<i64>() else {
@@ -185,7 +216,10 @@ fn read_staging(store: &StagingStore, mapping: &Mapping, columns: &[&str]) -> an
             .and_then(|order| transform(&order, mapping, version).ok());
         match outcome {
             Some(Transformed::Rows(rows)) => {
-                let fields = positions.iter().map(|p| cell_text(&rows.order[*p])).collect();
+                let fields = positions
+                    .iter()
+                    .map(|p| cell_text(&rows.order[*p]))
+                    .collect();
                 view.expected.insert(
                     id,
                     Expected {
@@ -234,7 +268,10 @@ fn compare(view: &StagingView, stored: &BTreeMap<i64, StoredOrder>, columns: &[&
         }
     }
     for id in stored.keys() {
-        if view.expected.contains_key(id) || view.pending.contains(id) || view.quarantined.contains(id) {
+        if view.expected.contains_key(id)
+            || view.pending.contains(id)
+            || view.quarantined.contains(id)
+        {
             continue;
         }
         if view.filtered.contains(id) {

@@ -15,8 +15,18 @@ pub struct FieldChange {
 
 impl fmt::Display for FieldChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |value: &Option<Value>| value.as_ref().map_or_else(|| "(absent)".to_owned(), Value::to_string);
-        write!(f, "{}: {} → {}", self.path, show(&self.before), show(&self.after))
+        let show = |value: &Option<Value>| {
+            value
+                .as_ref()
+                .map_or_else(|| "(absent)".to_owned(), Value::to_string)
+        };
+        write!(
+            f,
+            "{}: {} → {}",
+            self.path,
+            show(&self.before),
+            show(&self.after)
+        )
     }
 }
 
@@ -31,7 +41,10 @@ pub fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
 fn walk(path: String, before: Option<&Value>, after: Option<&Value>, out: &mut Vec<FieldChange>) {
     match (before, after) {
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
+            let mut keys: Vec<&String> = a
+                .keys()
+                .chain(b.keys().filter(|k| !a.contains_key(*k)))
+                .collect();
             keys.sort();
             for key in keys {
                 let child = if path.is_empty() {
@@ -62,7 +75,10 @@ mod tests {
     use serde_json::json;
 
     fn check(before: Value, after: Value, expected: &[&str]) {
-        let shown: Vec<String> = field_changes(&before, &after).iter().map(ToString::to_string).collect();
+        let shown: Vec<String> = field_changes(&before, &after)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(shown, expected, "{before} → {after}");
     }
 
@@ -75,8 +91,16 @@ mod tests {
             json!({"items": [{"qty": "2", "sku": "x"}]}),
             &[r#"items[0].qty: "1" → "2""#],
         );
-        check(json!({"a": 1}), json!({"a": 1, "b": null}), &["b: (absent) → null"]);
-        check(json!({"p": [1, 2]}), json!({"p": [1]}), &["p[1]: 2 → (absent)"]);
+        check(
+            json!({"a": 1}),
+            json!({"a": 1, "b": null}),
+            &["b: (absent) → null"],
+        );
+        check(
+            json!({"p": [1, 2]}),
+            json!({"p": [1]}),
+            &["p[1]: 2 → (absent)"],
+        );
         check(
             json!({"o": {"x": 1}}),
             json!({"o": "flat"}),

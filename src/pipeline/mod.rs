@@ -12,14 +12,19 @@ use crate::staging::StagingStore;
 pub type SharedStaging = Arc<Mutex<StagingStore>>;
 
 /// Runs `f` with the store on a blocking thread.
-pub async fn with_staging<T, F>(staging: &SharedStaging, f: F) -> Result<T, crate::staging::StagingError>
+pub async fn with_staging<T, F>(
+    staging: &SharedStaging,
+    f: F,
+) -> Result<T, crate::staging::StagingError>
 where
     T: Send + 'static,
     F: FnOnce(&mut StagingStore) -> Result<T, crate::staging::StagingError> + Send + 'static,
 {
     let staging = Arc::clone(staging);
     tokio::task::spawn_blocking(move || {
-        let mut store = staging.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut store = staging
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut store)
     })
     .await

@@ -21,7 +21,10 @@ pub enum PullPlan {
     /// These windows, in time order; the watermark moves to the end of the last window of the
     /// completed prefix, but never past `watermark_cap` (now minus the safety lag); `None`: this
     /// pull does not move the watermark.
-    Windows { windows: Vec<Window>, watermark_cap: Option<NaiveDateTime> },
+    Windows {
+        windows: Vec<Window>,
+        watermark_cap: Option<NaiveDateTime>,
+    },
     /// Everything with `ts >= start_ts`.
     Cursor { start_ts: i64 },
 }
@@ -40,11 +43,17 @@ pub struct PlanRequest {
 }
 
 /// Decides what to pull. `watermark` is the stored value for the strategy.
-pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) -> Result<PullPlan, PlanError> {
+pub fn plan(
+    request: &PlanRequest,
+    watermark: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<PullPlan, PlanError> {
     match request.strategy {
         Strategy::Ts => {
             let start_ts = match watermark {
-                Some(value) => value.parse().map_err(|_| PlanError::BadWatermark(value.to_owned()))?,
+                Some(value) => value
+                    .parse()
+                    .map_err(|_| PlanError::BadWatermark(value.to_owned()))?,
                 None => 1,
             };
             Ok(PullPlan::Cursor { start_ts })
@@ -55,10 +64,13 @@ pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) 
             let start = match (request.since, watermark) {
                 (Some(since), _) => since,
                 (None, Some(value)) => {
-                    beijing_time::parse(value).ok_or_else(|| PlanError::BadWatermark(value.to_owned()))? - overlap
+                    beijing_time::parse(value)
+                        .ok_or_else(|| PlanError::BadWatermark(value.to_owned()))?
+                        - overlap
                 }
                 (None, None) => {
-                    let backfill = chrono::Duration::from_std(request.initial_backfill).expect("backfill fits");
+                    let backfill = chrono::Duration::from_std(request.initial_backfill)
+                        .expect("backfill fits");
                     if backfill.is_zero() {
                         return Err(PlanError::NoStart);
                     }
@@ -95,7 +107,10 @@ pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) 
                     "--since is after the stored watermark: this run does not move the watermark."
                 );
             }
-            Ok(PullPlan::Windows { windows, watermark_cap: (!leaves_gap).then_some(cap) })
+            Ok(PullPlan::Windows {
+                windows,
+                watermark_cap: (!leaves_gap).then_some(cap),
+            })
         }
     }
 }
@@ -103,7 +118,9 @@ pub fn plan(request: &PlanRequest, watermark: Option<&str>, now: NaiveDateTime) 
 /// Why no plan could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("no watermark yet and no initial backfill configured: the first run needs --since \"YYYY-MM-DD HH:MM:SS\" (Beijing time)")]
+    #[error(
+        "no watermark yet and no initial backfill configured: the first run needs --since \"YYYY-MM-DD HH:MM:SS\" (Beijing time)"
+    )]
     NoStart,
     #[error("stored watermark {0:?} cannot be read: pass --since to start again")]
     BadWatermark(String),
@@ -139,7 +156,9 @@ pub enum PullError {
     Cursor(#[source] SourceError),
     #[error("staging a page failed: {0}")]
     Staging(#[from] StagingError),
-    #[error("the ts cursor cannot move past {cursor}: the gateway keeps answering the same rows (or rows without ts); use --strategy window")]
+    #[error(
+        "the ts cursor cannot move past {cursor}: the gateway keeps answering the same rows (or rows without ts); use --strategy window"
+    )]
     CursorStuck { cursor: i64 },
     #[error("interrupted: pages received so far are staged")]
     Interrupted,
@@ -174,16 +193,31 @@ pub async fn pull(
     plan: PullPlan,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> (PullReport, Result<(), PullError>) {
-    let PullRun { run_id, ref source_key, strategy, concurrency } = *run;
+    let PullRun {
+        run_id,
+        ref source_key,
+        strategy,
+        concurrency,
+    } = *run;
     let (events, events_rx) = mpsc::channel::<StageEvent>(64);
     let (planned, watermark_cap) = match &plan {
-        PullPlan::Windows { windows, watermark_cap } => (windows.clone(), *watermark_cap),
+        PullPlan::Windows {
+            windows,
+            watermark_cap,
+        } => (windows.clone(), *watermark_cap),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
     let (fingerprinted, fingerprinted_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(8);
     let fingerprinter = spawn_fingerprinter(events_rx, fingerprinted);
-    let writer =
-        spawn_stager(staging.clone(), run_id, source_key.clone(), strategy, planned, watermark_cap, fingerprinted_rx);
+    let writer = spawn_stager(
+        staging.clone(),
+        run_id,
+        source_key.clone(),
+        strategy,
+        planned,
+        watermark_cap,
+        fingerprinted_rx,
+    );
 
     let fetch_result: Result<(), PullError> = match plan {
         PullPlan::Windows { windows, .. } => {
@@ -238,7 +272,13 @@ pub async fn pull(
             match result {
                 Some(Ok(report)) => {
                     let _ = events.send(StageEvent::CursorDone(report.cursor)).await;
-                    if report.stuck { Err(PullError::CursorStuck { cursor: report.cursor }) } else { Ok(()) }
+                    if report.stuck {
+                        Err(PullError::CursorStuck {
+                            cursor: report.cursor,
+                        })
+                    } else {
+                        Ok(())
+                    }
                 }
                 Some(Err(error)) => Err(PullError::Cursor(error)),
                 None => Err(PullError::Interrupted),
@@ -257,7 +297,9 @@ pub async fn pull(
 
 /// A page sender whose pages are forwarded, in order, to the stager's event channel. Drop the
 /// sender and await the handle to know every page was handed over.
-fn page_forwarder(events: &mpsc::Sender<StageEvent>) -> (mpsc::Sender<FetchedPage>, tokio::task::JoinHandle<()>) {
+fn page_forwarder(
+    events: &mpsc::Sender<StageEvent>,
+) -> (mpsc::Sender<FetchedPage>, tokio::task::JoinHandle<()>) {
     let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
     let events = events.clone();
     let forwarder = tokio::spawn(async move {
@@ -280,7 +322,11 @@ async fn wait_for_stop(stop: &mut tokio::sync::watch::Receiver<bool>) {
 
 /// Pulls one window, forwarding its pages; reports it done only after all its pages were
 /// handed to the stager (same channel, so they are staged first).
-async fn pull_one_window(client: QimenClient, window: Window, events: mpsc::Sender<StageEvent>) -> Result<(), PullError> {
+async fn pull_one_window(
+    client: QimenClient,
+    window: Window,
+    events: mpsc::Sender<StageEvent>,
+) -> Result<(), PullError> {
     let (pages, forwarder) = page_forwarder(&events);
     let result = client.pull_window(window, &pages).await;
     drop(pages);
@@ -290,7 +336,10 @@ async fn pull_one_window(client: QimenClient, window: Window, events: mpsc::Send
             let _ = events.send(StageEvent::WindowDone(window, report)).await;
             Ok(())
         }
-        Err(source) => Err(PullError::Window { window: window.to_string(), source }),
+        Err(source) => Err(PullError::Window {
+            window: window.to_string(),
+            source,
+        }),
     }
 }
 
@@ -330,11 +379,16 @@ fn spawn_stager(
         use tracing_indicatif::span_ext::IndicatifSpanExt;
         let _entered = progress.enter();
         progress.pb_set_style(
-            &indicatif::ProgressStyle::with_template("{spinner} pull {bar:30} {pos}/{len} windows {msg} [{elapsed}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            &indicatif::ProgressStyle::with_template(
+                "{spinner} pull {bar:30} {pos}/{len} windows {msg} [{elapsed}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         progress.pb_set_length(planned.len() as u64);
-        let mut report = PullReport { windows_planned: planned.len(), ..PullReport::default() };
+        let mut report = PullReport {
+            windows_planned: planned.len(),
+            ..PullReport::default()
+        };
         let mut done: BTreeSet<usize> = BTreeSet::new();
         let mut prefix = 0usize;
         let result = (|| -> Result<(), StagingError> {
@@ -348,7 +402,10 @@ fn spawn_stager(
                         report.orders.add(&outcome);
                         progress.pb_set_message(&format!(
                             "{} pages, {} orders ({} new, {} changed)",
-                            report.pages, report.orders.orders, report.orders.new, report.orders.changed
+                            report.pages,
+                            report.orders.orders,
+                            report.orders.new,
+                            report.orders.changed
                         ));
                         let news = store.take_field_news();
                         report.new_fields += news.new_fields;
@@ -387,7 +444,12 @@ fn spawn_stager(
                             let stored = store.watermark(&source_key, strategy.as_str())?;
                             // The watermark never moves back (a backfill of old windows).
                             if stored.as_deref().is_none_or(|s| s < end.as_str()) {
-                                store.set_watermark(&source_key, strategy.as_str(), &end, run_id)?;
+                                store.set_watermark(
+                                    &source_key,
+                                    strategy.as_str(),
+                                    &end,
+                                    run_id,
+                                )?;
                                 report.watermark = Some(end);
                             }
                         }
@@ -396,7 +458,12 @@ fn spawn_stager(
                         let stored = store.watermark(&source_key, strategy.as_str())?;
                         let stored: Option<i64> = stored.and_then(|s| s.parse().ok());
                         if stored.is_none_or(|s| s < cursor) {
-                            store.set_watermark(&source_key, strategy.as_str(), &cursor.to_string(), run_id)?;
+                            store.set_watermark(
+                                &source_key,
+                                strategy.as_str(),
+                                &cursor.to_string(),
+                                run_id,
+                            )?;
                             report.watermark = Some(cursor.to_string());
                         }
                     }
@@ -430,13 +497,23 @@ mod tests {
 
     #[test]
     fn the_first_run_needs_since() {
-        assert!(matches!(plan(&request(None), None, t("2024-05-10")), Err(PlanError::NoStart)));
+        assert!(matches!(
+            plan(&request(None), None, t("2024-05-10")),
+            Err(PlanError::NoStart)
+        ));
     }
 
     #[test]
     fn an_incremental_run_rereads_the_overlap_and_keeps_the_watermark_a_safety_lag_behind_now() {
-        let PullPlan::Windows { windows, watermark_cap } =
-            plan(&request(None), Some("2024-05-10 12:00:00"), t("2024-05-10 13:00:00")).unwrap()
+        let PullPlan::Windows {
+            windows,
+            watermark_cap,
+        } = plan(
+            &request(None),
+            Some("2024-05-10 12:00:00"),
+            t("2024-05-10 13:00:00"),
+        )
+        .unwrap()
         else {
             panic!("window plan expected")
         };
@@ -455,37 +532,54 @@ mod tests {
     fn without_since_or_watermark_the_first_run_backfills_the_initial_period() {
         let mut request = request(None);
         request.initial_backfill = Duration::from_secs(30 * 86400);
-        let PullPlan::Windows { windows, .. } = plan(&request, None, t("2024-05-31")).unwrap() else {
+        let PullPlan::Windows { windows, .. } = plan(&request, None, t("2024-05-31")).unwrap()
+        else {
             panic!("window plan expected")
         };
         assert_eq!(windows.first().unwrap().start, t("2024-05-01"));
-        assert_eq!(windows.len(), 6, "five weeks of windows and the safety-lag tail: {windows:?}");
+        assert_eq!(
+            windows.len(),
+            6,
+            "five weeks of windows and the safety-lag tail: {windows:?}"
+        );
     }
 
     #[test]
     fn since_overrides_the_watermark_and_long_ranges_are_split() {
-        let PullPlan::Windows { windows, .. } =
-            plan(&request(Some("2024-04-01")), Some("2024-05-10 12:00:00"), t("2024-04-20 00:00:00")).unwrap()
-        else {
+        let PullPlan::Windows { windows, .. } = plan(
+            &request(Some("2024-04-01")),
+            Some("2024-05-10 12:00:00"),
+            t("2024-04-20 00:00:00"),
+        )
+        .unwrap() else {
             panic!("window plan expected")
         };
         // Three weeks less the safety lag in 7-day windows, then the one-minute tail.
         assert_eq!(windows.len(), 4);
         assert_eq!(windows[0].start, t("2024-04-01"));
-        assert_eq!(windows[3], Window::new(t("2024-04-19 23:59:00"), t("2024-04-20 00:00:00")));
+        assert_eq!(
+            windows[3],
+            Window::new(t("2024-04-19 23:59:00"), t("2024-04-20 00:00:00"))
+        );
     }
 
     #[test]
     fn a_backfill_starting_after_the_watermark_does_not_move_it() {
-        let PullPlan::Windows { watermark_cap, .. } =
-            plan(&request(Some("2024-05-20")), Some("2024-05-10 00:00:00"), t("2024-05-21")).unwrap()
-        else {
+        let PullPlan::Windows { watermark_cap, .. } = plan(
+            &request(Some("2024-05-20")),
+            Some("2024-05-10 00:00:00"),
+            t("2024-05-21"),
+        )
+        .unwrap() else {
             panic!("window plan expected")
         };
         assert_eq!(watermark_cap, None);
-        let PullPlan::Windows { watermark_cap, .. } =
-            plan(&request(Some("2024-05-01")), Some("2024-05-10 00:00:00"), t("2024-05-21")).unwrap()
-        else {
+        let PullPlan::Windows { watermark_cap, .. } = plan(
+            &request(Some("2024-05-01")),
+            Some("2024-05-10 00:00:00"),
+            t("2024-05-21"),
+        )
+        .unwrap() else {
             panic!("window plan expected")
         };
         assert!(watermark_cap.is_some());
@@ -495,7 +589,13 @@ mod tests {
     fn the_ts_strategy_starts_at_one_then_continues_from_the_stored_cursor() {
         let mut request = request(None);
         request.strategy = Strategy::Ts;
-        assert!(matches!(plan(&request, None, t("2024-05-10")), Ok(PullPlan::Cursor { start_ts: 1 })));
-        assert!(matches!(plan(&request, Some("77"), t("2024-05-10")), Ok(PullPlan::Cursor { start_ts: 77 })));
+        assert!(matches!(
+            plan(&request, None, t("2024-05-10")),
+            Ok(PullPlan::Cursor { start_ts: 1 })
+        ));
+        assert!(matches!(
+            plan(&request, Some("77"), t("2024-05-10")),
+            Ok(PullPlan::Cursor { start_ts: 77 })
+        ));
     }
 }

@@ -103,7 +103,15 @@ pub async fn dry_run(
     batch_orders: usize,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> (PushReport, Result<(), PushError>) {
-    drain_reporting(staging, Target::DryRun(probe), mapping, run_id, batch_orders, stop).await
+    drain_reporting(
+        staging,
+        Target::DryRun(probe),
+        mapping,
+        run_id,
+        batch_orders,
+        stop,
+    )
+    .await
 }
 
 async fn drain_reporting(
@@ -123,7 +131,16 @@ async fn drain_reporting(
             ..DryRunReport::default()
         });
     }
-    let result = drain(staging, target, mapping, run_id, batch_orders, stop, &mut report).await;
+    let result = drain(
+        staging,
+        target,
+        mapping,
+        run_id,
+        batch_orders,
+        stop,
+        &mut report,
+    )
+    .await;
     if let Ok(left) = with_staging(staging, |s| s.pending_count()).await {
         report.pending_left = left;
     }
@@ -153,8 +170,13 @@ fn prepare_batch(
     let staging = Arc::clone(staging);
     let mapping = Arc::clone(mapping);
     tokio::task::spawn_blocking(move || {
-        let entries = staging.lock().unwrap_or_else(|p| p.into_inner()).pending_outbox(after, batch_orders)?;
-        let Some(last) = entries.last() else { return Ok(None) };
+        let entries = staging
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending_outbox(after, batch_orders)?;
+        let Some(last) = entries.last() else {
+            return Ok(None);
+        };
         let mut batch = PreparedBatch {
             last_id: last.id,
             rows: Vec::with_capacity(entries.len()),
@@ -163,7 +185,10 @@ fn prepare_batch(
             refused: Vec::new(),
         };
         for entry in entries {
-            let version = VersionKey { ts: entry.ts, staging_version: entry.id };
+            let version = VersionKey {
+                ts: entry.ts,
+                staging_version: entry.id,
+            };
             let outcome = serde_json::from_str::<Value>(&entry.canonical_json)
                 .map_err(|e| format!("staged JSON cannot be read: {e}"))
                 .and_then(|order| transform(&order, &mapping, version).map_err(|e| e.to_string()));
@@ -196,7 +221,17 @@ async fn drain(
 ) -> Result<(), PushError> {
     let mapping = Arc::new(mapping.clone());
     let mut next = Some(prepare_batch(staging, &mapping, 0, batch_orders));
-    let result = drain_batches(staging, target, &mapping, run_id, batch_orders, stop, report, &mut next).await;
+    let result = drain_batches(
+        staging,
+        target,
+        &mapping,
+        run_id,
+        batch_orders,
+        stop,
+        report,
+        &mut next,
+    )
+    .await;
     // A batch still being prepared when the drain stops early is waited for, so the staging
     // store is not used after the push returns.
     if let Some(preparing) = next {
@@ -221,15 +256,26 @@ async fn drain_batches(
             return Err(PushError::Interrupted);
         }
         let preparing = next.take().expect("a batch is being prepared");
-        let Some(batch) = preparing.await.expect("preparing a batch does not panic")? else { return Ok(()) };
+        let Some(batch) = preparing.await.expect("preparing a batch does not panic")? else {
+            return Ok(());
+        };
         *next = Some(prepare_batch(staging, mapping, batch.last_id, batch_orders));
-        let PreparedBatch { rows, pushed, filtered, refused, .. } = batch;
+        let PreparedBatch {
+            rows,
+            pushed,
+            filtered,
+            refused,
+            ..
+        } = batch;
 
         for (entry, reason) in refused {
             tracing::warn!(o_id = %entry.o_id, %reason, "Order quarantined.");
             report.quarantined += 1;
             if matches!(target, Target::Write(_)) {
-                with_staging(staging, move |s| s.quarantine_outbox(&entry, run_id, &reason)).await?;
+                with_staging(staging, move |s| {
+                    s.quarantine_outbox(&entry, run_id, &reason)
+                })
+                .await?;
             }
         }
         report.batches += 1;
@@ -254,13 +300,17 @@ async fn drain_batches(
             report.write_statements += written.statements as u64;
         }
         if !filtered.is_empty() {
-            let ids: Vec<i64> = filtered.iter().filter_map(|(_, o_id)| o_id.parse().ok()).collect();
+            let ids: Vec<i64> = filtered
+                .iter()
+                .filter_map(|(_, o_id)| o_id.parse().ok())
+                .collect();
             report.write_statements += sink.delete_orders(&ids).await?;
         }
         with_staging(staging, move |s| {
             let pushed: Vec<(i64, &str)> = pushed.iter().map(|(id, o)| (*id, o.as_str())).collect();
             s.finish_outbox(&pushed, OutboxState::Pushed)?;
-            let filtered: Vec<(i64, &str)> = filtered.iter().map(|(id, o)| (*id, o.as_str())).collect();
+            let filtered: Vec<(i64, &str)> =
+                filtered.iter().map(|(id, o)| (*id, o.as_str())).collect();
             s.finish_outbox(&filtered, OutboxState::Filtered)
         })
         .await?;
@@ -276,13 +326,22 @@ async fn classify_dry(
     filtered: &[(i64, String)],
 ) {
     let mut ids: Vec<i64> = rows.iter().filter_map(|r| r.o_id.parse().ok()).collect();
-    ids.extend(filtered.iter().filter_map(|(_, o_id)| o_id.parse::<i64>().ok()));
+    ids.extend(
+        filtered
+            .iter()
+            .filter_map(|(_, o_id)| o_id.parse::<i64>().ok()),
+    );
     let stored = match probe {
         Some(sink) if dry.compared_with_mysql => match sink.order_versions(&ids).await {
-            Ok(stored) => Some(stored.into_iter().collect::<std::collections::HashMap<i64, VersionKey>>()),
+            Ok(stored) => Some(
+                stored
+                    .into_iter()
+                    .collect::<std::collections::HashMap<i64, VersionKey>>(),
+            ),
             // The tables are created by the first real push: until then every order is new.
             Err(SinkError::Schema(message)) if message.contains("doesn't exist") => {
-                dry.mysql_note = Some("tables not created yet: every order is an insert".to_owned());
+                dry.mysql_note =
+                    Some("tables not created yet: every order is an insert".to_owned());
                 Some(std::collections::HashMap::new())
             }
             Err(error) => {
@@ -299,7 +358,12 @@ async fn classify_dry(
     };
     for order in rows {
         let (items, pays) = (order.items.len() as u64, order.pays.len() as u64);
-        match order.o_id.parse::<i64>().ok().and_then(|id| stored.get(&id)) {
+        match order
+            .o_id
+            .parse::<i64>()
+            .ok()
+            .and_then(|id| stored.get(&id))
+        {
             None => {
                 dry.orders_insert += 1;
                 dry.items_insert += items;

@@ -69,7 +69,11 @@ impl QimenClient {
             let read = scan.read(cursor, page_index).await?;
             let Some(page_max) = read.max_ts else {
                 if read.len > 0 {
-                    warn!(cursor, page_index, "No order on a cursor page has an integer ts; the cursor cannot move. Use the window strategy.");
+                    warn!(
+                        cursor,
+                        page_index,
+                        "No order on a cursor page has an integer ts; the cursor cannot move. Use the window strategy."
+                    );
                     scan.report.stuck = true;
                 }
                 break;
@@ -141,7 +145,11 @@ impl Scan<'_> {
             if let (Some(id), Some(ts)) = (order_id(order), order_ts(order)) {
                 versions.push((id, ts));
             } else {
-                tracing::warn!(page = page_index, start_ts = cursor, "Order without o_id or integer ts on a cursor page.");
+                tracing::warn!(
+                    page = page_index,
+                    start_ts = cursor,
+                    "Order without o_id or integer ts on a cursor page."
+                );
             }
         }
         self.report.calls += 1;

@@ -54,7 +54,10 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
     // A field beside the orders wins over the same field under `data`; `null` counts as absent.
     let mut take = |name: &str| -> Option<Value> {
         let beside = response.remove(name).filter(|v| !v.is_null());
-        let under = data.as_mut().and_then(|d| d.remove(name)).filter(|v| !v.is_null());
+        let under = data
+            .as_mut()
+            .and_then(|d| d.remove(name))
+            .filter(|v| !v.is_null());
         beside.or(under)
     };
 
@@ -292,7 +295,10 @@ mod tests {
             r#"{"error_response":{"code":"50","msg":"x","sub_code":"isp.remote-service-timeout"}}"#,
         ] {
             let error = error_of(body);
-            assert!(matches!(error, SourceError::Unavailable { .. }) && error.is_transient(), "{body}");
+            assert!(
+                matches!(error, SourceError::Unavailable { .. }) && error.is_transient(),
+                "{body}"
+            );
         }
     }
 }

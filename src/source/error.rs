@@ -29,7 +29,11 @@ pub enum SourceError {
         "gateway reports a temporary service error: code {code} ({message}){}: will retry",
         request_id_suffix(request_id)
     )]
-    Unavailable { code: i64, message: String, request_id: Option<String> },
+    Unavailable {
+        code: i64,
+        message: String,
+        request_id: Option<String>,
+    },
 
     /// The gateway throttled us (codes 7, 199, 200).
     #[error(
@@ -189,8 +193,14 @@ mod tests {
 
     #[test]
     fn printable_urls_lose_their_query_and_credentials() {
-        assert_eq!(printable_url("http://gw/router/qm?a=1#x"), "http://gw/router/qm");
-        assert_eq!(printable_url("https://u:p@gw:8080/router/qm"), "https://gw:8080/router/qm");
+        assert_eq!(
+            printable_url("http://gw/router/qm?a=1#x"),
+            "http://gw/router/qm"
+        );
+        assert_eq!(
+            printable_url("https://u:p@gw:8080/router/qm"),
+            "https://gw:8080/router/qm"
+        );
         assert_eq!(printable_url("http://gw/path@x"), "http://gw/path@x");
     }
 

@@ -148,7 +148,11 @@ mod tests {
 
     #[test]
     fn empty_session_does_not_change_the_signature() {
-        check(&[("session", "")], SignMethod::Md5, "CABEFDDCAEF5DCA6930ACCB340054AD4");
+        check(
+            &[("session", "")],
+            SignMethod::Md5,
+            "CABEFDDCAEF5DCA6930ACCB340054AD4",
+        );
     }
 
     #[test]
@@ -168,7 +172,10 @@ mod tests {
     #[test]
     fn list_valued_parameters_sign_as_comma_separated_strings() {
         check(
-            &[("status", "Sent"), ("so_ids", "3168479786331150357,3168890472371444265")],
+            &[
+                ("status", "Sent"),
+                ("so_ids", "3168479786331150357,3168890472371444265"),
+            ],
             SignMethod::Md5,
             "2FD5F3579A5E786704BFE4A6533D8A34",
         );
@@ -176,6 +183,10 @@ mod tests {
 
     #[test]
     fn an_existing_sign_parameter_is_ignored() {
-        check(&[("sign", "WHATEVER")], SignMethod::Md5, "CABEFDDCAEF5DCA6930ACCB340054AD4");
+        check(
+            &[("sign", "WHATEVER")],
+            SignMethod::Md5,
+            "CABEFDDCAEF5DCA6930ACCB340054AD4",
+        );
     }
 }

@@ -740,7 +740,10 @@ async fn a_gateway_with_unstable_order_for_ties_is_read_completely_by_halving() 
     })
     .await;
     let (tx, rx) = page_channel();
-    let report = client(config(&gateway.url)).pull_window(day(), &tx).await.unwrap();
+    let report = client(config(&gateway.url))
+        .pull_window(day(), &tx)
+        .await
+        .unwrap();
     assert_eq!(ids_of(&drain(rx)), (1..=60).collect());
     assert_eq!(report.shortfall, 0, "{report:?}");
     assert!(report.subwindows >= 2, "{report:?}");

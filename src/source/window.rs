@@ -49,13 +49,21 @@ impl Window {
             return None;
         }
         let middle = self.start + Duration::seconds(half.num_seconds());
-        Some((Window::new(self.start, middle), Window::new(middle, self.end)))
+        Some((
+            Window::new(self.start, middle),
+            Window::new(middle, self.end),
+        ))
     }
 }
 
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}..{}", beijing_time::format(self.start), beijing_time::format(self.end))
+        write!(
+            f,
+            "{}..{}",
+            beijing_time::format(self.start),
+            beijing_time::format(self.end)
+        )
     }
 }
 
@@ -88,7 +96,12 @@ mod tests {
 
     #[test]
     fn halves_cover_the_window() {
-        let (a, b) = Window::new(t("2024-05-01"), t("2024-05-02")).halves().unwrap();
-        assert_eq!((a.start, a.end, b.end), (t("2024-05-01"), t("2024-05-01 12:00:00"), t("2024-05-02")));
+        let (a, b) = Window::new(t("2024-05-01"), t("2024-05-02"))
+            .halves()
+            .unwrap();
+        assert_eq!(
+            (a.start, a.end, b.end),
+            (t("2024-05-01"), t("2024-05-01 12:00:00"), t("2024-05-02"))
+        );
     }
 }

@@ -91,13 +91,17 @@ impl StagingStore {
         }
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
         let applied: i64 = conn
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(0);
         if applied > migrations::latest_version() {
             return Err(StagingError::TooNew {
@@ -119,9 +123,11 @@ impl StagingStore {
     pub fn order_history(&self, o_id: &str) -> Result<Vec<VersionRecord>, StagingError> {
         let conn = self.connection();
         let current: Option<i64> = conn
-            .query_row("SELECT version_id FROM current_orders WHERE o_id = ?1", [o_id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT version_id FROM current_orders WHERE o_id = ?1",
+                [o_id],
+                |r| r.get(0),
+            )
             .optional()?;
         let mut statement = conn.prepare(
             "SELECT v.id, v.sha256, v.ts, v.modified, v.first_run_id, r.command, v.first_page_id,
@@ -198,7 +204,11 @@ impl StagingStore {
     /// one transaction; their pending entries are superseded. Returns how many were enqueued.
     /// The new entries have larger outbox ids and the same `ts`, so the sink's version guard
     /// lets them overwrite what MySQL holds.
-    pub fn requeue_current(&mut self, filter: &RequeueFilter, run_id: i64) -> Result<usize, StagingError> {
+    pub fn requeue_current(
+        &mut self,
+        filter: &RequeueFilter,
+        run_id: i64,
+    ) -> Result<usize, StagingError> {
         let (condition, value) = match filter {
             RequeueFilter::All => ("?1 IS NULL", None),
             RequeueFilter::ModifiedSince(since) => ("v.modified >= ?1", Some(since.clone())),
@@ -229,7 +239,10 @@ impl StagingStore {
     }
 
     /// Calls `each` with every current version and the state of its newest outbox entry.
-    pub fn for_each_current(&self, mut each: impl FnMut(CurrentRecord)) -> Result<(), StagingError> {
+    pub fn for_each_current(
+        &self,
+        mut each: impl FnMut(CurrentRecord),
+    ) -> Result<(), StagingError> {
         let mut statement = self.connection().prepare(
             "SELECT c.o_id, v.ts, v.canonical_json,
                     (SELECT o.state FROM outbox o WHERE o.o_id = c.o_id ORDER BY o.id DESC LIMIT 1)

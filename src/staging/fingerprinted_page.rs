@@ -30,6 +30,16 @@ impl FingerprintedPage {
 }
 
 /// The fingerprint of each order; `None` for one that is not an object or has no usable `o_id`.
-pub(super) fn fingerprint_orders(orders: &[serde_json::Value]) -> Vec<Option<(Fingerprint, String)>> {
-    orders.iter().map(|order| order.is_object().then(|| diff::fingerprint(order)).flatten()).collect()
+pub(super) fn fingerprint_orders(
+    orders: &[serde_json::Value],
+) -> Vec<Option<(Fingerprint, String)>> {
+    orders
+        .iter()
+        .map(|order| {
+            order
+                .is_object()
+                .then(|| diff::fingerprint(order))
+                .flatten()
+        })
+        .collect()
 }

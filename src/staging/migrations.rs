@@ -7,8 +7,16 @@ use super::StagingError;
 
 /// Every migration, in order: (version, name, SQL).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "staging", include_str!("../../sql/sqlite/0001_staging.sql")),
-    (2, "field_catalog", include_str!("../../sql/sqlite/0002_field_catalog.sql")),
+    (
+        1,
+        "staging",
+        include_str!("../../sql/sqlite/0001_staging.sql"),
+    ),
+    (
+        2,
+        "field_catalog",
+        include_str!("../../sql/sqlite/0002_field_catalog.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -22,8 +30,11 @@ pub fn apply(conn: &mut Connection, path: &std::path::Path) -> Result<(), Stagin
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
     )?;
-    let applied: i64 =
-        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let applied: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
     if applied > latest_version() {
         return Err(StagingError::TooNew {
             path: path.to_owned(),

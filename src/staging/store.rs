@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::FingerprintedPage;
-use super::fingerprinted_page::fingerprint_orders;
 use super::field_catalog::{FieldNews, FieldObserver};
+use super::fingerprinted_page::fingerprint_orders;
 use super::{StagingError, migrations};
 use crate::diff::{self, Change, CurrentVersion, Fingerprint};
 use crate::source::FetchedPage;
@@ -28,7 +28,9 @@ pub struct StagingStore {
 
 impl std::fmt::Debug for StagingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StagingStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("StagingStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,22 +139,35 @@ impl StagingStore {
     /// Opens (creating with mode 0600 if missing) and migrates the staging file, taking its lock.
     pub fn open(path: &Path) -> Result<Self, StagingError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StagingError::Open { path: path.to_owned(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StagingError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         }
         let lock_path = lock_path(path);
-        let lock = private_file(&lock_path)
-            .map_err(|source| StagingError::Open { path: lock_path.clone(), source })?;
+        let lock = private_file(&lock_path).map_err(|source| StagingError::Open {
+            path: lock_path.clone(),
+            source,
+        })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StagingError::Locked { path: path.to_owned(), lock: lock_path });
+                return Err(StagingError::Locked {
+                    path: path.to_owned(),
+                    lock: lock_path,
+                });
             }
             Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StagingError::Open { path: lock_path, source });
+                return Err(StagingError::Open {
+                    path: lock_path,
+                    source,
+                });
             }
         }
-        private_file(path).map_err(|source| StagingError::Open { path: path.to_owned(), source })?;
+        private_file(path).map_err(|source| StagingError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -162,7 +177,12 @@ impl StagingStore {
              PRAGMA cache_size = -8192;",
         )?;
         migrations::apply(&mut conn, path)?;
-        Ok(Self { conn, path: path.to_owned(), _lock: Some(lock), fields: FieldObserver::default() })
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            _lock: Some(lock),
+            fields: FieldObserver::default(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -199,13 +219,21 @@ impl StagingStore {
 
     /// Stages one page atomically: the raw page, then each order's diff against its current
     /// version; new and changed orders get a version row and an outbox entry.
-    pub fn stage_page(&mut self, run_id: i64, page: &FetchedPage) -> Result<PageOutcome, StagingError> {
+    pub fn stage_page(
+        &mut self,
+        run_id: i64,
+        page: &FetchedPage,
+    ) -> Result<PageOutcome, StagingError> {
         self.stage_orders(run_id, page, &fingerprint_orders(&page.orders))
     }
 
     /// [`stage_page`](Self::stage_page) for a page whose orders were fingerprinted already
     /// (possibly on another thread): only the diff and the SQLite writes run here.
-    pub fn stage_fingerprinted(&mut self, run_id: i64, page: &FingerprintedPage) -> Result<PageOutcome, StagingError> {
+    pub fn stage_fingerprinted(
+        &mut self,
+        run_id: i64,
+        page: &FingerprintedPage,
+    ) -> Result<PageOutcome, StagingError> {
         self.stage_orders(run_id, page.page(), page.prints())
     }
 
@@ -217,10 +245,16 @@ impl StagingStore {
     ) -> Result<PageOutcome, StagingError> {
         let tx = self.conn.transaction()?;
         let params_json = serde_json::to_string(
-            &page.request_params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+            &page
+                .request_params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
         )
         .expect("parameters serialise");
-        let received_at = page.received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let received_at = page
+            .received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         tx.prepare_cached(
             "INSERT INTO pages (run_id, window_start, window_end, page_index, params_json,
                                 http_status, body, received_at, order_count)
@@ -272,7 +306,8 @@ impl StagingStore {
                 Change::New => outcome.new += 1,
                 Change::Changed => outcome.changed += 1,
             }
-            self.fields.observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
+            self.fields
+                .observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
             let modified = order.get("modified").and_then(Value::as_str);
             // A new version returns its id at once; a version seen before (an order changed
             // back to an earlier content) is looked up.
@@ -300,8 +335,12 @@ impl StagingStore {
             let version_id: i64 = match inserted {
                 Some(id) => id,
                 None => tx
-                    .prepare_cached("SELECT id FROM order_versions WHERE o_id = ?1 AND sha256 = ?2")?
-                    .query_row(params![fingerprint.o_id, fingerprint.sha256], |row| row.get(0))?,
+                    .prepare_cached(
+                        "SELECT id FROM order_versions WHERE o_id = ?1 AND sha256 = ?2",
+                    )?
+                    .query_row(params![fingerprint.o_id, fingerprint.sha256], |row| {
+                        row.get(0)
+                    })?,
             };
             tx.prepare_cached(
                 "INSERT INTO current_orders (o_id, version_id, sha256, ts, last_seen_at, last_page_id)
@@ -321,7 +360,10 @@ impl StagingStore {
             // An order twice on one page diffs its second copy against the first.
             currents.insert(
                 fingerprint.o_id.clone(),
-                CurrentVersion { sha256: fingerprint.sha256.clone(), ts: fingerprint.ts },
+                CurrentVersion {
+                    sha256: fingerprint.sha256.clone(),
+                    ts: fingerprint.ts,
+                },
             );
             if change == Change::Changed {
                 tx.prepare_cached(
@@ -345,7 +387,11 @@ impl StagingStore {
     }
 
     /// Up to `limit` pending outbox entries with ids above `after`, oldest first.
-    pub fn pending_outbox(&self, after: i64, limit: usize) -> Result<Vec<OutboxEntry>, StagingError> {
+    pub fn pending_outbox(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StagingError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT o.id, o.version_id, o.o_id, v.ts, v.canonical_json
              FROM outbox o JOIN order_versions v ON v.id = o.version_id
@@ -365,19 +411,27 @@ impl StagingStore {
 
     /// Number of pending outbox entries.
     pub fn pending_count(&self) -> Result<i64, StagingError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Marks outbox entries done, in one transaction. Call only after MySQL committed them.
     /// Pushed entries resolve any open quarantine of the same orders.
-    pub fn finish_outbox(&mut self, entries: &[(i64, &str)], state: OutboxState) -> Result<(), StagingError> {
+    pub fn finish_outbox(
+        &mut self,
+        entries: &[(i64, &str)],
+        state: OutboxState,
+    ) -> Result<(), StagingError> {
         let tx = self.conn.transaction()?;
         let done_at = now();
         for (id, o_id) in entries {
-            tx.prepare_cached("UPDATE outbox SET state = ?2, done_at = ?3 WHERE id = ?1 AND state = 'pending'")?
-                .execute(params![id, state.as_str(), done_at])?;
+            tx.prepare_cached(
+                "UPDATE outbox SET state = ?2, done_at = ?3 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id, state.as_str(), done_at])?;
             if state == OutboxState::Pushed {
                 tx.prepare_cached(
                     "UPDATE quarantine SET resolved_at = ?2 WHERE o_id = ?1 AND resolved_at IS NULL",
@@ -390,7 +444,12 @@ impl StagingStore {
     }
 
     /// Quarantines one outbox entry that could not be transformed.
-    pub fn quarantine_outbox(&mut self, entry: &OutboxEntry, run_id: i64, reason: &str) -> Result<(), StagingError> {
+    pub fn quarantine_outbox(
+        &mut self,
+        entry: &OutboxEntry,
+        run_id: i64,
+        reason: &str,
+    ) -> Result<(), StagingError> {
         let tx = self.conn.transaction()?;
         let at = now();
         tx.execute(
@@ -407,7 +466,11 @@ impl StagingStore {
     }
 
     /// Open (unresolved) quarantine entries, newest first; all of them with `include_resolved`.
-    pub fn quarantine_entries(&self, include_resolved: bool, limit: usize) -> Result<Vec<QuarantineEntry>, StagingError> {
+    pub fn quarantine_entries(
+        &self,
+        include_resolved: bool,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StagingError> {
         let mut statement = self.conn.prepare(
             "SELECT id, o_id, version_id, page_id, run_id, stage, reason, raw_json, quarantined_at, resolved_at
              FROM quarantine WHERE (?1 OR resolved_at IS NULL) ORDER BY id DESC LIMIT ?2",
@@ -443,7 +506,13 @@ impl StagingStore {
 
     /// Moves the watermark of `source` for `strategy`. Call only once the data it covers is
     /// committed.
-    pub fn set_watermark(&self, source: &str, strategy: &str, value: &str, run_id: i64) -> Result<(), StagingError> {
+    pub fn set_watermark(
+        &self,
+        source: &str,
+        strategy: &str,
+        value: &str,
+        run_id: i64,
+    ) -> Result<(), StagingError> {
         self.conn.execute(
             "INSERT INTO watermarks (source, strategy, value, run_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (source, strategy) DO UPDATE SET value = excluded.value,
@@ -455,8 +524,9 @@ impl StagingStore {
 
     /// Every watermark: (source, strategy, value, updated_at).
     pub fn watermarks(&self) -> Result<Vec<(String, String, String, String)>, StagingError> {
-        let mut statement =
-            self.conn.prepare("SELECT source, strategy, value, updated_at FROM watermarks ORDER BY 1, 2")?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT source, strategy, value, updated_at FROM watermarks ORDER BY 1, 2")?;
         let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -485,7 +555,9 @@ impl StagingStore {
 
     /// Row counts and the file size.
     pub fn counts(&self) -> Result<StoreCounts, StagingError> {
-        let count = |sql: &str| -> Result<i64, StagingError> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let count = |sql: &str| -> Result<i64, StagingError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        };
         let file_bytes = [self.path.clone(), wal_path(&self.path)]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
@@ -512,7 +584,11 @@ fn current_versions(
     conn: &Connection,
     prints: &[Option<(Fingerprint, String)>],
 ) -> Result<HashMap<String, CurrentVersion>, StagingError> {
-    let ids: Vec<&str> = prints.iter().flatten().map(|(f, _)| f.o_id.as_str()).collect();
+    let ids: Vec<&str> = prints
+        .iter()
+        .flatten()
+        .map(|(f, _)| f.o_id.as_str())
+        .collect();
     let mut currents = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
         return Ok(currents);
@@ -524,7 +600,13 @@ fn current_versions(
             "SELECT o_id, sha256, ts FROM current_orders WHERE o_id IN ({placeholders})"
         ))?;
         let rows = statement.query_map(rusqlite::params_from_iter(chunk), |row| {
-            Ok((row.get::<_, String>(0)?, CurrentVersion { sha256: row.get(1)?, ts: row.get(2)? }))
+            Ok((
+                row.get::<_, String>(0)?,
+                CurrentVersion {
+                    sha256: row.get(1)?,
+                    ts: row.get(2)?,
+                },
+            ))
         })?;
         for row in rows {
             let (o_id, current) = row?;

@@ -36,18 +36,27 @@ fn store() -> (tempfile::TempDir, StagingStore) {
 fn a_new_order_gets_a_version_and_one_outbox_entry() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
-    let outcome = store.stage_page(run, &page(vec![order("1", "a", 1), order("2", "b", 2)])).unwrap();
+    let outcome = store
+        .stage_page(run, &page(vec![order("1", "a", 1), order("2", "b", 2)]))
+        .unwrap();
     assert_eq!((outcome.orders, outcome.new, outcome.changed), (2, 2, 0));
     let pending = store.pending_outbox(0, 10).unwrap();
-    assert_eq!(pending.iter().map(|e| e.o_id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(
+        pending.iter().map(|e| e.o_id.as_str()).collect::<Vec<_>>(),
+        ["1", "2"]
+    );
 }
 
 #[test]
 fn restaging_the_same_orders_is_unchanged_and_adds_no_outbox_entry() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
-    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
-    let again = store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "a", 1)]))
+        .unwrap();
+    let again = store
+        .stage_page(run, &page(vec![order("1", "a", 1)]))
+        .unwrap();
     assert_eq!((again.new, again.changed, again.unchanged), (0, 0, 1));
     assert_eq!(store.pending_count().unwrap(), 1);
 }
@@ -66,8 +75,12 @@ fn keys_in_another_order_are_not_a_change() {
 fn a_changed_order_supersedes_its_pending_entry() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
-    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
-    let outcome = store.stage_page(run, &page(vec![order("1", "b", 2)])).unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "a", 1)]))
+        .unwrap();
+    let outcome = store
+        .stage_page(run, &page(vec![order("1", "b", 2)]))
+        .unwrap();
     assert_eq!(outcome.changed, 1);
     let pending = store.pending_outbox(0, 10).unwrap();
     assert_eq!(pending.len(), 1);
@@ -79,9 +92,25 @@ fn an_order_twice_on_one_page_diffs_its_second_copy_against_the_first() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
     let outcome = store
-        .stage_page(run, &page(vec![order("1", "a", 1), order("1", "a", 1), order("1", "b", 2), order("1", "old", 0)]))
+        .stage_page(
+            run,
+            &page(vec![
+                order("1", "a", 1),
+                order("1", "a", 1),
+                order("1", "b", 2),
+                order("1", "old", 0),
+            ]),
+        )
         .unwrap();
-    assert_eq!((outcome.new, outcome.unchanged, outcome.changed, outcome.stale), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            outcome.new,
+            outcome.unchanged,
+            outcome.changed,
+            outcome.stale
+        ),
+        (1, 1, 1, 1)
+    );
     let pending = store.pending_outbox(0, 10).unwrap();
     assert_eq!(pending.len(), 1);
     assert!(pending[0].canonical_json.contains(r#""remark":"b""#));
@@ -91,12 +120,27 @@ fn an_order_twice_on_one_page_diffs_its_second_copy_against_the_first() {
 fn a_page_fingerprinted_on_another_thread_stages_as_stage_page_does() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
-    store.stage_page(run, &page(vec![order("1", "a", 1), order("2", "b", 2)])).unwrap();
-    let next = page(vec![order("1", "a", 1), order("2", "c", 3), order("3", "d", 1), json!({"remark": "no id"})]);
-    let fingerprinted = std::thread::spawn(move || FingerprintedPage::new(next)).join().unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "a", 1), order("2", "b", 2)]))
+        .unwrap();
+    let next = page(vec![
+        order("1", "a", 1),
+        order("2", "c", 3),
+        order("3", "d", 1),
+        json!({"remark": "no id"}),
+    ]);
+    let fingerprinted = std::thread::spawn(move || FingerprintedPage::new(next))
+        .join()
+        .unwrap();
     let outcome = store.stage_fingerprinted(run, &fingerprinted).unwrap();
     assert_eq!(
-        (outcome.orders, outcome.unchanged, outcome.changed, outcome.new, outcome.quarantined),
+        (
+            outcome.orders,
+            outcome.unchanged,
+            outcome.changed,
+            outcome.new,
+            outcome.quarantined
+        ),
         (4, 1, 1, 1, 1)
     );
 }
@@ -105,8 +149,12 @@ fn a_page_fingerprinted_on_another_thread_stages_as_stage_page_does() {
 fn an_older_ts_is_stale_and_never_becomes_current() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
-    store.stage_page(run, &page(vec![order("1", "new", 5)])).unwrap();
-    let outcome = store.stage_page(run, &page(vec![order("1", "old", 4)])).unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "new", 5)]))
+        .unwrap();
+    let outcome = store
+        .stage_page(run, &page(vec![order("1", "old", 4)]))
+        .unwrap();
     assert_eq!(outcome.stale, 1);
     let pending = store.pending_outbox(0, 10).unwrap();
     assert!(pending[0].canonical_json.contains(r#""remark":"new""#));
@@ -116,11 +164,19 @@ fn an_older_ts_is_stale_and_never_becomes_current() {
 fn a_reverted_order_is_pushed_again_with_a_newer_outbox_id() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
-    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "a", 1)]))
+        .unwrap();
     let first = store.pending_outbox(0, 10).unwrap()[0].id;
-    store.finish_outbox(&[(first, "1")], OutboxState::Pushed).unwrap();
-    store.stage_page(run, &page(vec![order("1", "b", 1)])).unwrap();
-    store.stage_page(run, &page(vec![order("1", "a", 1)])).unwrap();
+    store
+        .finish_outbox(&[(first, "1")], OutboxState::Pushed)
+        .unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "b", 1)]))
+        .unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "a", 1)]))
+        .unwrap();
     let pending = store.pending_outbox(0, 10).unwrap();
     assert_eq!(pending.len(), 1);
     assert!(pending[0].id > first && pending[0].canonical_json.contains(r#""remark":"a""#));
@@ -131,7 +187,14 @@ fn orders_without_o_id_are_quarantined_and_the_rest_staged() {
     let (_dir, mut store) = store();
     let run = store.begin_run("pull", None).unwrap();
     let outcome = store
-        .stage_page(run, &page(vec![json!({"so_id": "x"}), json!("not an object"), order("1", "a", 1)]))
+        .stage_page(
+            run,
+            &page(vec![
+                json!({"so_id": "x"}),
+                json!("not an object"),
+                order("1", "a", 1),
+            ]),
+        )
         .unwrap();
     assert_eq!((outcome.quarantined, outcome.new), (2, 1));
     let quarantined = store.quarantine_entries(false, 10).unwrap();
@@ -144,7 +207,11 @@ fn a_second_store_on_the_same_file_is_refused_while_the_first_is_open() {
     let (dir, _store) = store();
     let error = StagingStore::open(&dir.path().join("staging.sqlite")).unwrap_err();
     assert!(matches!(error, StagingError::Locked { .. }));
-    assert!(error.to_string().contains("another jst-sync run is in progress"));
+    assert!(
+        error
+            .to_string()
+            .contains("another jst-sync run is in progress")
+    );
 }
 
 #[cfg(unix)]
@@ -152,7 +219,10 @@ fn a_second_store_on_the_same_file_is_refused_while_the_first_is_open() {
 fn the_staging_file_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, _store) = store();
-    let mode = std::fs::metadata(dir.path().join("staging.sqlite")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("staging.sqlite"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -160,9 +230,14 @@ fn the_staging_file_is_private_to_its_owner() {
 fn watermarks_are_kept_per_source_and_strategy() {
     let (_dir, store) = store();
     let run = store.begin_run("pull", None).unwrap();
-    store.set_watermark("c1", "window", "2024-05-01 00:00:00", run).unwrap();
+    store
+        .set_watermark("c1", "window", "2024-05-01 00:00:00", run)
+        .unwrap();
     store.set_watermark("c1", "ts", "42", run).unwrap();
-    assert_eq!(store.watermark("c1", "window").unwrap().as_deref(), Some("2024-05-01 00:00:00"));
+    assert_eq!(
+        store.watermark("c1", "window").unwrap().as_deref(),
+        Some("2024-05-01 00:00:00")
+    );
     assert_eq!(store.watermark("c1", "ts").unwrap().as_deref(), Some("42"));
     assert_eq!(store.watermark("c2", "ts").unwrap(), None);
 }
@@ -179,7 +254,12 @@ fn an_order_changed_back_to_an_earlier_content_reuses_that_version() {
     assert_eq!(back.changed, 1);
     let pending = store.pending_outbox(0, 10).unwrap();
     assert_eq!(pending.len(), 1, "older entries are superseded");
-    let first_version = store.connection().query_row("SELECT MIN(id) FROM order_versions", [], |r| r.get::<_, i64>(0)).unwrap();
+    let first_version = store
+        .connection()
+        .query_row("SELECT MIN(id) FROM order_versions", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap();
     assert_eq!(pending[0].version_id, first_version);
     assert!(pending[0].canonical_json.contains("\"remark\":\"a\""));
 }

@@ -32,7 +32,11 @@ impl AlertEvent {
     /// The generic JSON body.
     pub fn to_json(&self) -> Value {
         match self {
-            AlertEvent::RunFailed { run_id, command, error } => {
+            AlertEvent::RunFailed {
+                run_id,
+                command,
+                error,
+            } => {
                 json!({"event": "run_failed", "run_id": run_id, "command": command, "error": error})
             }
             AlertEvent::WatermarkLag {
@@ -51,7 +55,11 @@ impl AlertEvent {
     /// One human sentence, for the robots' text messages.
     pub fn text(&self) -> String {
         match self {
-            AlertEvent::RunFailed { run_id, command, error } => {
+            AlertEvent::RunFailed {
+                run_id,
+                command,
+                error,
+            } => {
                 let run = run_id.map(|id| format!(" run {id}")).unwrap_or_default();
                 format!("jst-sync {command}{run} failed: {error}")
             }
@@ -99,7 +107,10 @@ pub async fn send_alert(settings: &AlertSettings, event: &AlertEvent) -> Result<
         .map_err(|e| AlertError::Transport(e.without_url().to_string()))?;
     let response = client
         .post(url.expose())
-        .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )
         .body(event.body(settings.format).to_string())
         .send()
         .await
@@ -130,7 +141,8 @@ mod tests {
             command: "sync".into(),
             error: "code 25".into(),
         };
-        let text = json!({"msgtype": "text", "text": {"content": "jst-sync sync run 7 failed: code 25"}});
+        let text =
+            json!({"msgtype": "text", "text": {"content": "jst-sync sync run 7 failed: code 25"}});
         assert_eq!(event.body(AlertFormat::Dingtalk), text);
         assert_eq!(event.body(AlertFormat::Wecom), text);
         assert_eq!(

@@ -42,8 +42,15 @@ struct LastRun {
 impl Metrics {
     /// Adds one run.
     pub fn record(&mut self, summary: &RunSummary) {
-        let outcome = if summary.succeeded { "succeeded" } else { "failed" };
-        *self.runs.entry((summary.command.clone(), outcome)).or_default() += 1;
+        let outcome = if summary.succeeded {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        *self
+            .runs
+            .entry((summary.command.clone(), outcome))
+            .or_default() += 1;
         self.api_calls += summary.api_calls;
         self.api_retries += summary.api_retries;
         self.api_throttled += summary.api_throttled;
@@ -225,7 +232,11 @@ impl Metrics {
                 .iter()
                 .map(|(source, strategy, lag)| {
                     (
-                        format!("{{source=\"{}\",strategy=\"{}\"}}", escape(source), escape(strategy)),
+                        format!(
+                            "{{source=\"{}\",strategy=\"{}\"}}",
+                            escape(source),
+                            escape(strategy)
+                        ),
                         format_float(*lag),
                     )
                 })
@@ -249,7 +260,10 @@ impl Metrics {
 }
 
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn format_float(value: f64) -> String {
@@ -286,7 +300,10 @@ mod tests {
             "jst_sync_runs_total{command=\"sync\",outcome=\"succeeded\"} 2",
             "jst_sync_last_run_success{command=\"sync\"} 1",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from:\n{text}"
+            );
         }
     }
 }

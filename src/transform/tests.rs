@@ -479,7 +479,10 @@ fn version_order_compares_ts_first_then_staging_version() {
     };
     assert!(v(Some(1), 9).is_older_than(&v(Some(2), 1)));
     assert!(!v(Some(2), 1).is_older_than(&v(Some(1), 9)));
-    assert!(!v(Some(2), 1).is_older_than(&v(Some(2), 3)), "an equal ts is the same row version");
+    assert!(
+        !v(Some(2), 1).is_older_than(&v(Some(2), 3)),
+        "an equal ts is the same row version"
+    );
     assert!(v(None, 1).is_older_than(&v(None, 3)));
     assert!(v(None, 1).is_older_than(&v(Some(2), 3)));
     assert!(!v(Some(5), 3).is_older_than(&v(None, 3)));

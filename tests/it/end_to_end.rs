@@ -5,7 +5,6 @@ use jst_sync::gateway::GatewayConfig;
 use crate::support::truth::assert_exact;
 use crate::support::{Jst, TestDb, shop_gateway, visible};
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_window_backfill_lands_every_order_exactly() {
     let (gateway, since) = shop_gateway(GatewayConfig::default(), 1, 400);
@@ -13,7 +12,11 @@ async fn a_multi_window_backfill_lands_every_order_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
 
-    let ran = Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+    let ran = Jst::new(&["sync", "--since", &since])
+        .against(&gateway, &db.url(), &staging)
+        .run()
+        .await
+        .success();
 
     assert_eq!(ran.summary_number("windows"), 3, "{}", ran.stdout());
     assert_eq!(ran.summary_number("new"), 400);
@@ -28,21 +31,37 @@ async fn a_rerun_with_nothing_changed_sends_no_write_to_mysql() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
-    Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+    Jst::new(&["sync", "--since", &since])
+        .against(&gateway, &db.url(), &staging)
+        .run()
+        .await
+        .success();
     let rows_changed_before = db.rows_changed().await;
 
     // The fake shuffles the key order of every object in every response: a re-read of the
     // same orders in another key order must not count as a change.
-    let rerun = Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+    let rerun = Jst::new(&["sync", "--since", &since])
+        .against(&gateway, &db.url(), &staging)
+        .run()
+        .await
+        .success();
 
     // Page 1 of each window is read twice (first for the count, last after the rest), so
     // some orders are seen more than once: all of them unchanged.
-    assert!(rerun.summary_number("unchanged") >= 120, "{}", rerun.stdout());
+    assert!(
+        rerun.summary_number("unchanged") >= 120,
+        "{}",
+        rerun.stdout()
+    );
     assert_eq!(rerun.summary_number("new"), 0);
     assert_eq!(rerun.summary_number("changed"), 0);
     assert_eq!(rerun.summary_number("pushed"), 0);
     assert_eq!(rerun.summary_number("batches,"), 0);
-    assert_eq!(db.rows_changed().await, rows_changed_before, "MySQL rows were written by a no-change rerun");
+    assert_eq!(
+        db.rows_changed().await,
+        rows_changed_before,
+        "MySQL rows were written by a no-change rerun"
+    );
     assert_exact(&db, &visible(&gateway)).await;
     db.drop().await;
 }
@@ -53,10 +72,22 @@ async fn changing_three_orders_pushes_exactly_those_three() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
-    Jst::new(&["sync", "--since", &since]).against(&gateway, &db.url(), &staging).run().await.success();
+    Jst::new(&["sync", "--since", &since])
+        .against(&gateway, &db.url(), &staging)
+        .run()
+        .await
+        .success();
 
-    let changed = gateway.shop().lock().unwrap().modify_random(3, gateway.now());
-    let rerun = Jst::new(&["sync"]).against(&gateway, &db.url(), &staging).run().await.success();
+    let changed = gateway
+        .shop()
+        .lock()
+        .unwrap()
+        .modify_random(3, gateway.now());
+    let rerun = Jst::new(&["sync"])
+        .against(&gateway, &db.url(), &staging)
+        .run()
+        .await
+        .success();
 
     assert_eq!(changed.len(), 3);
     assert_eq!(rerun.summary_number("changed"), 3, "{}", rerun.stdout());
@@ -81,9 +112,16 @@ async fn a_wrong_secret_fails_the_run_with_the_gateways_message() {
         .failure();
 
     let stderr = ran.stderr();
-    assert!(stderr.contains("code 25") && stderr.contains("Invalid signature"), "{stderr}");
+    assert!(
+        stderr.contains("code 25") && stderr.contains("Invalid signature"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("not-the-secret-XYZ") && !ran.stdout().contains("not-the-secret-XYZ"));
-    assert_eq!(gateway.stats().calls_with_code(25), 1, "a signature error is not retried");
+    assert_eq!(
+        gateway.stats().calls_with_code(25),
+        1,
+        "a signature error is not retried"
+    );
     db.drop().await;
 }
 
@@ -91,9 +129,22 @@ async fn a_wrong_secret_fails_the_run_with_the_gateways_message() {
 async fn the_first_run_without_since_backfills_the_initial_period_or_says_what_to_do() {
     let (gateway, _since) = shop_gateway(GatewayConfig::default(), 5, 30);
     let dir = tempfile::tempdir().unwrap();
-    let ran = Jst::new(&["pull"]).against(&gateway, "mysql://unused", &dir.path().join("a.sqlite")).run().await.success();
-    assert_eq!(ran.summary_number("new"), 30, "the default 90-day backfill covers the shop: {}", ran.stdout());
-    assert!(ran.stderr().contains("--since"), "the backfill is announced: {}", ran.stderr());
+    let ran = Jst::new(&["pull"])
+        .against(&gateway, "mysql://unused", &dir.path().join("a.sqlite"))
+        .run()
+        .await
+        .success();
+    assert_eq!(
+        ran.summary_number("new"),
+        30,
+        "the default 90-day backfill covers the shop: {}",
+        ran.stdout()
+    );
+    assert!(
+        ran.stderr().contains("--since"),
+        "the backfill is announced: {}",
+        ran.stderr()
+    );
 
     let refused = Jst::new(&["pull"])
         .against(&gateway, "mysql://unused", &dir.path().join("b.sqlite"))
@@ -106,8 +157,22 @@ async fn the_first_run_without_since_backfills_the_initial_period_or_says_what_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_merchants_sync_independently_and_one_failure_does_not_stop_the_others() {
-    let (good, since) = shop_gateway(GatewayConfig { customer_id: "111".into(), ..GatewayConfig::default() }, 31, 40);
-    let (bad, _) = shop_gateway(GatewayConfig { customer_id: "222".into(), ..GatewayConfig::default() }, 32, 40);
+    let (good, since) = shop_gateway(
+        GatewayConfig {
+            customer_id: "111".into(),
+            ..GatewayConfig::default()
+        },
+        31,
+        40,
+    );
+    let (bad, _) = shop_gateway(
+        GatewayConfig {
+            customer_id: "222".into(),
+            ..GatewayConfig::default()
+        },
+        32,
+        40,
+    );
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("merchants.toml");
@@ -134,9 +199,19 @@ async fn several_merchants_sync_independently_and_one_failure_does_not_stop_the_
         .await
         .failure();
 
-    assert!(ran.stderr().contains("1 of 2 merchants failed: bad"), "{}", ran.stderr());
-    assert!(ran.stdout().contains("== merchant good") && ran.stdout().contains("pushed 40 orders"), "{}", ran.stdout());
-    assert!(dir.path().join("jst-good.sqlite").exists() && dir.path().join("jst-bad.sqlite").exists());
+    assert!(
+        ran.stderr().contains("1 of 2 merchants failed: bad"),
+        "{}",
+        ran.stderr()
+    );
+    assert!(
+        ran.stdout().contains("== merchant good") && ran.stdout().contains("pushed 40 orders"),
+        "{}",
+        ran.stdout()
+    );
+    assert!(
+        dir.path().join("jst-good.sqlite").exists() && dir.path().join("jst-bad.sqlite").exists()
+    );
     assert_exact(&db, &visible(&good)).await;
     db.drop().await;
 }
@@ -149,9 +224,16 @@ async fn a_missing_mysql_database_is_created_on_the_first_push() {
     let url = format!("{}/{missing}", crate::support::database::server_url());
     let dir = tempfile::tempdir().unwrap();
 
-    Jst::new(&["sync", "--since", &since]).against(&gateway, &url, &dir.path().join("s.sqlite")).run().await.success();
+    Jst::new(&["sync", "--since", &since])
+        .against(&gateway, &url, &dir.path().join("s.sqlite"))
+        .run()
+        .await
+        .success();
 
-    let created = TestDb::create_on(&crate::support::database::server_url(), "test").await.sibling(&missing).await;
+    let created = TestDb::create_on(&crate::support::database::server_url(), "test")
+        .await
+        .sibling(&missing)
+        .await;
     assert_eq!(created.try_count("order_list_query").await, Some(10));
     created.drop().await;
     db.drop().await;

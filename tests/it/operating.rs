@@ -12,8 +12,6 @@ use serde_json::Value;
 use crate::support::truth::assert_exact;
 use crate::support::{Jst, TestDb, fast, shop_gateway, visible};
 
-
-
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
@@ -50,7 +48,10 @@ async fn audit_order_shows_every_version_its_origin_and_the_fields_that_changed(
         .await
         .success()
         .stdout();
-    assert!(text.contains(&format!("order {o_id}: 2 version(s)")), "{text}");
+    assert!(
+        text.contains(&format!("order {o_id}: 2 version(s)")),
+        "{text}"
+    );
     assert!(
         text.contains("(current)") && text.contains("outbox #") && text.contains("pushed"),
         "{text}"
@@ -78,7 +79,10 @@ async fn audit_order_shows_every_version_its_origin_and_the_fields_that_changed(
         .filter_map(Value::as_str)
         .collect();
     assert!(changes.iter().any(|c| c.starts_with("ts: ")), "{changes:?}");
-    assert_eq!(versions[1]["order"]["o_id"].to_string().trim_matches('"'), o_id);
+    assert_eq!(
+        versions[1]["order"]["o_id"].to_string().trim_matches('"'),
+        o_id
+    );
     assert_eq!(
         versions[1]["first_run_id"], 2,
         "the second sync brought the second version"
@@ -96,7 +100,10 @@ async fn audit_order_shows_every_version_its_origin_and_the_fields_that_changed(
         raw.contains("method = jushuitan.order.list.query") && raw.contains(&o_id),
         "{raw}"
     );
-    assert!(!raw.contains("sign = ") && !raw.contains("fake-app-secret"), "{raw}");
+    assert!(
+        !raw.contains("sign = ") && !raw.contains("fake-app-secret"),
+        "{raw}"
+    );
     let raw_json = json_of(
         &Jst::new(&["audit", "raw", &page_id, "--json"])
             .against(&gateway, &db.url(), &staging)
@@ -107,14 +114,20 @@ async fn audit_order_shows_every_version_its_origin_and_the_fields_that_changed(
     );
     assert_eq!(raw_json["http_status"], 200);
     assert_eq!(raw_json["body"]["response"]["flag"], "success");
-    assert!(raw_json["params"].get("sign").is_none() && raw_json["params"]["sign_method"].is_string());
+    assert!(
+        raw_json["params"].get("sign").is_none() && raw_json["params"]["sign_method"].is_string()
+    );
 
     let unknown = Jst::new(&["audit", "order", "1"])
         .against(&gateway, &db.url(), &staging)
         .run()
         .await
         .failure();
-    assert!(unknown.stderr().contains("no order with o_id"), "{}", unknown.stderr());
+    assert!(
+        unknown.stderr().contains("no order with o_id"),
+        "{}",
+        unknown.stderr()
+    );
     db.drop().await;
 }
 
@@ -155,7 +168,10 @@ async fn status_and_audit_read_staging_while_a_run_holds_its_lock() {
         .await
         .success();
     let missing = Jst::new(&["status"])
-        .env("JST_STAGING", dir.path().join("none.sqlite").display().to_string())
+        .env(
+            "JST_STAGING",
+            dir.path().join("none.sqlite").display().to_string(),
+        )
         .run()
         .await
         .failure();
@@ -186,7 +202,9 @@ async fn replay_rebuilds_a_wiped_table_from_staging_without_calling_the_api() {
     {
         let mut conn = db.conn().await;
         for table in ["order_items", "order_pays", "order_list_query"] {
-            conn.query_drop(format!("DELETE FROM {table}")).await.unwrap();
+            conn.query_drop(format!("DELETE FROM {table}"))
+                .await
+                .unwrap();
         }
     }
 
@@ -195,7 +213,12 @@ async fn replay_rebuilds_a_wiped_table_from_staging_without_calling_the_api() {
         .run()
         .await
         .success();
-    assert_eq!(replay.summary_number("re-enqueued"), 60, "{}", replay.stdout());
+    assert_eq!(
+        replay.summary_number("re-enqueued"),
+        60,
+        "{}",
+        replay.stdout()
+    );
     assert_eq!(replay.summary_number("pushed"), 60);
     assert_exact(&db, &visible(&gateway)).await;
 
@@ -218,10 +241,22 @@ async fn replay_rebuilds_a_wiped_table_from_staging_without_calling_the_api() {
         .run()
         .await
         .success();
-    let expected = modified.iter().filter(|m| **m >= since_tenth_newest).count() as u64;
-    assert_eq!(recent.summary_number("pushed"), expected, "{}", recent.stdout());
+    let expected = modified
+        .iter()
+        .filter(|m| **m >= since_tenth_newest)
+        .count() as u64;
+    assert_eq!(
+        recent.summary_number("pushed"),
+        expected,
+        "{}",
+        recent.stdout()
+    );
 
-    assert_eq!(gateway.stats().total_calls, calls, "replay must not call the API");
+    assert_eq!(
+        gateway.stats().total_calls,
+        calls,
+        "replay must not call the API"
+    );
     assert_exact(&db, &visible(&gateway)).await;
     db.drop().await;
 }
@@ -233,11 +268,11 @@ async fn a_mapping_change_then_replay_fills_a_new_column_and_cleans_text_with_ze
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
     let padded = gateway.shop().lock().unwrap().o_ids()[3].clone();
-    gateway
-        .shop()
-        .lock()
-        .unwrap()
-        .set_field(&padded, "remark", Value::String("  keep me \u{3000}".into()));
+    gateway.shop().lock().unwrap().set_field(
+        &padded,
+        "remark",
+        Value::String("  keep me \u{3000}".into()),
+    );
     fast(Jst::new(&["sync", "--since", &since]))
         .against(&gateway, &db.url(), &staging)
         .run()
@@ -294,7 +329,10 @@ kind = { type = "long_text" }
             .parse()
             .unwrap();
         let want = order["receiver_address"].as_str().filter(|a| !a.is_empty());
-        let have = rows.iter().find(|(i, _)| *i == id).and_then(|(_, a)| a.as_deref());
+        let have = rows
+            .iter()
+            .find(|(i, _)| *i == id)
+            .and_then(|(_, a)| a.as_deref());
         assert_eq!(have, want, "receiver_address of order {id}");
     }
     drop(conn);
@@ -336,7 +374,11 @@ async fn a_dry_run_reports_inserts_and_updates_per_table_and_writes_and_marks_no
     );
     let rows_changed = db.rows_changed().await;
 
-    gateway.shop().lock().unwrap().modify_random(2, gateway.now());
+    gateway
+        .shop()
+        .lock()
+        .unwrap()
+        .modify_random(2, gateway.now());
     let second = fast(Jst::new(&["sync", "--dry-run"]))
         .against(&gateway, &db.url(), &staging)
         .run()
@@ -347,7 +389,11 @@ async fn a_dry_run_reports_inserts_and_updates_per_table_and_writes_and_marks_no
         "{}",
         second.stdout()
     );
-    assert_eq!(db.rows_changed().await, rows_changed, "a dry run wrote to MySQL");
+    assert_eq!(
+        db.rows_changed().await,
+        rows_changed,
+        "a dry run wrote to MySQL"
+    );
 
     let unreachable = Jst::new(&["sync", "--dry-run"])
         .against(&gateway, &db.url(), &staging)
@@ -395,7 +441,11 @@ async fn verify_passes_in_sync_reports_pending_as_not_yet_pushed_and_names_drift
         "{ok}"
     );
 
-    gateway.shop().lock().unwrap().modify_random(1, gateway.now());
+    gateway
+        .shop()
+        .lock()
+        .unwrap()
+        .modify_random(1, gateway.now());
     fast(Jst::new(&["pull"]))
         .against(&gateway, &db.url(), &staging)
         .run()
@@ -443,16 +493,21 @@ async fn verify_passes_in_sync_reports_pending_as_not_yet_pushed_and_names_drift
         conn.exec_drop("DELETE FROM order_list_query WHERE id = ?", (gone,))
             .await
             .unwrap();
-        conn.exec_drop("UPDATE order_list_query SET so_id = 'tampered' WHERE id = ?", (edited,))
-            .await
-            .unwrap();
+        conn.exec_drop(
+            "UPDATE order_list_query SET so_id = 'tampered' WHERE id = ?",
+            (edited,),
+        )
+        .await
+        .unwrap();
         conn.exec_drop("DELETE FROM order_items WHERE o_id = ?", (childless,))
             .await
             .unwrap();
         conn.query_drop("CREATE TEMPORARY TABLE stray AS SELECT * FROM order_list_query LIMIT 1")
             .await
             .unwrap();
-        conn.query_drop("UPDATE stray SET id = 987654321").await.unwrap();
+        conn.query_drop("UPDATE stray SET id = 987654321")
+            .await
+            .unwrap();
         conn.query_drop("INSERT INTO order_list_query SELECT * FROM stray")
             .await
             .unwrap();
@@ -489,7 +544,10 @@ async fn verify_passes_in_sync_reports_pending_as_not_yet_pushed_and_names_drift
             .stdout(),
     );
     assert_eq!(report["in_sync"], false);
-    assert_eq!(report["drift"]["missing_in_mysql"]["first"], serde_json::json!([gone]));
+    assert_eq!(
+        report["drift"]["missing_in_mysql"]["first"],
+        serde_json::json!([gone])
+    );
 
     // Replay repairs what staging knows; the stray row is not staging's to delete.
     Jst::new(&["replay"])
@@ -539,12 +597,19 @@ async fn filtering_an_order_deletes_it_from_mysql_on_replay_and_verify_expects_i
     };
     let before = with_config(&["verify"]).run().await.failure().stdout();
     assert!(
-        before.contains(&format!("although the mapping filters them: 1 ({})", o_ids[0])),
+        before.contains(&format!(
+            "although the mapping filters them: 1 ({})",
+            o_ids[0]
+        )),
         "{before}"
     );
 
     let replay = with_config(&["replay"]).run().await.success();
-    assert!(replay.stdout().contains("filtered 1"), "{}", replay.stdout());
+    assert!(
+        replay.stdout().contains("filtered 1"),
+        "{}",
+        replay.stdout()
+    );
     assert_eq!(db.count("order_list_query").await, 29);
     with_config(&["verify"]).run().await.success();
     db.drop().await;
@@ -560,11 +625,13 @@ async fn the_metrics_file_counts_api_calls_orders_and_rows_and_is_replaced_atomi
     std::fs::create_dir(&metrics_dir).unwrap();
     let metrics = metrics_dir.join("jst.prom");
 
-    fast(Jst::new(&["sync", "--since", &since, "--metrics-file"]).arg(metrics.display().to_string()))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    fast(
+        Jst::new(&["sync", "--since", &since, "--metrics-file"]).arg(metrics.display().to_string()),
+    )
+    .against(&gateway, &db.url(), &staging)
+    .run()
+    .await
+    .success();
 
     let text = std::fs::read_to_string(&metrics).unwrap();
     assert_eq!(
@@ -583,12 +650,22 @@ async fn the_metrics_file_counts_api_calls_orders_and_rows_and_is_replaced_atomi
         "{text}"
     );
     assert_eq!(
-        sample(&text, "jst_sync_runs_total{command=\"sync\",outcome=\"succeeded\"}"),
+        sample(
+            &text,
+            "jst_sync_runs_total{command=\"sync\",outcome=\"succeeded\"}"
+        ),
         Some(1.0),
         "{text}"
     );
-    assert_eq!(sample(&text, "jst_sync_outbox_pending"), Some(0.0), "{text}");
-    assert!(sample(&text, "jst_sync_push_duration_seconds").is_some(), "{text}");
+    assert_eq!(
+        sample(&text, "jst_sync_outbox_pending"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "jst_sync_push_duration_seconds").is_some(),
+        "{text}"
+    );
     let lag = sample(
         &text,
         "jst_sync_watermark_lag_seconds{source=\"10969016\",strategy=\"window\"}",
@@ -689,7 +766,10 @@ async fn a_failed_run_posts_an_alert_in_the_configured_format() {
     assert_eq!(bodies[0]["command"], "sync");
     assert_eq!(bodies[0]["run_id"], 1);
     assert!(
-        bodies[0]["error"].as_str().unwrap().contains("Invalid signature"),
+        bodies[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid signature"),
         "{bodies:?}"
     );
     for robot in &bodies[1..] {
@@ -713,7 +793,8 @@ async fn a_watermark_lagging_beyond_the_limit_posts_an_alert() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
-    let until = jst_sync::beijing_time::format(jst_sync::beijing_time::now() - chrono::Duration::days(2));
+    let until =
+        jst_sync::beijing_time::format(jst_sync::beijing_time::now() - chrono::Duration::days(2));
 
     fast(Jst::new(&["sync", "--since", &since, "--until", &until]))
         .against(&gateway, &db.url(), &staging)
@@ -764,7 +845,11 @@ async fn run_every_keeps_syncing_until_sigterm_then_exits_cleanly() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
-    let daemon = fast(Jst::new(&["run", "--every", "1s", "--since", &since])).against(&gateway, &db.url(), &staging);
+    let daemon = fast(Jst::new(&["run", "--every", "1s", "--since", &since])).against(
+        &gateway,
+        &db.url(),
+        &staging,
+    );
     let mut command = daemon.command();
     let child = command
         .stdout(std::process::Stdio::piped())
@@ -780,7 +865,11 @@ async fn run_every_keeps_syncing_until_sigterm_then_exits_cleanly() {
         })
     };
     wait_for_status(&staging, |s| finished_syncs(s) >= 1).await;
-    gateway.shop().lock().unwrap().modify_random(2, gateway.now());
+    gateway
+        .shop()
+        .lock()
+        .unwrap()
+        .modify_random(2, gateway.now());
     let status = wait_for_status(&staging, |s| finished_syncs(s) >= 3).await;
     assert!(
         status["runs"][0]["summary"]["pull"]["windows_planned"]
@@ -820,10 +909,14 @@ fn the_example_config_loads_and_its_commented_mapping_builds() {
         .expect("the example has a [mapping] section");
     let uncommented: String = text[start..]
         .lines()
-        .filter_map(|line| line.strip_prefix("# ").or_else(|| (line == "#").then_some("")))
+        .filter_map(|line| {
+            line.strip_prefix("# ")
+                .or_else(|| (line == "#").then_some(""))
+        })
         .map(|line| format!("{line}\n"))
         .collect();
-    let table: toml::Table = toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    let table: toml::Table =
+        toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
     let overrides: jst_sync::transform::MappingOverrides = table["mapping"]
         .clone()
         .try_into()

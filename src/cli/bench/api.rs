@@ -53,22 +53,39 @@ impl ApiFigures {
 
 /// Pulls a shop of `orders` orders modified over 20 days through a gateway limited to
 /// `per_second` and `per_minute` calls, with a client configured to the same limits.
-pub async fn measure(orders: usize, per_second: u32, per_minute: u32) -> anyhow::Result<ApiFigures> {
+pub async fn measure(
+    orders: usize,
+    per_second: u32,
+    per_minute: u32,
+) -> anyhow::Result<ApiFigures> {
     let now = beijing_time::now();
     let since = now - chrono::Duration::days(20) - chrono::Duration::hours(1);
-    let shop = Shop::generate(20_240_601, orders, now - chrono::Duration::days(20), now - chrono::Duration::hours(1));
+    let shop = Shop::generate(
+        20_240_601,
+        orders,
+        now - chrono::Duration::days(20),
+        now - chrono::Duration::hours(1),
+    );
     let mut modified: Vec<NaiveDateTime> = Vec::with_capacity(orders);
     let mut shop = shop;
     for order in shop.visible_orders() {
-        if let Some(time) = order.get("modified").and_then(|v| v.as_str()).and_then(beijing_time::parse) {
+        if let Some(time) = order
+            .get("modified")
+            .and_then(|v| v.as_str())
+            .and_then(beijing_time::parse)
+        {
             modified.push(time);
         }
     }
     let gateway_config = GatewayConfig {
-        rate_limits: RateLimits { per_second: Some(per_second), per_minute: Some(per_minute) },
+        rate_limits: RateLimits {
+            per_second: Some(per_second),
+            per_minute: Some(per_minute),
+        },
         ..GatewayConfig::default()
     };
-    let gateway = FakeGateway::start(gateway_config.clone(), shop).context("cannot start the fake gateway")?;
+    let gateway = FakeGateway::start(gateway_config.clone(), shop)
+        .context("cannot start the fake gateway")?;
     let dir = tempfile::tempdir()?;
     let mut config = Config::default();
     config.qimen.api_url = Some(gateway.url());
@@ -104,7 +121,8 @@ pub async fn measure(orders: usize, per_second: u32, per_minute: u32) -> anyhow:
         let mut statement = store.connection().prepare(
             "SELECT DISTINCT window_start, window_end FROM pages WHERE window_start IS NOT NULL ORDER BY 1",
         )?;
-        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         rows.filter_map(|row| {
             let (start, end) = row.ok()?;
             Some((beijing_time::parse(&start)?, beijing_time::parse(&end)?))
@@ -119,8 +137,14 @@ pub async fn measure(orders: usize, per_second: u32, per_minute: u32) -> anyhow:
         })
         .sum();
     let calls = stats.total_calls;
-    let throttled = [7, 199, 200].iter().map(|code| stats.calls_with_code(*code)).sum();
-    let latency = elapsed.checked_div(calls.max(1) as u32).unwrap_or_default().min(Duration::from_millis(50));
+    let throttled = [7, 199, 200]
+        .iter()
+        .map(|code| stats.calls_with_code(*code))
+        .sum();
+    let latency = elapsed
+        .checked_div(calls.max(1) as u32)
+        .unwrap_or_default()
+        .min(Duration::from_millis(50));
     Ok(ApiFigures {
         per_second,
         per_minute,
@@ -139,8 +163,14 @@ pub async fn measure(orders: usize, per_second: u32, per_minute: u32) -> anyhow:
 /// computed with the client's own scheduler without its safety margin.
 fn fastest_schedule(calls: u64, per_second: u32, per_minute: u32) -> Duration {
     let limits = [
-        Limit { max: per_second, len: Duration::from_secs(1) },
-        Limit { max: per_minute, len: Duration::from_secs(60) },
+        Limit {
+            max: per_second,
+            len: Duration::from_secs(1),
+        },
+        Limit {
+            max: per_minute,
+            len: Duration::from_secs(60),
+        },
     ];
     let mut schedule = Schedule::default();
     let start = tokio::time::Instant::now();

@@ -20,7 +20,9 @@ use serde_json::Value;
 use crate::pipeline::SharedStaging;
 use crate::sink::mysql::TableNames;
 use crate::transform::mapping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
-use crate::transform::{Cell, Mapping, OrderRows, TableMapping, Transformed, VersionKey, transform};
+use crate::transform::{
+    Cell, Mapping, OrderRows, TableMapping, Transformed, VersionKey, transform,
+};
 
 /// The same session settings as the sink's connections.
 const SESSION_INIT: [&str; 2] = [
@@ -62,7 +64,11 @@ pub async fn load_data_baseline(
     dir: &Path,
 ) -> anyhow::Result<LoadFigures> {
     let columns = |table: &TableMapping, bookkeeping: &[&str]| -> Vec<String> {
-        table.column_names().chain(bookkeeping.iter().copied()).map(str::to_owned).collect()
+        table
+            .column_names()
+            .chain(bookkeeping.iter().copied())
+            .map(str::to_owned)
+            .collect()
     };
     let targets = [
         LoadTarget {
@@ -83,26 +89,42 @@ pub async fn load_data_baseline(
     ];
     let files: Vec<PathBuf> = targets.iter().map(|t| t.file.clone()).collect();
     let (staging, mapping_owned) = (staging.clone(), mapping.clone());
-    let file_bytes = tokio::task::spawn_blocking(move || write_files(&staging, &mapping_owned, run_id, &files))
-        .await
-        .expect("the file writer does not panic")?;
+    let file_bytes =
+        tokio::task::spawn_blocking(move || write_files(&staging, &mapping_owned, run_id, &files))
+            .await
+            .expect("the file writer does not panic")?;
 
     let opts = mysql_async::Opts::from_url(mysql_url).context("MySQL URL")?;
     let pool = mysql_async::Pool::new(
         OptsBuilder::from_opts(opts)
             .init(SESSION_INIT.to_vec())
-            .local_infile_handler(Some(WhiteListFsHandler::new(targets.iter().map(|t| t.file.clone())))),
+            .local_infile_handler(Some(WhiteListFsHandler::new(
+                targets.iter().map(|t| t.file.clone()),
+            ))),
     );
     let mut conn = pool.get_conn().await.context("connecting for LOAD DATA")?;
-    for (target, source) in targets.iter().zip([&tables.orders, &tables.items, &tables.pays]) {
-        conn.query_drop(format!("DROP TABLE IF EXISTS `{}`", target.table)).await?;
-        conn.query_drop(format!("CREATE TABLE `{}` LIKE `{source}`", target.table)).await?;
+    for (target, source) in targets
+        .iter()
+        .zip([&tables.orders, &tables.items, &tables.pays])
+    {
+        conn.query_drop(format!("DROP TABLE IF EXISTS `{}`", target.table))
+            .await?;
+        conn.query_drop(format!("CREATE TABLE `{}` LIKE `{source}`", target.table))
+            .await?;
     }
-    let mut figures = LoadFigures { file_bytes, ..LoadFigures::default() };
+    let mut figures = LoadFigures {
+        file_bytes,
+        ..LoadFigures::default()
+    };
     let started = Instant::now();
     let mut loaded = [0u64; 3];
     for (target, count) in targets.iter().zip(loaded.iter_mut()) {
-        let columns = target.columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+        let columns = target
+            .columns
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let path = target.file.to_str().context("temporary paths are UTF-8")?;
         conn.query_drop(format!(
             "LOAD DATA LOCAL INFILE '{}' INTO TABLE `{}` CHARACTER SET utf8mb4
@@ -126,7 +148,12 @@ pub async fn load_data_baseline(
 
 /// Streams the run's staged versions through the transform into the three files, 1,000 at a
 /// time; returns the bytes written.
-fn write_files(staging: &SharedStaging, mapping: &Mapping, run_id: i64, files: &[PathBuf]) -> anyhow::Result<u64> {
+fn write_files(
+    staging: &SharedStaging,
+    mapping: &Mapping,
+    run_id: i64,
+    files: &[PathBuf],
+) -> anyhow::Result<u64> {
     let mut writers = files
         .iter()
         .map(|path| File::create(path).map(|f| BufWriter::with_capacity(1 << 20, f)))
@@ -142,15 +169,22 @@ fn write_files(staging: &SharedStaging, mapping: &Mapping, run_id: i64, files: &
                 "SELECT o.id, v.ts, v.canonical_json FROM outbox o JOIN order_versions v ON v.id = o.version_id
                  WHERE o.run_id = ?1 AND o.id > ?2 ORDER BY o.id LIMIT 1000",
             )?;
-            let rows = statement.query_map(params![run_id, after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let rows = statement.query_map(params![run_id, after], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
             rows.collect::<Result<_, _>>()?
         };
         let Some(last) = batch.last() else { break };
         after = last.0;
         for (id, ts, json) in batch {
             let order: Value = serde_json::from_str(&json)?;
-            let version = VersionKey { ts, staging_version: id };
-            let Transformed::Rows(rows) = transform(&order, mapping, version)? else { continue };
+            let version = VersionKey {
+                ts,
+                staging_version: id,
+            };
+            let Transformed::Rows(rows) = transform(&order, mapping, version)? else {
+                continue;
+            };
             write_rows(&rows, synced_at, &mut line, &mut writers)?;
         }
     }
@@ -260,6 +294,9 @@ mod tests {
         ];
         let mut line = String::new();
         write_cells(&cells, &mut line);
-        assert_eq!(line, "\\N\ta\\tb\\\\c\\nd\t-3\t227.00\t2024-05-01 08:09:10\t1");
+        assert_eq!(
+            line,
+            "\\N\ta\\tb\\\\c\\nd\t-3\t227.00\t2024-05-01 08:09:10\t1"
+        );
     }
 }

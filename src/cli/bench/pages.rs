@@ -49,12 +49,14 @@ impl SyntheticShop {
     pub fn page_orders(&self, page: usize, edition: Edition) -> Vec<Map<String, Value>> {
         let first = page * PAGE_SIZE;
         let last = (first + PAGE_SIZE).min(self.orders);
-        let mut rng = StdRng::seed_from_u64(self.seed ^ (page as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            StdRng::seed_from_u64(self.seed ^ (page as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         (first..last)
             .map(|index| {
                 let o_id = FIRST_O_ID + index as u64;
                 let modified = self.start + Duration::seconds(index as i64);
-                let mut order = generate::new_order(&mut rng, o_id, modified, FIRST_TS + index as u64);
+                let mut order =
+                    generate::new_order(&mut rng, o_id, modified, FIRST_TS + index as u64);
                 if edition == Edition::OnePercentChanged && index.is_multiple_of(CHANGE_EVERY) {
                     let mut change_rng = StdRng::seed_from_u64(self.seed ^ o_id);
                     let at = self.start + Duration::seconds((self.orders + index) as i64);
@@ -68,7 +70,11 @@ impl SyntheticShop {
 
     /// The response body the gateway would send for page `page` of a `ts`-cursor read.
     pub fn page_body(&self, page: usize, edition: Edition) -> String {
-        let orders: Vec<Value> = self.page_orders(page, edition).into_iter().map(Value::Object).collect();
+        let orders: Vec<Value> = self
+            .page_orders(page, edition)
+            .into_iter()
+            .map(Value::Object)
+            .collect();
         let number = |n: u64| Value::Number(Number::from(n));
         let mut response = Map::new();
         response.insert("flag".into(), "success".into());

@@ -30,7 +30,11 @@ impl RssSampler {
                 })
                 .expect("the sampler thread starts")
         };
-        Self { peak_kib, stop, thread: Some(thread) }
+        Self {
+            peak_kib,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Starts a new step: the peak becomes the current size.
@@ -40,7 +44,10 @@ impl RssSampler {
 
     /// The largest size seen since the last reset, in MB (10^6 bytes).
     pub fn peak_mb(&self) -> f64 {
-        let peak = self.peak_kib.fetch_max(current_kib(), Ordering::Relaxed).max(current_kib());
+        let peak = self
+            .peak_kib
+            .fetch_max(current_kib(), Ordering::Relaxed)
+            .max(current_kib());
         peak as f64 * 1024.0 / 1e6
     }
 }
@@ -67,17 +74,31 @@ pub fn high_water_mark_mb() -> Option<f64> {
 fn status_field(name: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with(name))?;
-    line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// CPU time this process has used (user + system), from `/proc/self/stat`, in seconds; a
 /// busy machine shows as wall time well above it. Assumes the usual 100 clock ticks a second.
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
     // Fields after the command name (which may hold spaces) start at field 3 (`state`).
-    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { return 0.0 };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15, i.e. 11 and 12 after `state`.
     (ticks(11) + ticks(12)) as f64 / 100.0
 }

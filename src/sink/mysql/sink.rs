@@ -233,7 +233,11 @@ impl MysqlSink {
 
         // Only orders already in MySQL can have child rows to replace: new orders skip the
         // DELETEs (the locking read above told which exist).
-        let existing_ids: Vec<i64> = winners.iter().map(|(id, _)| *id).filter(|id| stored.contains_key(id)).collect();
+        let existing_ids: Vec<i64> = winners
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| stored.contains_key(id))
+            .collect();
         let items = winners
             .iter()
             .flat_map(|(_, rows)| rows.items.iter().map(|row| (*rows, row)));
@@ -354,8 +358,12 @@ impl MysqlSink {
         // jst-sync (a wiped order table) are overwritten instead of failing the batch.
         let key: Vec<&str> = mapping.key.iter().map(String::as_str).collect();
         for chunk in chunks(&values, self.limits(columns.len()), |row| row_bytes(row)) {
-            self.exec(tx, upsert_sql(table, &columns, &key, chunk.len()), chunk.concat())
-                .await?;
+            self.exec(
+                tx,
+                upsert_sql(table, &columns, &key, chunk.len()),
+                chunk.concat(),
+            )
+            .await?;
             report.statements += 1;
         }
         Ok(values.len())
@@ -605,16 +613,26 @@ fn now_with_millis() -> NaiveDateTime {
 /// needs no manual `CREATE DATABASE`. Best effort: without the privilege, or with the server
 /// down, it does nothing and the real connection reports the problem.
 async fn create_database_if_missing(opts: &Opts) {
-    let Some(database) = opts.db_name().map(str::to_owned) else { return };
+    let Some(database) = opts.db_name().map(str::to_owned) else {
+        return;
+    };
     if database.contains('`') {
         return;
     }
     let server_only = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
-    let Ok(Ok(mut conn)) = tokio::time::timeout(std::time::Duration::from_secs(5), mysql_async::Conn::new(server_only)).await else {
+    let Ok(Ok(mut conn)) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        mysql_async::Conn::new(server_only),
+    )
+    .await
+    else {
         return;
     };
     let exists: Option<String> = conn
-        .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (database.as_str(),))
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (database.as_str(),),
+        )
         .await
         .ok()
         .flatten();
@@ -624,7 +642,9 @@ async fn create_database_if_missing(opts: &Opts) {
             .await;
         match created {
             Ok(()) => tracing::info!(%database, "MySQL database created."),
-            Err(error) => tracing::debug!(%database, %error, "Could not create the MySQL database."),
+            Err(error) => {
+                tracing::debug!(%database, %error, "Could not create the MySQL database.")
+            }
         }
     }
     let _ = conn.disconnect().await;

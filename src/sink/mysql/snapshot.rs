@@ -24,11 +24,20 @@ pub struct StoredOrder {
 
 impl MysqlSink {
     /// Every order row with `columns` as text and its child row counts, by order id.
-    pub async fn snapshot(&self, columns: &[&str]) -> Result<BTreeMap<i64, StoredOrder>, SinkError> {
+    pub async fn snapshot(
+        &self,
+        columns: &[&str],
+    ) -> Result<BTreeMap<i64, StoredOrder>, SinkError> {
         let mut conn = self.connection().await?;
         let tables = self.tables().clone();
-        let select: String = columns.iter().map(|c| format!(", CAST(`{c}` AS CHAR)")).collect();
-        let sql = format!("SELECT `{ORDER_ID_COLUMN}`, jst_ts{select} FROM `{}`", tables.orders);
+        let select: String = columns
+            .iter()
+            .map(|c| format!(", CAST(`{c}` AS CHAR)"))
+            .collect();
+        let sql = format!(
+            "SELECT `{ORDER_ID_COLUMN}`, jst_ts{select} FROM `{}`",
+            tables.orders
+        );
         let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| self.read_error(e))?;
         let mut orders = BTreeMap::new();
         for row in rows {
@@ -49,7 +58,9 @@ impl MysqlSink {
             );
         }
         for (table, is_items) in [(&tables.items, true), (&tables.pays, false)] {
-            let sql = format!("SELECT `{PARENT_ID_COLUMN}`, COUNT(*) FROM `{table}` GROUP BY `{PARENT_ID_COLUMN}`");
+            let sql = format!(
+                "SELECT `{PARENT_ID_COLUMN}`, COUNT(*) FROM `{table}` GROUP BY `{PARENT_ID_COLUMN}`"
+            );
             let counts: Vec<(i64, u64)> = conn.query(sql).await.map_err(|e| self.read_error(e))?;
             for (id, count) in counts {
                 let order = orders.entry(id).or_default();

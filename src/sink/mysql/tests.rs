@@ -496,7 +496,13 @@ async fn writing_the_same_batch_twice_leaves_identical_rows() {
     let after_first = snapshot().await;
     let second = sink.write(&batch).await.unwrap();
     // The second write finds the orders and replaces their children: two DELETEs more.
-    assert_eq!(WriteReport { statements: first.statements + 2, ..first }, second);
+    assert_eq!(
+        WriteReport {
+            statements: first.statements + 2,
+            ..first
+        },
+        second
+    );
     assert_eq!(snapshot().await, after_first);
     assert_eq!(
         sink.count_rows().await.unwrap(),
@@ -684,12 +690,20 @@ async fn unsupported_settings_are_refused_at_connect() {
 async fn children_left_by_a_wiped_order_table_are_overwritten_not_a_failure() {
     let db = TestDb::create().await;
     let sink = db.sink().await;
-    sink.write(&[rows(order(1, "first", &[1, 2]), 100, 1)]).await.unwrap();
+    sink.write(&[rows(order(1, "first", &[1, 2]), 100, 1)])
+        .await
+        .unwrap();
     let _: Vec<(i64,)> = db.query("DELETE FROM order_list_query").await;
 
-    let report = sink.write(&[rows(order(1, "again", &[1, 2]), 100, 2)]).await.unwrap();
+    let report = sink
+        .write(&[rows(order(1, "again", &[1, 2]), 100, 2)])
+        .await
+        .unwrap();
 
     assert_eq!(report.orders_written, 1);
     assert_eq!(item_ids(&db, 1).await, [1, 2]);
-    assert_eq!(order_lines(&db).await, [(1, Some("again".to_owned()), Some(100), 2)]);
+    assert_eq!(
+        order_lines(&db).await,
+        [(1, Some("again".to_owned()), Some(100), 2)]
+    );
 }

@@ -12,7 +12,10 @@ pub struct Jst {
 
 impl Jst {
     pub fn new(args: &[&str]) -> Jst {
-        Jst { args: args.iter().map(|a| a.to_string()).collect(), env: Vec::new() }
+        Jst {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+        }
     }
 
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Jst {
@@ -26,7 +29,12 @@ impl Jst {
     }
 
     /// The settings of a fake gateway, a database and a staging file.
-    pub fn against(self, gateway: &jst_sync::gateway::FakeGateway, db_url: &str, staging: &Path) -> Jst {
+    pub fn against(
+        self,
+        gateway: &jst_sync::gateway::FakeGateway,
+        db_url: &str,
+        staging: &Path,
+    ) -> Jst {
         let config = gateway.config();
         self.env("JST_API_URL", gateway.url())
             .env("JST_APP_KEY", config.app_key.clone())
@@ -78,20 +86,34 @@ impl Ran {
 
     #[track_caller]
     pub fn success(self) -> Ran {
-        assert!(self.output.status.success(), "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}", self.output.status, self.stdout(), self.stderr());
+        assert!(
+            self.output.status.success(),
+            "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 
     #[track_caller]
     pub fn failure(self) -> Ran {
-        assert!(!self.output.status.success(), "expected failure\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+        assert!(
+            !self.output.status.success(),
+            "expected failure\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 
     /// The number after `label` in the summary (e.g. `pushed` → orders pushed).
     pub fn summary_number(&self, label: &str) -> u64 {
         let out = self.stdout();
-        let start = out.find(label).unwrap_or_else(|| panic!("{label:?} not in summary:\n{out}")) + label.len();
+        let start = out
+            .find(label)
+            .unwrap_or_else(|| panic!("{label:?} not in summary:\n{out}"))
+            + label.len();
         out[start..]
             .trim_start()
             .split(|c: char| !c.is_ascii_digit())

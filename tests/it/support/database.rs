@@ -25,15 +25,30 @@ impl TestDb {
 
     /// A database on another server (`server` without a database; `admin_db` exists there).
     pub async fn create_on(server: &str, admin_db: &str) -> TestDb {
-        let name = format!("jst_it_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "jst_it_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
         let admin = mysql_async::Pool::new(format!("{server}/{admin_db}").as_str());
-        let mut conn = admin.get_conn().await.expect("MariaDB answers: start it with .ci/run or start-stop-daemon");
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await.unwrap();
-        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")).await.unwrap();
+        let mut conn = admin
+            .get_conn()
+            .await
+            .expect("MariaDB answers: start it with .ci/run or start-stop-daemon");
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await
+            .unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .await
+            .unwrap();
         drop(conn);
         admin.disconnect().await.unwrap();
         let pool = mysql_async::Pool::new(format!("{server}/{name}").as_str());
-        TestDb { name, server: server.to_owned(), pool }
+        TestDb {
+            name,
+            server: server.to_owned(),
+            pool,
+        }
     }
 
     /// The URL the binary is given.
@@ -47,7 +62,10 @@ impl TestDb {
 
     pub async fn count(&self, table: &str) -> u64 {
         let mut conn = self.conn().await;
-        conn.query_first(format!("SELECT COUNT(*) FROM `{table}`")).await.unwrap().unwrap_or(0)
+        conn.query_first(format!("SELECT COUNT(*) FROM `{table}`"))
+            .await
+            .unwrap()
+            .unwrap_or(0)
     }
 
     /// Rows inserted, updated or deleted in this database's tables since the server started,
@@ -71,18 +89,26 @@ impl TestDb {
         let server = self.server.clone();
         self.drop().await;
         let pool = mysql_async::Pool::new(format!("{server}/{name}").as_str());
-        TestDb { name: name.to_owned(), server, pool }
+        TestDb {
+            name: name.to_owned(),
+            server,
+            pool,
+        }
     }
 
     /// Like [`count`](Self::count), but `None` while the table or server is not there.
     pub async fn try_count(&self, table: &str) -> Option<u64> {
         let mut conn = self.pool.get_conn().await.ok()?;
-        conn.query_first(format!("SELECT COUNT(*) FROM `{table}`")).await.ok()?
+        conn.query_first(format!("SELECT COUNT(*) FROM `{table}`"))
+            .await
+            .ok()?
     }
 
     pub async fn drop(self) {
         let mut conn = self.conn().await;
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name)).await.unwrap();
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .await
+            .unwrap();
         drop(conn);
         self.pool.disconnect().await.unwrap();
     }

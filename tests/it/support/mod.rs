@@ -17,7 +17,12 @@ use jst_sync::gateway::{FakeGateway, GatewayConfig, Shop};
 pub fn shop_gateway(config: GatewayConfig, seed: u64, orders: usize) -> (FakeGateway, String) {
     let now = beijing_time::now();
     let since = now - chrono::Duration::days(20) - chrono::Duration::hours(1);
-    let shop = Shop::generate(seed, orders, now - chrono::Duration::days(20), now - chrono::Duration::hours(1));
+    let shop = Shop::generate(
+        seed,
+        orders,
+        now - chrono::Duration::days(20),
+        now - chrono::Duration::hours(1),
+    );
     let gateway = FakeGateway::start(config, shop).expect("fake gateway starts");
     (gateway, beijing_time::format(since))
 }
@@ -30,10 +35,15 @@ pub fn visible(gateway: &FakeGateway) -> Vec<serde_json::Value> {
 /// A gateway without rate limits, for tests that need many orders quickly (the limits are
 /// tested elsewhere).
 pub fn fast_gateway() -> GatewayConfig {
-    GatewayConfig { rate_limits: jst_sync::gateway::RateLimits::none(), ..GatewayConfig::default() }
+    GatewayConfig {
+        rate_limits: jst_sync::gateway::RateLimits::none(),
+        ..GatewayConfig::default()
+    }
 }
 
 /// A client that does not hold back (for a [`fast_gateway`]).
 pub fn fast(jst: Jst) -> Jst {
-    jst.env("JST_PER_SECOND", "1000").env("JST_PER_MINUTE", "60000").env("JST_WINDOW_CONCURRENCY", "4")
+    jst.env("JST_PER_SECOND", "1000")
+        .env("JST_PER_MINUTE", "60000")
+        .env("JST_WINDOW_CONCURRENCY", "4")
 }

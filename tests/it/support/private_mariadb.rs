@@ -12,7 +12,11 @@ pub struct PrivateMariaDb {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl PrivateMariaDb {
@@ -20,14 +24,23 @@ impl PrivateMariaDb {
     pub fn install() -> PrivateMariaDb {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new("mariadb-install-db")
-            .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
             .arg(format!("--datadir={}", dir.path().join("data").display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("mariadb-install-db runs");
         assert!(status.success(), "mariadb-install-db failed");
-        PrivateMariaDb { dir, port: free_port(), server: None }
+        PrivateMariaDb {
+            dir,
+            port: free_port(),
+            server: None,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -50,9 +63,17 @@ impl PrivateMariaDb {
                 Command::new(program)
                     .arg("--no-defaults")
                     .arg(format!("--datadir={}", data.display()))
-                    .arg(format!("--socket={}", self.dir.path().join("mysqld.sock").display()))
+                    .arg(format!(
+                        "--socket={}",
+                        self.dir.path().join("mysqld.sock").display()
+                    ))
                     .arg(format!("--port={}", self.port))
-                    .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin", "--innodb-buffer-pool-size=64M"])
+                    .args([
+                        "--bind-address=127.0.0.1",
+                        "--user=root",
+                        "--skip-log-bin",
+                        "--innodb-buffer-pool-size=64M",
+                    ])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -66,7 +87,9 @@ impl PrivateMariaDb {
             let answered = match pool.get_conn().await {
                 Ok(mut conn) => {
                     use mysql_async::prelude::Queryable;
-                    conn.query_drop("CREATE DATABASE IF NOT EXISTS jst CHARACTER SET utf8mb4").await.is_ok()
+                    conn.query_drop("CREATE DATABASE IF NOT EXISTS jst CHARACTER SET utf8mb4")
+                        .await
+                        .is_ok()
                 }
                 Err(_) => false,
             };
@@ -74,7 +97,10 @@ impl PrivateMariaDb {
             if answered {
                 return;
             }
-            assert!(Instant::now() < deadline, "private mariadbd did not answer within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "private mariadbd did not answer within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
