@@ -153,11 +153,11 @@ pub struct ScheduleArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct PullArgs {
-    /// Start of the range, Beijing time "YYYY-MM-DD HH:MM:SS" (required on the first run;
-    /// later runs continue from the stored watermark).
+    /// Start of the range, Beijing time "YYYY-MM-DD HH:MM:SS". Later runs continue from the
+    /// stored watermark; a first run without it reads the last `initial_backfill` (90 days).
     #[arg(long)]
     pub since: Option<String>,
-    /// End of the range, Beijing time (default: now minus the safety lag).
+    /// End of the range, Beijing time (default: now; the watermark stays a safety lag behind now).
     #[arg(long)]
     pub until: Option<String>,
     /// window (time windows over `modified`) or ts (row-version cursor).
