@@ -73,6 +73,8 @@ pub struct Fingerprint {
     pub sha256: String,
     /// The `ts` row version, when the order carries one.
     pub ts: Option<i64>,
+    /// The order's `modified` time as sent, when it carries one.
+    pub modified: Option<String>,
 }
 
 /// What the staging store holds as an order's current version.
@@ -80,6 +82,7 @@ pub struct Fingerprint {
 pub struct CurrentVersion {
     pub sha256: String,
     pub ts: Option<i64>,
+    pub modified: Option<String>,
 }
 
 /// The verdict on one pulled order.
@@ -104,9 +107,27 @@ pub fn classify(current: Option<&CurrentVersion>, pulled: &Fingerprint) -> Chang
     if current.sha256 == pulled.sha256 {
         return Change::Unchanged;
     }
-    match (current.ts, pulled.ts) {
-        (Some(current_ts), Some(pulled_ts)) if pulled_ts < current_ts => Change::Stale,
-        _ => Change::Changed,
+    // The gateway's row version decides; without it on both sides, `modified` does.
+    let older = match (current.ts, pulled.ts) {
+        (Some(current_ts), Some(pulled_ts)) => pulled_ts < current_ts,
+        _ => match (
+            current
+                .modified
+                .as_deref()
+                .and_then(crate::beijing_time::parse),
+            pulled
+                .modified
+                .as_deref()
+                .and_then(crate::beijing_time::parse),
+        ) {
+            (Some(current_modified), Some(pulled_modified)) => pulled_modified < current_modified,
+            _ => false,
+        },
+    };
+    if older {
+        Change::Stale
+    } else {
+        Change::Changed
     }
 }
 
@@ -138,6 +159,10 @@ pub fn fingerprint(order: &Value) -> Option<(Fingerprint, String)> {
             o_id,
             sha256,
             ts: order_ts(order),
+            modified: order
+                .get("modified")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         },
         canonical,
     ))
@@ -191,6 +216,7 @@ mod tests {
         CurrentVersion {
             sha256: hash.into(),
             ts,
+            modified: Some("2024-05-01 10:00:00".into()),
         }
     }
 
@@ -199,7 +225,13 @@ mod tests {
             o_id: "1".into(),
             sha256: hash.into(),
             ts,
+            modified: Some("2024-05-01 10:00:00".into()),
         }
+    }
+
+    fn modified_at(mut pulled: Fingerprint, modified: &str) -> Fingerprint {
+        pulled.modified = Some(modified.into());
+        pulled
     }
 
     #[test]
@@ -225,6 +257,23 @@ mod tests {
             (
                 Some(current("a", Some(5))),
                 pulled("b", Some(5)),
+                Change::Changed,
+            ),
+            // Without ts on both sides, an earlier `modified` is a stale read.
+            (
+                Some(current("a", None)),
+                modified_at(pulled("b", None), "2024-05-01 09:59:59"),
+                Change::Stale,
+            ),
+            (
+                Some(current("a", None)),
+                modified_at(pulled("b", Some(9)), "2024-05-01 10:00:01"),
+                Change::Changed,
+            ),
+            // With ts on both sides, ts decides even against `modified`.
+            (
+                Some(current("a", Some(5))),
+                modified_at(pulled("b", Some(6)), "2024-05-01 09:00:00"),
                 Change::Changed,
             ),
         ];

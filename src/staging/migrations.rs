@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "field_catalog",
         include_str!("../../sql/sqlite/0002_field_catalog.sql"),
     ),
+    (
+        3,
+        "current_modified",
+        include_str!("../../sql/sqlite/0003_current_modified.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -343,11 +343,12 @@ impl StagingStore {
                     })?,
             };
             tx.prepare_cached(
-                "INSERT INTO current_orders (o_id, version_id, sha256, ts, last_seen_at, last_page_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO current_orders (o_id, version_id, sha256, ts, last_seen_at, last_page_id, modified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (o_id) DO UPDATE SET version_id = excluded.version_id,
                      sha256 = excluded.sha256, ts = excluded.ts,
-                     last_seen_at = excluded.last_seen_at, last_page_id = excluded.last_page_id",
+                     last_seen_at = excluded.last_seen_at, last_page_id = excluded.last_page_id,
+                     modified = excluded.modified",
             )?
             .execute(params![
                 fingerprint.o_id,
@@ -355,7 +356,8 @@ impl StagingStore {
                 fingerprint.sha256,
                 fingerprint.ts,
                 seen_at,
-                page_id
+                page_id,
+                fingerprint.modified
             ])?;
             // An order twice on one page diffs its second copy against the first.
             currents.insert(
@@ -363,6 +365,7 @@ impl StagingStore {
                 CurrentVersion {
                     sha256: fingerprint.sha256.clone(),
                     ts: fingerprint.ts,
+                    modified: fingerprint.modified.clone(),
                 },
             );
             if change == Change::Changed {
@@ -597,7 +600,7 @@ fn current_versions(
     for chunk in ids.chunks(10_000) {
         let placeholders = vec!["?"; chunk.len()].join(",");
         let mut statement = conn.prepare_cached(&format!(
-            "SELECT o_id, sha256, ts FROM current_orders WHERE o_id IN ({placeholders})"
+            "SELECT o_id, sha256, ts, modified FROM current_orders WHERE o_id IN ({placeholders})"
         ))?;
         let rows = statement.query_map(rusqlite::params_from_iter(chunk), |row| {
             Ok((
@@ -605,6 +608,7 @@ fn current_versions(
                 CurrentVersion {
                     sha256: row.get(1)?,
                     ts: row.get(2)?,
+                    modified: row.get(3)?,
                 },
             ))
         })?;

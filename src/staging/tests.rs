@@ -263,3 +263,16 @@ fn an_order_changed_back_to_an_earlier_content_reuses_that_version() {
     assert_eq!(pending[0].version_id, first_version);
     assert!(pending[0].canonical_json.contains("\"remark\":\"a\""));
 }
+
+#[test]
+fn without_ts_an_earlier_modified_is_stale_and_never_becomes_current() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let newer = json!({"o_id": "1", "remark": "new", "modified": "2024-05-01 10:00:05"});
+    let older = json!({"o_id": "1", "remark": "old", "modified": "2024-05-01 10:00:00"});
+    store.stage_page(run, &page(vec![newer])).unwrap();
+    let outcome = store.stage_page(run, &page(vec![older])).unwrap();
+    assert_eq!(outcome.stale, 1);
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert!(pending[0].canonical_json.contains(r#""remark":"new""#));
+}
