@@ -1,0 +1,246 @@
+//! Planning a pull: which windows (or which `ts` cursor) to read, from the stored watermark,
+//! the overlap, the safety lag and the command-line bounds. Pure: no I/O.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use crate::beijing_time;
+use crate::config::Strategy;
+use crate::source::Window;
+
+/// What to pull.
+#[derive(Clone, Debug)]
+pub enum PullPlan {
+    /// These windows, in time order; the watermark moves to the end of the last window of the
+    /// completed prefix, but never past `watermark_cap` (now minus the safety lag); `None`: this
+    /// pull does not move the watermark.
+    Windows {
+        windows: Vec<Window>,
+        watermark_cap: Option<NaiveDateTime>,
+    },
+    /// Everything with `ts >= start_ts`.
+    Cursor { start_ts: i64 },
+}
+
+/// Where the plan comes from: explicit bounds or the stored watermark.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub strategy: Strategy,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub overlap: Duration,
+    pub safety_lag: Duration,
+    pub max_window: Duration,
+    /// How far back the first run reads when there is no watermark and no `since`.
+    pub initial_backfill: Duration,
+}
+
+/// Decides what to pull. `watermark` is the stored value for the strategy.
+pub fn plan(
+    request: &PlanRequest,
+    watermark: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<PullPlan, PlanError> {
+    match request.strategy {
+        Strategy::Ts => {
+            let start_ts = match watermark {
+                Some(value) => value
+                    .parse()
+                    .map_err(|_| PlanError::BadWatermark(value.to_owned()))?,
+                None => 1,
+            };
+            Ok(PullPlan::Cursor { start_ts })
+        }
+        Strategy::Window => {
+            let overlap = chrono::Duration::from_std(request.overlap).expect("overlap fits");
+            let lag = chrono::Duration::from_std(request.safety_lag).expect("safety lag fits");
+            let start = match (request.since, watermark) {
+                (Some(since), _) => since,
+                (None, Some(value)) => {
+                    beijing_time::parse(value)
+                        .ok_or_else(|| PlanError::BadWatermark(value.to_owned()))?
+                        - overlap
+                }
+                (None, None) => {
+                    let backfill = chrono::Duration::from_std(request.initial_backfill)
+                        .expect("backfill fits");
+                    if backfill.is_zero() {
+                        return Err(PlanError::NoStart);
+                    }
+                    let start = now - backfill;
+                    tracing::warn!(
+                        since = %beijing_time::format(start),
+                        "No watermark and no --since: backfilling the initial period. Pass --since to choose the start."
+                    );
+                    start
+                }
+            };
+            // Read everything visible now, but keep the watermark a safety lag behind now, so
+            // the next run re-reads what may still be settling. The last `safety_lag` is a
+            // window of its own: in the windows before it orders can only leave (a change moves
+            // an order to "now"), which reverse paging is immune to whatever the gateway's sort
+            // order; what the tail window misses the next run re-reads.
+            let end = request.until.unwrap_or(now);
+            let cap = end.min(now - lag);
+            let max = chrono::Duration::from_std(request.max_window).expect("window fits");
+            let mut windows = Window::split(start, cap.max(start), max);
+            if end > cap && end > start {
+                windows.push(Window::new(cap.max(start), end));
+            }
+            // A backfill that starts after the stored watermark must not move it: the gap
+            // between them has not been read.
+            let leaves_gap = match (request.since, watermark.and_then(beijing_time::parse)) {
+                (Some(since), Some(stored)) => since > stored,
+                _ => false,
+            };
+            if leaves_gap {
+                tracing::warn!(
+                    since = %beijing_time::format(start),
+                    watermark = watermark.unwrap_or_default(),
+                    "--since is after the stored watermark: this run does not move the watermark."
+                );
+            }
+            Ok(PullPlan::Windows {
+                windows,
+                watermark_cap: (!leaves_gap).then_some(cap),
+            })
+        }
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "no watermark yet and no initial backfill configured: the first run needs --since \"YYYY-MM-DD HH:MM:SS\" (Beijing time)"
+    )]
+    NoStart,
+    #[error("stored watermark {0:?} cannot be read: pass --since to start again")]
+    BadWatermark(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str) -> NaiveDateTime {
+        beijing_time::parse(text).unwrap()
+    }
+
+    fn request(since: Option<&str>) -> PlanRequest {
+        PlanRequest {
+            strategy: Strategy::Window,
+            since: since.map(t),
+            until: None,
+            overlap: Duration::from_secs(600),
+            safety_lag: Duration::from_secs(60),
+            max_window: Duration::from_secs(7 * 86400),
+            initial_backfill: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_first_run_needs_since() {
+        assert!(matches!(
+            plan(&request(None), None, t("2024-05-10")),
+            Err(PlanError::NoStart)
+        ));
+    }
+
+    #[test]
+    fn an_incremental_run_rereads_the_overlap_and_keeps_the_watermark_a_safety_lag_behind_now() {
+        let PullPlan::Windows {
+            windows,
+            watermark_cap,
+        } = plan(
+            &request(None),
+            Some("2024-05-10 12:00:00"),
+            t("2024-05-10 13:00:00"),
+        )
+        .unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        assert_eq!(
+            windows,
+            vec![
+                Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 12:59:00")),
+                Window::new(t("2024-05-10 12:59:00"), t("2024-05-10 13:00:00")),
+            ],
+            "the last safety lag is a window of its own"
+        );
+        assert_eq!(watermark_cap, Some(t("2024-05-10 12:59:00")));
+    }
+
+    #[test]
+    fn without_since_or_watermark_the_first_run_backfills_the_initial_period() {
+        let mut request = request(None);
+        request.initial_backfill = Duration::from_secs(30 * 86400);
+        let PullPlan::Windows { windows, .. } = plan(&request, None, t("2024-05-31")).unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        assert_eq!(windows.first().unwrap().start, t("2024-05-01"));
+        assert_eq!(
+            windows.len(),
+            6,
+            "five weeks of windows and the safety-lag tail: {windows:?}"
+        );
+    }
+
+    #[test]
+    fn since_overrides_the_watermark_and_long_ranges_are_split() {
+        let PullPlan::Windows { windows, .. } = plan(
+            &request(Some("2024-04-01")),
+            Some("2024-05-10 12:00:00"),
+            t("2024-04-20 00:00:00"),
+        )
+        .unwrap() else {
+            panic!("window plan expected")
+        };
+        // Three weeks less the safety lag in 7-day windows, then the one-minute tail.
+        assert_eq!(windows.len(), 4);
+        assert_eq!(windows[0].start, t("2024-04-01"));
+        assert_eq!(
+            windows[3],
+            Window::new(t("2024-04-19 23:59:00"), t("2024-04-20 00:00:00"))
+        );
+    }
+
+    #[test]
+    fn a_backfill_starting_after_the_watermark_does_not_move_it() {
+        let PullPlan::Windows { watermark_cap, .. } = plan(
+            &request(Some("2024-05-20")),
+            Some("2024-05-10 00:00:00"),
+            t("2024-05-21"),
+        )
+        .unwrap() else {
+            panic!("window plan expected")
+        };
+        assert_eq!(watermark_cap, None);
+        let PullPlan::Windows { watermark_cap, .. } = plan(
+            &request(Some("2024-05-01")),
+            Some("2024-05-10 00:00:00"),
+            t("2024-05-21"),
+        )
+        .unwrap() else {
+            panic!("window plan expected")
+        };
+        assert!(watermark_cap.is_some());
+    }
+
+    #[test]
+    fn the_ts_strategy_starts_at_one_then_continues_from_the_stored_cursor() {
+        let mut request = request(None);
+        request.strategy = Strategy::Ts;
+        assert!(matches!(
+            plan(&request, None, t("2024-05-10")),
+            Ok(PullPlan::Cursor { start_ts: 1 })
+        ));
+        assert!(matches!(
+            plan(&request, Some("77"), t("2024-05-10")),
+            Ok(PullPlan::Cursor { start_ts: 77 })
+        ));
+    }
+}

@@ -1,0 +1,147 @@
+//! The staging side of a pull: a thread that fingerprints pages, and the one thread that writes
+//! them to SQLite in order and moves the watermark over the contiguous prefix of windows whose
+//! pages are all committed.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDateTime;
+use tokio::sync::mpsc;
+
+use super::SharedStaging;
+use super::pull::{PullReport, StageEvent};
+use crate::beijing_time;
+use crate::config::Strategy;
+use crate::source::Window;
+use crate::staging::{FingerprintedPage, StagingError};
+
+/// Canonicalises and hashes each page's orders on its own thread, so the stager's one thread
+/// only diffs and writes SQLite; events keep their order.
+pub(super) fn spawn_fingerprinter(
+    mut events: mpsc::Receiver<StageEvent>,
+    fingerprinted: mpsc::Sender<StageEvent<FingerprintedPage>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        while let Some(event) = events.blocking_recv() {
+            let event = match event {
+                StageEvent::Page(page) => StageEvent::Page(FingerprintedPage::new(page)),
+                StageEvent::WindowDone(window, report) => StageEvent::WindowDone(window, report),
+                StageEvent::CursorDone(cursor) => StageEvent::CursorDone(cursor),
+            };
+            // The stager stopped (a staging error): stop too, so the fetchers see it.
+            if fingerprinted.blocking_send(event).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+pub(super) fn spawn_stager(
+    staging: SharedStaging,
+    run_id: i64,
+    source_key: String,
+    strategy: Strategy,
+    planned: Vec<Window>,
+    watermark_cap: Option<NaiveDateTime>,
+    mut events: mpsc::Receiver<StageEvent<FingerprintedPage>>,
+) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
+    // A progress bar on a terminal (see `cli::logging`); nothing elsewhere.
+    let progress = tracing::info_span!("pull", indicatif.pb_show = tracing::field::Empty);
+    tokio::task::spawn_blocking(move || {
+        use tracing_indicatif::span_ext::IndicatifSpanExt;
+        let _entered = progress.enter();
+        progress.pb_set_style(
+            &indicatif::ProgressStyle::with_template(
+                "{spinner} pull {bar:30} {pos}/{len} windows {msg} [{elapsed}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        progress.pb_set_length(planned.len() as u64);
+        let mut report = PullReport {
+            windows_planned: planned.len(),
+            ..PullReport::default()
+        };
+        let mut done: BTreeSet<usize> = BTreeSet::new();
+        let mut prefix = 0usize;
+        let result = (|| -> Result<(), StagingError> {
+            while let Some(event) = events.blocking_recv() {
+                let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
+                match event {
+                    StageEvent::Page(page) => {
+                        let outcome = store.stage_fingerprinted(run_id, &page)?;
+                        let page = page.page();
+                        report.pages += 1;
+                        report.orders.add(&outcome);
+                        progress.pb_set_message(&format!(
+                            "{} pages, {} orders ({} new, {} changed)",
+                            report.pages,
+                            report.orders.orders,
+                            report.orders.new,
+                            report.orders.changed
+                        ));
+                        let news = store.take_field_news();
+                        report.new_fields += news.new_fields;
+                        report.field_type_changes += news.type_changes;
+                        tracing::debug!(
+                            window = ?page.window.map(|w| w.to_string()),
+                            page = page.page_index,
+                            orders = outcome.orders,
+                            new = outcome.new,
+                            changed = outcome.changed,
+                            "Page staged."
+                        );
+                    }
+                    StageEvent::WindowDone(window, window_report) => {
+                        // The source logged the window; count it and move the watermark.
+                        report.windows_done += 1;
+                        progress.pb_inc(1);
+                        report.drift_events += window_report.drift_events;
+                        report.rereads += window_report.rereads;
+                        report.subwindows += window_report.subwindows;
+                        // A window that kept changing past the re-read budget may have
+                        // missed orders: its pages are staged, but the watermark stays before
+                        // it so the next run reads it again.
+                        if window_report.unresolved_drift {
+                            tracing::warn!(window = %window, "Window did not settle; the watermark stays before it.");
+                        } else if let Some(index) = planned.iter().position(|w| *w == window) {
+                            done.insert(index);
+                        }
+                        let before = prefix;
+                        while done.contains(&prefix) {
+                            prefix += 1;
+                        }
+                        if prefix > before {
+                            let Some(cap) = watermark_cap else { continue };
+                            let end = beijing_time::format(planned[prefix - 1].end.min(cap));
+                            let stored = store.watermark(&source_key, strategy.as_str())?;
+                            // The watermark never moves back (a backfill of old windows).
+                            if stored.as_deref().is_none_or(|s| s < end.as_str()) {
+                                store.set_watermark(
+                                    &source_key,
+                                    strategy.as_str(),
+                                    &end,
+                                    run_id,
+                                )?;
+                                report.watermark = Some(end);
+                            }
+                        }
+                    }
+                    StageEvent::CursorDone(cursor) => {
+                        let stored = store.watermark(&source_key, strategy.as_str())?;
+                        let stored: Option<i64> = stored.and_then(|s| s.parse().ok());
+                        if stored.is_none_or(|s| s < cursor) {
+                            store.set_watermark(
+                                &source_key,
+                                strategy.as_str(),
+                                &cursor.to_string(),
+                                run_id,
+                            )?;
+                            report.watermark = Some(cursor.to_string());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        (report, result)
+    })
+}
