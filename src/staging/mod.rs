@@ -10,16 +10,17 @@ mod error;
 pub mod field_catalog;
 mod fingerprinted_page;
 mod migrations;
+mod outbox;
+mod stage;
 mod store;
 
 pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, VersionRecord};
 pub use error::StagingError;
 pub use field_catalog::{FieldNews, FieldRecord};
 pub use fingerprinted_page::FingerprintedPage;
-pub use store::{
-    OutboxEntry, OutboxState, PageOutcome, QuarantineEntry, RunRecord, RunStatus, StagingStore,
-    StoreCounts,
-};
+pub use outbox::{OutboxEntry, OutboxState, QuarantineEntry};
+pub use stage::PageOutcome;
+pub use store::{RunRecord, RunStatus, StagingStore, StoreCounts};
 
 #[cfg(test)]
 mod tests;

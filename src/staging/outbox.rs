@@ -1,0 +1,159 @@
+//! The outbox (versions still to push, marked only after MySQL commits) and the quarantine
+//! (orders that could not be staged or transformed).
+
+use rusqlite::params;
+
+use super::store::now;
+use super::{StagingError, StagingStore};
+
+/// One version waiting in the outbox.
+#[derive(Clone, Debug)]
+pub struct OutboxEntry {
+    /// The outbox id: it orders pushes (newer entries win in MySQL).
+    pub id: i64,
+    pub version_id: i64,
+    pub o_id: String,
+    pub ts: Option<i64>,
+    pub canonical_json: String,
+}
+
+/// How an outbox entry ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxState {
+    Pushed,
+    Quarantined,
+    Filtered,
+}
+
+impl OutboxState {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pushed => "pushed",
+            OutboxState::Quarantined => "quarantined",
+            OutboxState::Filtered => "filtered",
+        }
+    }
+}
+
+/// One quarantined record.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QuarantineEntry {
+    pub id: i64,
+    pub o_id: Option<String>,
+    pub version_id: Option<i64>,
+    pub page_id: Option<i64>,
+    pub run_id: Option<i64>,
+    pub stage: String,
+    pub reason: String,
+    pub raw_json: String,
+    pub quarantined_at: String,
+    pub resolved_at: Option<String>,
+}
+
+impl StagingStore {
+    /// Up to `limit` pending outbox entries with ids above `after`, oldest first.
+    pub fn pending_outbox(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StagingError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT o.id, o.version_id, o.o_id, v.ts, v.canonical_json
+             FROM outbox o JOIN order_versions v ON v.id = o.version_id
+             WHERE o.state = 'pending' AND o.id > ?1 ORDER BY o.id LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![after, limit as i64], |row| {
+            Ok(OutboxEntry {
+                id: row.get(0)?,
+                version_id: row.get(1)?,
+                o_id: row.get(2)?,
+                ts: row.get(3)?,
+                canonical_json: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of pending outbox entries.
+    pub fn pending_count(&self) -> Result<i64, StagingError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Marks outbox entries done, in one transaction. Call only after MySQL committed them.
+    /// Pushed entries resolve any open quarantine of the same orders.
+    pub fn finish_outbox(
+        &mut self,
+        entries: &[(i64, &str)],
+        state: OutboxState,
+    ) -> Result<(), StagingError> {
+        let tx = self.conn.transaction()?;
+        let done_at = now();
+        for (id, o_id) in entries {
+            tx.prepare_cached(
+                "UPDATE outbox SET state = ?2, done_at = ?3 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id, state.as_str(), done_at])?;
+            if state == OutboxState::Pushed {
+                tx.prepare_cached(
+                    "UPDATE quarantine SET resolved_at = ?2 WHERE o_id = ?1 AND resolved_at IS NULL",
+                )?
+                .execute(params![o_id, done_at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Quarantines one outbox entry that could not be transformed.
+    pub fn quarantine_outbox(
+        &mut self,
+        entry: &OutboxEntry,
+        run_id: i64,
+        reason: &str,
+    ) -> Result<(), StagingError> {
+        let tx = self.conn.transaction()?;
+        let at = now();
+        tx.execute(
+            "INSERT INTO quarantine (o_id, version_id, run_id, stage, reason, raw_json, quarantined_at)
+             VALUES (?1, ?2, ?3, 'transform', ?4, ?5, ?6)",
+            params![entry.o_id, entry.version_id, run_id, reason, entry.canonical_json, at],
+        )?;
+        tx.execute(
+            "UPDATE outbox SET state = 'quarantined', done_at = ?2 WHERE id = ?1",
+            params![entry.id, at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Open (unresolved) quarantine entries, newest first; all of them with `include_resolved`.
+    pub fn quarantine_entries(
+        &self,
+        include_resolved: bool,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StagingError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, o_id, version_id, page_id, run_id, stage, reason, raw_json, quarantined_at, resolved_at
+             FROM quarantine WHERE (?1 OR resolved_at IS NULL) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![include_resolved, limit as i64], |row| {
+            Ok(QuarantineEntry {
+                id: row.get(0)?,
+                o_id: row.get(1)?,
+                version_id: row.get(2)?,
+                page_id: row.get(3)?,
+                run_id: row.get(4)?,
+                stage: row.get(5)?,
+                reason: row.get(6)?,
+                raw_json: row.get(7)?,
+                quarantined_at: row.get(8)?,
+                resolved_at: row.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,249 @@
+//! Staging a page: the raw page, then each order's diff against its current version; new and
+//! changed orders get a version row, become current and get an outbox entry. One transaction per
+//! page.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::field_catalog::FieldNews;
+use super::fingerprinted_page::fingerprint_orders;
+use super::store::now;
+use super::{FingerprintedPage, StagingError, StagingStore};
+use crate::diff::{self, Change, CurrentVersion, Fingerprint};
+use crate::source::FetchedPage;
+
+/// What staging one page did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PageOutcome {
+    pub orders: u64,
+    pub new: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub stale: u64,
+    pub quarantined: u64,
+}
+
+impl PageOutcome {
+    pub fn add(&mut self, other: &PageOutcome) {
+        self.orders += other.orders;
+        self.new += other.new;
+        self.changed += other.changed;
+        self.unchanged += other.unchanged;
+        self.stale += other.stale;
+        self.quarantined += other.quarantined;
+    }
+}
+
+impl StagingStore {
+    /// Stages one page atomically: the raw page, then each order's diff against its current
+    /// version; new and changed orders get a version row and an outbox entry.
+    pub fn stage_page(
+        &mut self,
+        run_id: i64,
+        page: &FetchedPage,
+    ) -> Result<PageOutcome, StagingError> {
+        self.stage_orders(run_id, page, &fingerprint_orders(&page.orders))
+    }
+
+    /// [`stage_page`](Self::stage_page) for a page whose orders were fingerprinted already
+    /// (possibly on another thread): only the diff and the SQLite writes run here.
+    pub fn stage_fingerprinted(
+        &mut self,
+        run_id: i64,
+        page: &FingerprintedPage,
+    ) -> Result<PageOutcome, StagingError> {
+        self.stage_orders(run_id, page.page(), page.prints())
+    }
+
+    fn stage_orders(
+        &mut self,
+        run_id: i64,
+        page: &FetchedPage,
+        prints: &[Option<(Fingerprint, String)>],
+    ) -> Result<PageOutcome, StagingError> {
+        let tx = self.conn.transaction()?;
+        let params_json = serde_json::to_string(
+            &page
+                .request_params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .expect("parameters serialise");
+        let received_at = page
+            .received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        tx.prepare_cached(
+            "INSERT INTO pages (run_id, window_start, window_end, page_index, params_json,
+                                http_status, body, received_at, order_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            run_id,
+            page.window.map(|w| crate::beijing_time::format(w.start)),
+            page.window.map(|w| crate::beijing_time::format(w.end)),
+            page.page_index,
+            params_json,
+            page.http_status,
+            page.body,
+            received_at,
+            page.orders.len() as i64,
+        ])?;
+        let page_id = tx.last_insert_rowid();
+        let mut outcome = PageOutcome::default();
+        let seen_at = now();
+        // The current versions of the page's orders, in one query.
+        let mut currents = current_versions(&tx, prints)?;
+        for (order, print) in page.orders.iter().zip(prints) {
+            outcome.orders += 1;
+            let Some((fingerprint, canonical)) = print.as_ref() else {
+                let reason = if order.is_object() {
+                    "order has no usable o_id"
+                } else {
+                    "order is not a JSON object"
+                };
+                tx.prepare_cached(
+                    "INSERT INTO quarantine (o_id, page_id, run_id, stage, reason, raw_json, quarantined_at)
+                     VALUES (NULL, ?1, ?2, 'staging', ?3, ?4, ?5)",
+                )?
+                .execute(params![page_id, run_id, reason, order.to_string(), seen_at])?;
+                outcome.quarantined += 1;
+                continue;
+            };
+            let current = currents.get(&fingerprint.o_id);
+            let change = diff::classify(current, fingerprint);
+            match change {
+                Change::Unchanged => {
+                    outcome.unchanged += 1;
+                    continue;
+                }
+                Change::Stale => {
+                    outcome.stale += 1;
+                    continue;
+                }
+                Change::New => outcome.new += 1,
+                Change::Changed => outcome.changed += 1,
+            }
+            self.fields
+                .observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
+            let modified = order.get("modified").and_then(Value::as_str);
+            // A new version returns its id at once; a version seen before (an order changed
+            // back to an earlier content) is looked up.
+            let inserted: Option<i64> = tx
+                .prepare_cached(
+                    "INSERT INTO order_versions
+                         (o_id, sha256, ts, modified, canonical_json, first_page_id, first_run_id, first_seen_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (o_id, sha256) DO NOTHING RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        fingerprint.o_id,
+                        fingerprint.sha256,
+                        fingerprint.ts,
+                        modified,
+                        canonical,
+                        page_id,
+                        run_id,
+                        seen_at
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let version_id: i64 = match inserted {
+                Some(id) => id,
+                None => tx
+                    .prepare_cached(
+                        "SELECT id FROM order_versions WHERE o_id = ?1 AND sha256 = ?2",
+                    )?
+                    .query_row(params![fingerprint.o_id, fingerprint.sha256], |row| {
+                        row.get(0)
+                    })?,
+            };
+            tx.prepare_cached(
+                "INSERT INTO current_orders (o_id, version_id, sha256, ts, last_seen_at, last_page_id, modified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (o_id) DO UPDATE SET version_id = excluded.version_id,
+                     sha256 = excluded.sha256, ts = excluded.ts,
+                     last_seen_at = excluded.last_seen_at, last_page_id = excluded.last_page_id,
+                     modified = excluded.modified",
+            )?
+            .execute(params![
+                fingerprint.o_id,
+                version_id,
+                fingerprint.sha256,
+                fingerprint.ts,
+                seen_at,
+                page_id,
+                fingerprint.modified
+            ])?;
+            // An order twice on one page diffs its second copy against the first.
+            currents.insert(
+                fingerprint.o_id.clone(),
+                CurrentVersion {
+                    sha256: fingerprint.sha256.clone(),
+                    ts: fingerprint.ts,
+                    modified: fingerprint.modified.clone(),
+                },
+            );
+            if change == Change::Changed {
+                tx.prepare_cached(
+                    "UPDATE outbox SET state = 'superseded', done_at = ?2
+                     WHERE o_id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![fingerprint.o_id, seen_at])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO outbox (version_id, o_id, enqueued_at, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![version_id, fingerprint.o_id, seen_at, run_id])?;
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// New fields and type changes the field catalog saw since the last call.
+    pub fn take_field_news(&mut self) -> FieldNews {
+        self.fields.take_news()
+    }
+}
+
+/// The current versions of the fingerprinted orders of `page`, by `o_id`, read in one query.
+fn current_versions(
+    conn: &Connection,
+    prints: &[Option<(Fingerprint, String)>],
+) -> Result<HashMap<String, CurrentVersion>, StagingError> {
+    let ids: Vec<&str> = prints
+        .iter()
+        .flatten()
+        .map(|(f, _)| f.o_id.as_str())
+        .collect();
+    let mut currents = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(currents);
+    }
+    // At most SQLite's 32,766 parameters per statement; a page holds far fewer orders.
+    for chunk in ids.chunks(10_000) {
+        let placeholders = vec!["?"; chunk.len()].join(",");
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT o_id, sha256, ts, modified FROM current_orders WHERE o_id IN ({placeholders})"
+        ))?;
+        let rows = statement.query_map(rusqlite::params_from_iter(chunk), |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                CurrentVersion {
+                    sha256: row.get(1)?,
+                    ts: row.get(2)?,
+                    modified: row.get(3)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (o_id, current) = row?;
+            currents.insert(o_id, current);
+        }
+    }
+    Ok(currents)
+}
