@@ -15,6 +15,7 @@ mod partitions;
 mod sink;
 mod snapshot;
 mod statements;
+mod write;
 mod write_report;
 
 #[cfg(test)]

@@ -114,6 +114,9 @@ pub(crate) fn upsert_sql(table: &str, columns: &[&str], key: &[&str], rows: usiz
     )
 }
 
+/// How many ids one `IN (…)` list carries.
+pub(crate) const IDS_PER_STATEMENT: usize = 1000;
+
 /// `(?, ?, …)` with `count` placeholders, for `IN` lists.
 pub(crate) fn in_list(count: usize) -> String {
     format!("({})", vec!["?"; count].join(", "))

@@ -1,0 +1,379 @@
+//! Writing to MySQL: one transaction per batch that locks the stored versions, skips orders
+//! older than MySQL holds, upserts the rest in multi-row statements and replaces their items
+//! and payments; and deleting orders a filter now skips.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Transaction, TxOpts, Value};
+use tracing::debug;
+
+use super::MysqlSink;
+use super::error::{Phase, SinkError};
+use super::partitions::{PARTITION_COLUMN, p_month};
+use super::statements::{IDS_PER_STATEMENT, chunks, in_list, row_bytes, upsert_sql};
+use super::write_report::WriteReport;
+use crate::beijing_time;
+use crate::transform::mapping::{
+    CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS, ORDER_ID_COLUMN, PARENT_ID_COLUMN,
+    TableMapping,
+};
+use crate::transform::{Cell, OrderRows, VersionKey};
+
+impl MysqlSink {
+    /// Writes a batch in one transaction: locks the stored versions, skips orders older than
+    /// what MySQL holds, upserts the rest and replaces their items and payments.
+    pub async fn write(&self, batch: &[OrderRows]) -> Result<WriteReport, SinkError> {
+        if batch.is_empty() {
+            return Ok(WriteReport::default());
+        }
+        let (newest, duplicates) = self.newest_per_order(batch)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))?;
+        let mut report = WriteReport {
+            stale_skipped: duplicates,
+            ..WriteReport::default()
+        };
+        let result = self.write_in(&mut tx, &newest, &mut report).await;
+        match result {
+            Ok(()) => tx
+                .commit()
+                .await
+                .map_err(|e| self.classify(e, Phase::Write))?,
+            Err(error) => {
+                // Best effort: a lost connection rolls back on the server anyway.
+                let _ = tx.rollback().await;
+                return Err(error);
+            }
+        }
+        debug!(
+            orders = report.orders_written,
+            stale = report.stale_skipped,
+            items = report.item_rows,
+            pays = report.pay_rows,
+            statements = report.statements,
+            "Batch written to MySQL."
+        );
+        Ok(report)
+    }
+
+    async fn write_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        newest: &BTreeMap<i64, &OrderRows>,
+        report: &mut WriteReport,
+    ) -> Result<(), SinkError> {
+        let ids: Vec<i64> = newest.keys().copied().collect();
+        let stored: BTreeMap<i64, VersionKey> = self
+            .versions_in(tx, &ids, " FOR UPDATE")
+            .await?
+            .into_iter()
+            .collect();
+        let winners: Vec<(i64, &OrderRows)> = newest
+            .iter()
+            .filter(|(id, rows)| {
+                !stored
+                    .get(id)
+                    .is_some_and(|theirs| rows.version.is_older_than(theirs))
+            })
+            .map(|(id, rows)| (*id, *rows))
+            .collect();
+        report.stale_skipped += newest.len() - winners.len();
+        if winners.is_empty() {
+            return Ok(());
+        }
+        let synced_at = datetime_value(now_with_millis());
+        let tables = &self.config.tables;
+
+        let order_rows: Vec<Vec<Value>> = winners
+            .iter()
+            .map(|(_, rows)| {
+                let mut values: Vec<Value> = rows.order.iter().map(cell_value).collect();
+                values.push(rows.version.ts.into());
+                values.push(rows.version.staging_version.into());
+                values.push(synced_at.clone());
+                if let Some(position) = self.order_date_position {
+                    values.push(p_month(&rows.order[position]).into());
+                }
+                values
+            })
+            .collect();
+        let mut order_columns = columns_with(&self.mapping.order, &ORDER_BOOKKEEPING_COLUMNS);
+        let mut order_key = vec![ORDER_ID_COLUMN];
+        if let Some(position) = self.order_date_position {
+            order_columns.push(PARTITION_COLUMN);
+            order_key.push(PARTITION_COLUMN);
+            self.delete_moved(tx, &winners, position, report).await?;
+        }
+        let limits = self.limits(order_columns.len());
+        for chunk in chunks(&order_rows, limits, |row| row_bytes(row)) {
+            let sql = upsert_sql(&tables.orders, &order_columns, &order_key, chunk.len());
+            self.exec(tx, sql, chunk.concat()).await?;
+            report.statements += 1;
+        }
+        report.orders_written = winners.len();
+
+        // Only orders already in MySQL can have child rows to replace: new orders skip the
+        // DELETEs (the locking read above told which exist).
+        let existing_ids: Vec<i64> = winners
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| stored.contains_key(id))
+            .collect();
+        let items = winners
+            .iter()
+            .flat_map(|(_, rows)| rows.items.iter().map(|row| (*rows, row)));
+        report.item_rows = self
+            .replace_children(
+                tx,
+                &tables.items,
+                &self.mapping.items,
+                &existing_ids,
+                items,
+                &synced_at,
+                report,
+            )
+            .await?;
+        let pays = winners
+            .iter()
+            .flat_map(|(_, rows)| rows.pays.iter().map(|row| (*rows, row)));
+        report.pay_rows = self
+            .replace_children(
+                tx,
+                &tables.pays,
+                &self.mapping.pays,
+                &existing_ids,
+                pays,
+                &synced_at,
+                report,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// With partitions: deletes the stored rows of `winners` whose `p_month` differs from the
+    /// one about to be written (their `order_date` moved to another month), so the upsert that
+    /// follows in the same transaction leaves exactly one row per order. Their rows are already
+    /// locked by the version check.
+    async fn delete_moved(
+        &self,
+        tx: &mut Transaction<'_>,
+        winners: &[(i64, &OrderRows)],
+        order_date_position: usize,
+        report: &mut WriteReport,
+    ) -> Result<(), SinkError> {
+        let wanted: BTreeMap<i64, i64> = winners
+            .iter()
+            .map(|(id, rows)| (*id, p_month(&rows.order[order_date_position])))
+            .collect();
+        let ids: Vec<i64> = wanted.keys().copied().collect();
+        let mut moved = Vec::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT `{ORDER_ID_COLUMN}`, `{PARTITION_COLUMN}` FROM `{}` WHERE `{ORDER_ID_COLUMN}` IN {}",
+                self.config.tables.orders,
+                in_list(chunk.len())
+            );
+            let stored: Vec<(i64, i64)> = tx
+                .exec(sql, chunk.to_vec())
+                .await
+                .map_err(|e| self.classify(e, Phase::Write))?;
+            moved.extend(
+                stored
+                    .into_iter()
+                    .filter(|(id, month)| wanted.get(id) != Some(month)),
+            );
+        }
+        for chunk in moved.chunks(IDS_PER_STATEMENT / 2) {
+            let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "DELETE FROM `{}` WHERE (`{ORDER_ID_COLUMN}`, `{PARTITION_COLUMN}`) IN ({pairs})",
+                self.config.tables.orders
+            );
+            let params = chunk
+                .iter()
+                .flat_map(|(id, month)| [Value::from(*id), Value::from(*month)])
+                .collect();
+            self.exec(tx, sql, params).await?;
+            report.statements += 1;
+        }
+        if !moved.is_empty() {
+            debug!(
+                orders = moved.len(),
+                "Orders moved to another month's partition."
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the child rows of `ids` and inserts `rows` instead; returns how many were inserted.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_children<'r>(
+        &self,
+        tx: &mut Transaction<'_>,
+        table: &str,
+        mapping: &TableMapping,
+        ids: &[i64],
+        rows: impl Iterator<Item = (&'r OrderRows, &'r Vec<Cell>)>,
+        synced_at: &Value,
+        report: &mut WriteReport,
+    ) -> Result<usize, SinkError> {
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM `{table}` WHERE `{PARENT_ID_COLUMN}` IN {}",
+                in_list(chunk.len())
+            );
+            self.exec(tx, sql, chunk.iter().map(|id| Value::from(*id)).collect())
+                .await?;
+            report.statements += 1;
+        }
+        let values: Vec<Vec<Value>> = rows
+            .map(|(order, row)| {
+                let mut values: Vec<Value> = row.iter().map(cell_value).collect();
+                values.push(order.version.staging_version.into());
+                values.push(synced_at.clone());
+                values
+            })
+            .collect();
+        let columns = columns_with(mapping, &CHILD_BOOKKEEPING_COLUMNS);
+        // An upsert, not a plain insert: child rows left behind by a parent deleted outside
+        // jst-sync (a wiped order table) are overwritten instead of failing the batch.
+        let key: Vec<&str> = mapping.key.iter().map(String::as_str).collect();
+        for chunk in chunks(&values, self.limits(columns.len()), |row| row_bytes(row)) {
+            self.exec(
+                tx,
+                upsert_sql(table, &columns, &key, chunk.len()),
+                chunk.concat(),
+            )
+            .await?;
+            report.statements += 1;
+        }
+        Ok(values.len())
+    }
+
+    /// The newest rows per order id in the batch, and how many older duplicates were dropped.
+    fn newest_per_order<'a>(
+        &self,
+        batch: &'a [OrderRows],
+    ) -> Result<(BTreeMap<i64, &'a OrderRows>, usize), SinkError> {
+        let mut newest: BTreeMap<i64, &OrderRows> = BTreeMap::new();
+        for rows in batch {
+            let id = self.check_shape(rows)?;
+            match newest.get(&id) {
+                Some(kept) if rows.version.is_older_than(&kept.version) => {}
+                _ => {
+                    newest.insert(id, rows);
+                }
+            }
+        }
+        let duplicates = batch.len() - newest.len();
+        Ok((newest, duplicates))
+    }
+
+    /// The order's id, after checking its rows have the mapping's number of cells.
+    fn check_shape(&self, rows: &OrderRows) -> Result<i64, SinkError> {
+        let id = rows
+            .o_id
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| {
+                SinkError::Rejected(format!(
+                    "order id `{}` is not a positive integer",
+                    rows.o_id
+                ))
+            })?;
+        let fits = |table: &TableMapping, row: &Vec<Cell>| row.len() == table.columns.len();
+        let order_fits = fits(&self.mapping.order, &rows.order);
+        let items_fit = rows.items.iter().all(|row| fits(&self.mapping.items, row));
+        let pays_fit = rows.pays.iter().all(|row| fits(&self.mapping.pays, row));
+        if order_fits && items_fit && pays_fit {
+            Ok(id)
+        } else {
+            Err(SinkError::Rejected(format!(
+                "order {id}: rows do not match the sink's mapping (transformed with another mapping?)"
+            )))
+        }
+    }
+
+    /// Deletes orders and their items and payments (e.g. orders a filter now skips); returns
+    /// how many order rows were deleted.
+    pub async fn delete_orders(&self, ids: &[i64]) -> Result<u64, SinkError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn().await?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))?;
+        let tables = &self.config.tables;
+        let mut deleted = 0;
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let params: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
+            for (table, column) in [
+                (&tables.items, PARENT_ID_COLUMN),
+                (&tables.pays, PARENT_ID_COLUMN),
+                (&tables.orders, ORDER_ID_COLUMN),
+            ] {
+                let sql = format!(
+                    "DELETE FROM `{table}` WHERE `{column}` IN {}",
+                    in_list(chunk.len())
+                );
+                self.exec(&mut tx, sql, params.clone()).await?;
+                if table == &tables.orders {
+                    deleted += tx.affected_rows();
+                }
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))?;
+        Ok(deleted)
+    }
+}
+
+/// The mapped columns followed by the bookkeeping ones.
+fn columns_with<'a>(table: &'a TableMapping, bookkeeping: &[&'a str]) -> Vec<&'a str> {
+    table
+        .column_names()
+        .chain(bookkeeping.iter().copied())
+        .collect()
+}
+
+fn cell_value(cell: &Cell) -> Value {
+    match cell {
+        Cell::Null => Value::NULL,
+        Cell::Text(text) => Value::Bytes(text.as_bytes().to_vec()),
+        Cell::Int(int) => Value::Int(*int),
+        // Sent as text: the server converts it to DECIMAL exactly.
+        Cell::Decimal(text) => Value::Bytes(text.as_bytes().to_vec()),
+        Cell::DateTime(time) => datetime_value(*time),
+        Cell::Bool(b) => Value::Int(i64::from(*b)),
+    }
+}
+
+fn datetime_value(time: NaiveDateTime) -> Value {
+    Value::Date(
+        time.year() as u16,
+        time.month() as u8,
+        time.day() as u8,
+        time.hour() as u8,
+        time.minute() as u8,
+        time.second() as u8,
+        time.nanosecond() / 1000,
+    )
+}
+
+/// Beijing wall-clock now, to the millisecond (`jst_synced_at` is `DATETIME(3)`).
+fn now_with_millis() -> NaiveDateTime {
+    let now = Utc::now()
+        .with_timezone(&beijing_time::offset())
+        .naive_local();
+    now.with_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(now)
+}
