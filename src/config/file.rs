@@ -1,0 +1,159 @@
+//! The TOML file's shape (every field optional) and how it is layered over the defaults.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::{AlertFormat, Config, MerchantSettings, Strategy, parse_duration};
+use crate::secret::Secret;
+use crate::source::SignMethod;
+
+/// The TOML file's shape: every field optional, layered over the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileConfig {
+    staging: Option<PathBuf>,
+    qimen: Option<FileQimen>,
+    mysql: Option<FileMysql>,
+    sync: Option<FileSync>,
+    mapping: Option<toml::Table>,
+    alerts: Option<FileAlerts>,
+    metrics_file: Option<PathBuf>,
+    merchant: Option<Vec<MerchantSettings>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileAlerts {
+    webhook_url: Option<Secret>,
+    format: Option<AlertFormat>,
+    max_watermark_lag: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileQimen {
+    api_url: Option<String>,
+    app_key: Option<String>,
+    app_secret: Option<Secret>,
+    target_app_key: Option<String>,
+    customer_id: Option<String>,
+    sign_method: Option<SignMethod>,
+    page_size: Option<u32>,
+    per_second: Option<u32>,
+    per_minute: Option<u32>,
+    request_timeout: Option<String>,
+    max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileMysql {
+    url: Option<Secret>,
+    table_prefix: Option<String>,
+    orders_table: Option<String>,
+    items_table: Option<String>,
+    pays_table: Option<String>,
+    partition_by_month: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileSync {
+    strategy: Option<Strategy>,
+    overlap: Option<String>,
+    safety_lag: Option<String>,
+    initial_backfill: Option<String>,
+    window_concurrency: Option<usize>,
+    batch_orders: Option<usize>,
+}
+
+impl Config {
+    pub(super) fn apply_file(&mut self, file: FileConfig) -> anyhow::Result<()> {
+        if let Some(staging) = file.staging {
+            self.staging = staging;
+        }
+        if let Some(merchants) = file.merchant {
+            self.merchants = merchants;
+        }
+        if let Some(q) = file.qimen {
+            let s = &mut self.qimen;
+            s.api_url = q.api_url.or(s.api_url.take());
+            s.app_key = q.app_key.or(s.app_key.take());
+            s.app_secret = q.app_secret.or(s.app_secret.take());
+            s.customer_id = q.customer_id.or(s.customer_id.take());
+            if let Some(v) = q.target_app_key {
+                s.target_app_key = v;
+            }
+            if let Some(v) = q.sign_method {
+                s.sign_method = v;
+            }
+            if let Some(v) = q.page_size {
+                s.page_size = v;
+            }
+            if let Some(v) = q.per_second {
+                s.per_second = v;
+            }
+            if let Some(v) = q.per_minute {
+                s.per_minute = v;
+            }
+            if let Some(v) = q.request_timeout {
+                s.request_timeout = parse_duration(&v).context("qimen.request_timeout")?;
+            }
+            if let Some(v) = q.max_attempts {
+                s.max_attempts = v;
+            }
+        }
+        if let Some(m) = file.mysql {
+            self.mysql_url = m.url.or(self.mysql_url.take());
+            let t = &mut self.mysql;
+            if let Some(v) = m.table_prefix {
+                t.table_prefix = v;
+            }
+            t.orders_table = m.orders_table.or(t.orders_table.take());
+            t.items_table = m.items_table.or(t.items_table.take());
+            t.pays_table = m.pays_table.or(t.pays_table.take());
+            if let Some(v) = m.partition_by_month {
+                t.partition_by_month = v;
+            }
+        }
+        if let Some(y) = file.sync {
+            if let Some(v) = y.strategy {
+                self.sync.strategy = v;
+            }
+            if let Some(v) = y.overlap {
+                self.sync.overlap = parse_duration(&v).context("sync.overlap")?;
+            }
+            if let Some(v) = y.safety_lag {
+                self.sync.safety_lag = parse_duration(&v).context("sync.safety_lag")?;
+            }
+            if let Some(v) = y.initial_backfill {
+                self.sync.initial_backfill = parse_duration(&v).context("sync.initial_backfill")?;
+            }
+            if let Some(v) = y.window_concurrency {
+                self.sync.window_concurrency = v;
+            }
+            if let Some(v) = y.batch_orders {
+                self.sync.batch_orders = v;
+            }
+        }
+        if file.mapping.is_some() {
+            self.mapping = file.mapping;
+        }
+        if let Some(a) = file.alerts {
+            self.alerts.webhook_url = a.webhook_url.or(self.alerts.webhook_url.take());
+            if let Some(v) = a.format {
+                self.alerts.format = v;
+            }
+            if let Some(v) = a.max_watermark_lag {
+                self.alerts.max_watermark_lag =
+                    Some(parse_duration(&v).context("alerts.max_watermark_lag")?);
+            }
+        }
+        if file.metrics_file.is_some() {
+            self.metrics_file = file.metrics_file;
+        }
+        Ok(())
+    }
+}

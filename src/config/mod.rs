@@ -1,0 +1,295 @@
+//! Configuration, layered: built-in defaults, then a TOML file (`--config`), then `JST_*`
+//! environment variables, then command-line flags. Validated once, before any work starts.
+//!
+//! The environment variables alone are enough to run: `JST_API_URL`, `JST_APP_KEY`,
+//! `JST_APP_SECRET`, `JST_TARGET_APP_KEY`, `JST_CUSTOMER_ID`, `JST_SIGN_METHOD`,
+//! `JST_MYSQL_URL`, `JST_STAGING`. Operations: `JST_METRICS_FILE`, `JST_ALERT_WEBHOOK_URL`,
+//! `JST_ALERT_FORMAT`, `JST_MAX_WATERMARK_LAG`. MySQL table names and partitioning:
+//! `JST_MYSQL_TABLE_PREFIX`, `JST_MYSQL_ORDERS_TABLE`, `JST_MYSQL_ITEMS_TABLE`,
+//! `JST_MYSQL_PAYS_TABLE`, `JST_MYSQL_PARTITION_BY_MONTH`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::secret::Secret;
+use crate::source::SignMethod;
+
+mod env;
+mod file;
+mod merchant;
+#[cfg(test)]
+mod tests;
+
+use file::FileConfig;
+pub use merchant::MerchantSettings;
+
+/// How incremental pulls find what changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Time windows over `modified` (at most 7 days each), with an overlap behind the
+    /// watermark and a safety lag before now.
+    #[default]
+    Window,
+    /// The `ts` row-version cursor Jushuitan recommends.
+    Ts,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Window => "window",
+            Strategy::Ts => "ts",
+        }
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "window" => Ok(Strategy::Window),
+            "ts" => Ok(Strategy::Ts),
+            other => Err(format!("unknown strategy {other:?}: expected window or ts")),
+        }
+    }
+}
+
+/// The Qimen gateway and the merchant's credentials.
+#[derive(Clone, Debug)]
+pub struct QimenSettings {
+    pub api_url: Option<String>,
+    pub app_key: Option<String>,
+    pub app_secret: Option<Secret>,
+    pub target_app_key: String,
+    pub customer_id: Option<String>,
+    pub sign_method: SignMethod,
+    pub page_size: u32,
+    pub per_second: u32,
+    pub per_minute: u32,
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+/// How runs are shaped.
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    pub strategy: Strategy,
+    /// How far behind the watermark each incremental run re-reads (late changes).
+    pub overlap: Duration,
+    /// How far behind now the watermark stays (changes still settling are re-read next run).
+    pub safety_lag: Duration,
+    /// How far back the first run reads when there is no watermark and no `--since`
+    /// (0 = refuse and ask for `--since`).
+    pub initial_backfill: Duration,
+    /// Windows fetched at once; the rate limit is shared.
+    pub window_concurrency: usize,
+    /// Orders per MySQL transaction.
+    pub batch_orders: usize,
+}
+
+/// Where alerts go and when they fire.
+#[derive(Clone, Debug, Default)]
+pub struct AlertSettings {
+    /// The webhook to POST to; `None` disables alerts. Secret: robot URLs carry a token.
+    pub webhook_url: Option<Secret>,
+    pub format: AlertFormat,
+    /// Alert when a watermark is further behind now than this.
+    pub max_watermark_lag: Option<Duration>,
+}
+
+/// The body an alert webhook expects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertFormat {
+    /// DingTalk group robot: `{"msgtype":"text","text":{"content":…}}`.
+    Dingtalk,
+    /// WeCom (企业微信) group robot: the same `msgtype`/`text` shape.
+    Wecom,
+    /// `{"event":…,"run_id":…,"error":…}` for any other receiver.
+    #[default]
+    Json,
+}
+
+impl std::str::FromStr for AlertFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "dingtalk" => Ok(AlertFormat::Dingtalk),
+            "wecom" => Ok(AlertFormat::Wecom),
+            "json" => Ok(AlertFormat::Json),
+            other => Err(format!(
+                "unknown alert format {other:?}: expected dingtalk, wecom or json"
+            )),
+        }
+    }
+}
+
+/// How the MySQL tables are named and laid out (`[mysql]` besides `url`).
+#[derive(Clone, Debug, Default)]
+pub struct MysqlSettings {
+    /// Put before each default table name (`shop1_` → `shop1_order_list_query`), for several
+    /// merchants in one database.
+    pub table_prefix: String,
+    /// Explicit names; each wins over the prefix for its table.
+    pub orders_table: Option<String>,
+    pub items_table: Option<String>,
+    pub pays_table: Option<String>,
+    /// Monthly partitions of the order table (decided when the table is created).
+    pub partition_by_month: bool,
+}
+
+/// The whole, layered configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub qimen: QimenSettings,
+    pub mysql_url: Option<Secret>,
+    pub mysql: MysqlSettings,
+    pub staging: PathBuf,
+    pub sync: SyncSettings,
+    /// The `[mapping]` table of the TOML file, handed to the transform as is.
+    pub mapping: Option<toml::Table>,
+    pub alerts: AlertSettings,
+    /// Prometheus text file written after each run (atomically).
+    pub metrics_file: Option<PathBuf>,
+    /// `[[merchant]]` blocks: several merchants synced independently by one command.
+    pub merchants: Vec<MerchantSettings>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            qimen: QimenSettings {
+                api_url: None,
+                app_key: None,
+                app_secret: None,
+                target_app_key: "23060081".into(),
+                customer_id: None,
+                sign_method: SignMethod::Md5,
+                page_size: 25,
+                per_second: 5,
+                per_minute: 100,
+                request_timeout: Duration::from_secs(30),
+                max_attempts: 8,
+            },
+            mysql_url: None,
+            mysql: MysqlSettings::default(),
+            staging: PathBuf::from("jst-sync.sqlite"),
+            sync: SyncSettings {
+                strategy: Strategy::Window,
+                overlap: Duration::from_secs(10 * 60),
+                safety_lag: Duration::from_secs(60),
+                initial_backfill: Duration::from_secs(90 * 86400),
+                window_concurrency: 2,
+                batch_orders: 500,
+            },
+            mapping: None,
+            alerts: AlertSettings::default(),
+            metrics_file: None,
+            merchants: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        Self::load_with_env(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::load`], reading variables through `env` (tests pass a map).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let parsed: FileConfig = toml::from_str(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))?;
+            config.apply_file(parsed)?;
+        }
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let q = &self.qimen;
+        if q.page_size == 0 || q.page_size > 100 {
+            bail!("page_size must be between 1 and 100 (the gateway documents 25)");
+        }
+        if q.per_second == 0 || q.per_minute == 0 {
+            bail!("per_second and per_minute must be positive");
+        }
+        if q.max_attempts == 0 {
+            bail!("max_attempts must be at least 1");
+        }
+        if self.sync.window_concurrency == 0 {
+            bail!("window_concurrency must be at least 1");
+        }
+        if self.sync.batch_orders == 0 {
+            bail!("batch_orders must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The settings a pull needs, or a message naming every one that is missing.
+    pub fn require_source(&self) -> anyhow::Result<(String, String, Secret, String)> {
+        let q = &self.qimen;
+        let mut missing = Vec::new();
+        if q.api_url.is_none() {
+            missing.push("JST_API_URL (qimen.api_url)");
+        }
+        if q.app_key.is_none() {
+            missing.push("JST_APP_KEY (qimen.app_key)");
+        }
+        if q.app_secret.is_none() {
+            missing.push("JST_APP_SECRET (qimen.app_secret)");
+        }
+        if q.customer_id.is_none() {
+            missing.push("JST_CUSTOMER_ID (qimen.customer_id)");
+        }
+        if !missing.is_empty() {
+            bail!("missing configuration: {}", missing.join(", "));
+        }
+        Ok((
+            q.api_url.clone().unwrap_or_default(),
+            q.app_key.clone().unwrap_or_default(),
+            q.app_secret.clone().unwrap_or_default(),
+            q.customer_id.clone().unwrap_or_default(),
+        ))
+    }
+
+    /// The MySQL URL, or a message saying how to set it.
+    pub fn require_mysql(&self) -> anyhow::Result<Secret> {
+        self.mysql_url.clone().context(
+            "missing configuration: JST_MYSQL_URL (mysql.url), e.g. mysql://user:pass@host:3306/db",
+        )
+    }
+}
+
+/// Parses `90s`, `10m`, `2h`, `1d` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = number
+        .parse()
+        .with_context(|| format!("invalid duration {text:?}: expected e.g. 30s, 10m, 2h"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => return Ok(Duration::from_millis(value)),
+        "m" | "min" => value * 60,
+        "h" => value * 3600,
+        "d" => value * 86400,
+        other => bail!("invalid duration unit {other:?} in {text:?}: use s, m, h or d"),
+    };
+    Ok(Duration::from_secs(seconds))
+}

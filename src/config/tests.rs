@@ -1,0 +1,154 @@
+//! Specifications of the layered configuration.
+
+use super::*;
+use std::collections::HashMap;
+
+fn load(file: Option<&str>, env: &[(&str, &str)]) -> anyhow::Result<Config> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jst-sync.toml");
+    if let Some(text) = file {
+        std::fs::write(&path, text).unwrap();
+    }
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::load_with_env(file.map(|_| path.as_path()), |name| env.get(name).cloned())
+}
+
+#[test]
+fn environment_variables_alone_are_enough() {
+    let config = load(
+        None,
+        &[
+            ("JST_API_URL", "http://127.0.0.1:1/router/qm"),
+            ("JST_APP_KEY", "k"),
+            ("JST_APP_SECRET", "s3cret"),
+            ("JST_CUSTOMER_ID", "c"),
+            ("JST_SIGN_METHOD", "hmac-sha256"),
+            ("JST_MYSQL_URL", "mysql://root:pw@127.0.0.1:3306/test"),
+            ("JST_STAGING", "/tmp/x.sqlite"),
+        ],
+    )
+    .unwrap();
+    assert!(config.require_source().is_ok());
+    assert!(config.require_mysql().is_ok());
+    assert_eq!(config.qimen.sign_method, SignMethod::HmacSha256);
+    assert_eq!(config.qimen.target_app_key, "23060081");
+    assert_eq!(config.staging, PathBuf::from("/tmp/x.sqlite"));
+}
+
+#[test]
+fn table_names_and_partitioning_come_from_the_file_or_the_environment() {
+    let file = "[mysql]\ntable_prefix = \"shop1_\"\npays_table = \"payments\"\npartition_by_month = true\n";
+    let config = load(Some(file), &[]).unwrap();
+    assert_eq!(config.mysql.table_prefix, "shop1_");
+    assert_eq!(config.mysql.pays_table.as_deref(), Some("payments"));
+    assert!(config.mysql.partition_by_month);
+    let config = load(
+        Some(file),
+        &[
+            ("JST_MYSQL_TABLE_PREFIX", "shop2_"),
+            ("JST_MYSQL_PARTITION_BY_MONTH", "false"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.mysql.table_prefix, "shop2_");
+    assert!(!config.mysql.partition_by_month);
+    assert!(load(None, &[("JST_MYSQL_PARTITION_BY_MONTH", "maybe")]).is_err());
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let file = "staging = \"a.sqlite\"\n[qimen]\napp_key = \"from-file\"\npage_size = 20\n[sync]\noverlap = \"15m\"\n";
+    let config = load(Some(file), &[("JST_APP_KEY", "from-env")]).unwrap();
+    assert_eq!(config.qimen.app_key.as_deref(), Some("from-env"));
+    assert_eq!(config.qimen.page_size, 20);
+    assert_eq!(config.sync.overlap, Duration::from_secs(900));
+    assert_eq!(config.staging, PathBuf::from("a.sqlite"));
+}
+
+#[test]
+fn missing_credentials_are_all_named() {
+    let error = load(None, &[("JST_APP_KEY", "k")])
+        .unwrap()
+        .require_source()
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("JST_API_URL")
+            && message.contains("JST_APP_SECRET")
+            && message.contains("JST_CUSTOMER_ID")
+    );
+    assert!(!message.contains("JST_APP_KEY"), "{message}");
+}
+
+#[test]
+fn unknown_keys_in_the_file_are_refused() {
+    assert!(load(Some("[qimen]\napp_kee = \"typo\"\n"), &[]).is_err());
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let config = load(
+        None,
+        &[
+            ("JST_APP_SECRET", "s3cret"),
+            ("JST_MYSQL_URL", "mysql://u:pw9@h/db"),
+        ],
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("pw9"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn merchant_blocks_give_each_merchant_its_credentials_staging_and_tables() {
+    let file = "staging = \"data/jst.sqlite\"\n[qimen]\napp_key = \"shared\"\napp_secret = \"s\"\napi_url = \"http://gw/router/qm\"\n\
+                [[merchant]]\nname = \"a\"\ncustomer_id = \"1\"\ntable_prefix = \"a_\"\n\
+                [[merchant]]\nname = \"b\"\ncustomer_id = \"2\"\napp_key = \"own\"\nstaging = \"b.sqlite\"\n";
+    let merchants = load(Some(file), &[]).unwrap().per_merchant().unwrap();
+    let names: Vec<&str> = merchants.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    let (a, b) = (&merchants[0].1, &merchants[1].1);
+    assert_eq!(
+        (a.qimen.customer_id.as_deref(), a.qimen.app_key.as_deref()),
+        (Some("1"), Some("shared"))
+    );
+    assert_eq!(a.staging, PathBuf::from("data/jst-a.sqlite"));
+    assert_eq!(a.mysql.table_prefix, "a_");
+    assert_eq!(
+        (b.qimen.customer_id.as_deref(), b.qimen.app_key.as_deref()),
+        (Some("2"), Some("own"))
+    );
+    assert_eq!(b.staging, PathBuf::from("b.sqlite"));
+}
+
+#[test]
+fn without_merchant_blocks_there_is_one_default_merchant() {
+    let merchants = load(None, &[]).unwrap().per_merchant().unwrap();
+    assert_eq!(merchants.len(), 1);
+    assert_eq!(merchants[0].0, "default");
+}
+
+#[test]
+fn durations_parse_with_units() {
+    let cases = [
+        ("30s", 30),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("45", 45),
+    ];
+    for (text, seconds) in cases {
+        assert_eq!(
+            parse_duration(text).unwrap(),
+            Duration::from_secs(seconds),
+            "{text}"
+        );
+    }
+    assert!(parse_duration("ten minutes").is_err());
+}
