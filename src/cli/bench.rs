@@ -17,9 +17,11 @@
 //! over HTTP through the fake gateway with rate limits.
 
 mod api;
+mod database;
 mod load_data;
 mod pages;
 mod rss;
+mod staging;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -28,16 +30,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mysql_async::prelude::Queryable;
 
-use self::pages::{Edition, SyntheticShop, fetched_page};
+use self::database::BenchDatabase;
+use self::pages::{Edition, SyntheticShop};
 use self::rss::RssSampler;
+use self::staging::stage_all;
 use crate::pipeline::push;
 use crate::pipeline::{SharedStaging, with_staging};
 use crate::secret::Secret;
 use crate::sink::mysql::{MysqlConfig, MysqlSink};
-use crate::staging::{FingerprintedPage, PageOutcome, StagingStore};
-use crate::transform::{Mapping, Transformed, VersionKey, transform};
+use crate::staging::{PageOutcome, StagingStore};
+use crate::transform::Mapping;
 
 /// `jst-sync bench`: throughput of staging, diff and push against targets and limits.
 #[derive(Debug, Args, Clone)]
@@ -93,36 +96,6 @@ struct Row {
 impl Row {
     fn rate(&self) -> f64 {
         self.orders as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-/// What staging a series of pages did, and where its time went.
-#[derive(Clone, Copy, Debug, Default)]
-struct StagingFigures {
-    outcome: PageOutcome,
-    pages: u64,
-    /// Reading the bodies (the client's envelope parse).
-    parse: Duration,
-    /// Canonical JSON and SHA-256 of every order.
-    fingerprint: Duration,
-    /// `stage_fingerprinted`: the diff and the SQLite writes (one thread, the only writer).
-    stage: Duration,
-    /// Wall time of the whole staging (parse, fingerprint and writes overlap with 2 threads).
-    wall: Duration,
-    /// Rows (order, items, pays) of the changed orders, as the transform makes them.
-    changed_rows: u64,
-    /// The staging run the pages were staged under.
-    run_id: i64,
-}
-
-impl StagingFigures {
-    fn elapsed(&self) -> Duration {
-        self.wall
-    }
-
-    /// The time one core would need: the busy time of both threads added up.
-    fn one_core(&self) -> Duration {
-        self.parse + self.fingerprint + self.stage
     }
 }
 
@@ -514,143 +487,6 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pages generated (untimed) before each timed stretch of staging: about 1,000 orders.
-const PAGES_PER_CHUNK: usize = 40;
-
-/// Stages every page of `edition` as `pull` does: with two threads, one parses each body and
-/// fingerprints its orders ([`FingerprintedPage::new`]) while the other diffs and writes SQLite
-/// ([`StagingStore::stage_fingerprinted`]); with one thread, both in turn. Pages are generated
-/// in chunks before each timed stretch, so generation is never timed.
-async fn stage_all(
-    staging: &SharedStaging,
-    shop: SyntheticShop,
-    edition: Edition,
-    mapping: &Mapping,
-    threads: u8,
-) -> anyhow::Result<StagingFigures> {
-    let staging = Arc::clone(staging);
-    let mapping = mapping.clone();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<StagingFigures> {
-        let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
-        let run_id = store.begin_run("bench", None)?;
-        let mut figures = StagingFigures {
-            run_id,
-            ..StagingFigures::default()
-        };
-        let pages: Vec<usize> = (0..shop.pages()).collect();
-        let generate = |chunk: &[usize],
-                        figures: &mut StagingFigures|
-         -> Vec<(String, Vec<(String, String)>)> {
-            if edition == Edition::OnePercentChanged {
-                figures.changed_rows += changed_rows(shop, chunk, edition, &mapping);
-            }
-            chunk
-                .iter()
-                .map(|&page| (shop.page_body(page, edition), shop.request_params(page)))
-                .collect()
-        };
-        if threads <= 1 {
-            for chunk in pages.chunks(PAGES_PER_CHUNK) {
-                let bodies = generate(chunk, &mut figures);
-                let started = Instant::now();
-                for (body, params) in bodies {
-                    let (page, parse, fingerprint) = fingerprinted(body, params);
-                    let staged = Instant::now();
-                    figures
-                        .outcome
-                        .add(&store.stage_fingerprinted(run_id, &page)?);
-                    figures.stage += staged.elapsed();
-                    figures.parse += parse;
-                    figures.fingerprint += fingerprint;
-                    figures.pages += 1;
-                }
-                figures.wall += started.elapsed();
-            }
-            return Ok(figures);
-        }
-        // One parsing thread for the whole pass, as `pull` has one fingerprinter: it is handed
-        // each chunk of bodies once generated, and the timing covers only the staging of it.
-        let (parse, fingerprint) =
-            std::thread::scope(|scope| -> anyhow::Result<(Duration, Duration)> {
-                let (chunks, chunks_rx) =
-                    std::sync::mpsc::sync_channel::<Vec<(String, Vec<(String, String)>)>>(1);
-                let (sender, receiver) = std::sync::mpsc::sync_channel(8);
-                let parser = scope.spawn(move || {
-                    let (mut parse, mut fingerprint) = (Duration::ZERO, Duration::ZERO);
-                    for bodies in chunks_rx {
-                        for (body, params) in bodies {
-                            let (page, parsed, printed) = fingerprinted(body, params);
-                            parse += parsed;
-                            fingerprint += printed;
-                            if sender.send(page).is_err() {
-                                return (parse, fingerprint);
-                            }
-                        }
-                    }
-                    (parse, fingerprint)
-                });
-                for chunk in pages.chunks(PAGES_PER_CHUNK) {
-                    let bodies = generate(chunk, &mut figures);
-                    let started = Instant::now();
-                    chunks
-                        .send(bodies)
-                        .expect("the parsing thread runs until the chunks end");
-                    for _ in chunk {
-                        let page = receiver
-                            .recv()
-                            .expect("the parsing thread sends every page");
-                        let staged = Instant::now();
-                        figures
-                            .outcome
-                            .add(&store.stage_fingerprinted(run_id, &page)?);
-                        figures.stage += staged.elapsed();
-                        figures.pages += 1;
-                    }
-                    figures.wall += started.elapsed();
-                }
-                drop(chunks);
-                Ok(parser.join().expect("the parsing thread does not panic"))
-            })?;
-        figures.parse += parse;
-        figures.fingerprint += fingerprint;
-        Ok(figures)
-    })
-    .await
-    .expect("staging does not panic")
-}
-
-/// Reads `body` as the client does and fingerprints its orders; with the time each took.
-fn fingerprinted(
-    body: String,
-    params: Vec<(String, String)>,
-) -> (FingerprintedPage, Duration, Duration) {
-    let started = Instant::now();
-    let fetched = fetched_page(body, params);
-    let parsed = Instant::now();
-    let page = FingerprintedPage::new(fetched);
-    (page, parsed - started, parsed.elapsed())
-}
-
-/// Rows (order, items, pays) the transform makes of the changed orders of `pages`.
-fn changed_rows(shop: SyntheticShop, pages: &[usize], edition: Edition, mapping: &Mapping) -> u64 {
-    let mut rows = 0;
-    for &page in pages {
-        for (offset, order) in shop.page_orders(page, edition).into_iter().enumerate() {
-            if (page * pages::PAGE_SIZE + offset).is_multiple_of(pages::CHANGE_EVERY) {
-                let version = VersionKey {
-                    ts: None,
-                    staging_version: 0,
-                };
-                let order = serde_json::Value::Object(order);
-                if let Ok(Transformed::Rows(order_rows)) = transform(&order, mapping, version) {
-                    rows += 1 + order_rows.items.len() as u64 + order_rows.pays.len() as u64;
-                }
-            }
-        }
-    }
-    rows
-}
-
 fn ensure(ok: bool, what: &str, outcome: &PageOutcome) -> anyhow::Result<()> {
     if !ok {
         bail!("benchmark check failed: {what}: {outcome:?}");
@@ -669,60 +505,4 @@ fn thousands(value: f64) -> String {
         out.push(c);
     }
     out
-}
-
-/// The benchmark's own database, dropped and created fresh.
-struct BenchDatabase {
-    name: String,
-    admin: mysql_async::Pool,
-}
-
-impl BenchDatabase {
-    async fn create(url: &str) -> anyhow::Result<Self> {
-        let opts = mysql_async::Opts::from_url(url).context("--mysql-url is not a MySQL URL")?;
-        let name = opts
-            .db_name()
-            .context("--mysql-url must name the benchmark database")?
-            .to_owned();
-        if !crate::transform::mapping::is_identifier(&name) {
-            bail!("benchmark database name `{name}` must be letters, digits or `_`");
-        }
-        let admin = mysql_async::Pool::new(
-            mysql_async::OptsBuilder::from_opts(opts).db_name(None::<String>),
-        );
-        let mut conn = admin
-            .get_conn()
-            .await
-            .context("cannot connect to MySQL for the benchmark")?;
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
-            .await?;
-        conn.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-            .await?;
-        conn.query_drop("SET GLOBAL userstat = 1")
-            .await
-            .context("enabling MariaDB user statistics")?;
-        Ok(Self { name, admin })
-    }
-
-    /// Rows inserted, updated or deleted in the database's tables, from MariaDB's user
-    /// statistics.
-    async fn rows_changed(&self) -> anyhow::Result<u64> {
-        let mut conn = self.admin.get_conn().await?;
-        let changed: Option<u64> = conn
-            .exec_first(
-                "SELECT CAST(COALESCE(SUM(ROWS_CHANGED), 0) AS UNSIGNED) FROM information_schema.TABLE_STATISTICS WHERE TABLE_SCHEMA = ?",
-                (self.name.as_str(),),
-            )
-            .await?;
-        Ok(changed.unwrap_or(0))
-    }
-
-    async fn drop(self) -> anyhow::Result<()> {
-        let mut conn = self.admin.get_conn().await?;
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .await?;
-        drop(conn);
-        self.admin.disconnect().await?;
-        Ok(())
-    }
 }
