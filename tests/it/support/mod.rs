@@ -47,3 +47,8 @@ pub fn fast(jst: Jst) -> Jst {
         .env("JST_PER_MINUTE", "60000")
         .env("JST_WINDOW_CONCURRENCY", "4")
 }
+
+/// `text` read as JSON, or a panic that shows it.
+pub fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
