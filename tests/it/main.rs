@@ -9,5 +9,7 @@ mod failures;
 mod inspecting;
 mod live_shop;
 mod observing;
+mod partitions;
 mod repairing;
 mod schema;
+mod schema_drift;

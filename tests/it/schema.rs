@@ -1,6 +1,7 @@
-//! The MySQL schema as a BI user and a DBA see it, and as the API drifts: idempotent DDL,
-//! exact text, monthly partitions, table prefixes, drift reports from the field catalog, and
-//! mapping changes that add (or refuse to narrow) columns and are filled by a replay.
+//! The MySQL schema as a BI user and a DBA see it: idempotent DDL, exact text, table prefixes,
+//! the migrations record, and mapping changes that widen (never narrow) columns. Partitions are
+//! in `partitions.rs`, drift reports in `schema_drift.rs`; this file also holds the helpers they
+//! share.
 
 use std::path::{Path, PathBuf};
 
@@ -11,11 +12,11 @@ use serde_json::{Value, json};
 use crate::support::truth::assert_exact;
 use crate::support::{Jst, TestDb, shop_gateway, visible};
 
-fn o_ids(gateway: &FakeGateway) -> Vec<String> {
+pub(crate) fn o_ids(gateway: &FakeGateway) -> Vec<String> {
     gateway.shop().lock().unwrap().o_ids()
 }
 
-fn set_field(gateway: &FakeGateway, o_id: &str, key: &str, value: Value) {
+pub(crate) fn set_field(gateway: &FakeGateway, o_id: &str, key: &str, value: Value) {
     assert!(
         gateway.shop().lock().unwrap().set_field(o_id, key, value),
         "order {o_id} exists"
@@ -23,13 +24,13 @@ fn set_field(gateway: &FakeGateway, o_id: &str, key: &str, value: Value) {
 }
 
 /// A config file holding `text`, kept as long as the directory.
-fn config_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn config_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
 
-async fn show_create(db: &TestDb, table: &str) -> String {
+pub(crate) async fn show_create(db: &TestDb, table: &str) -> String {
     let row: Option<(String, String)> = db
         .conn()
         .await
@@ -39,7 +40,7 @@ async fn show_create(db: &TestDb, table: &str) -> String {
     row.unwrap().1
 }
 
-async fn column_type(
+pub(crate) async fn column_type(
     db: &TestDb,
     table: &str,
     column: &str,
@@ -53,40 +54,6 @@ async fn column_type(
         )
         .await
         .unwrap()
-}
-
-async fn partition_names(db: &TestDb) -> Vec<String> {
-    db.conn()
-        .await
-        .exec(
-            "SELECT PARTITION_NAME FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = ? \
-             AND TABLE_NAME = 'order_list_query' ORDER BY PARTITION_ORDINAL_POSITION",
-            (&db.name,),
-        )
-        .await
-        .unwrap()
-}
-
-/// `(row count, p_month)` of one order.
-async fn rows_of(db: &TestDb, o_id: &str) -> (u64, Option<i64>) {
-    let row: Option<(u64, Option<i64>)> = db
-        .conn()
-        .await
-        .exec_first(
-            "SELECT COUNT(*), MAX(p_month) FROM order_list_query WHERE id = ?",
-            (o_id,),
-        )
-        .await
-        .unwrap();
-    row.unwrap()
-}
-
-async fn schema_json(staging: &Path, config: Option<&Path>) -> Value {
-    let mut jst = Jst::new(&["schema", "--json"]).env("JST_STAGING", staging.display().to_string());
-    if let Some(config) = config {
-        jst = jst.env("JST_CONFIG", config.display().to_string());
-    }
-    serde_json::from_str(&jst.run().await.success().stdout()).expect("schema --json prints JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,235 +165,6 @@ async fn a_3_kb_remark_and_4_byte_utf8_arrive_in_mysql_byte_for_byte() {
         .unwrap();
     assert_eq!(stored.as_deref(), Some(message));
     drop(conn);
-    assert_exact(&db, &visible(&gateway)).await;
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_monthly_partitions_a_backfill_and_a_rerun_are_exact_and_the_setting_cannot_flip() {
-    let (gateway, since) = shop_gateway(GatewayConfig::default(), 72, 150);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    let sync = || {
-        Jst::new(&["sync", "--since", &since])
-            .against(&gateway, &db.url(), &staging)
-            .env("JST_MYSQL_PARTITION_BY_MONTH", "true")
-    };
-
-    sync().run().await.success();
-    assert_exact(&db, &visible(&gateway)).await;
-    let partitions = partition_names(&db).await;
-    assert_eq!(partitions.first().map(String::as_str), Some("p_old"));
-    assert_eq!(partitions.last().map(String::as_str), Some("pmax"));
-    assert_eq!(partitions.len(), 2 + 24 + 1 + 3, "{partitions:?}");
-    let rows_changed = db.rows_changed().await;
-
-    let rerun = sync().run().await.success();
-    assert_eq!(rerun.summary_number("pushed"), 0, "{}", rerun.stdout());
-    assert_eq!(db.rows_changed().await, rows_changed);
-    assert_exact(&db, &visible(&gateway)).await;
-
-    let unpartitioned = Jst::new(&["push"])
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .failure();
-    let stderr = unpartitioned.stderr();
-    assert!(
-        stderr.contains("is partitioned by month but partition_by_month is off"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("docs/schema.md"), "{stderr}");
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_monthly_partitions_an_order_whose_order_date_changes_leaves_exactly_one_row() {
-    let (gateway, since) = shop_gateway(GatewayConfig::default(), 73, 40);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    let sync = || {
-        Jst::new(&["sync", "--since", &since])
-            .against(&gateway, &db.url(), &staging)
-            .env("JST_MYSQL_PARTITION_BY_MONTH", "true")
-    };
-    sync().run().await.success();
-    let o_id = o_ids(&gateway)[5].clone();
-    let (count, month) = rows_of(&db, &o_id).await;
-    assert_eq!(count, 1);
-    assert_ne!(month, Some(202301));
-
-    set_field(&gateway, &o_id, "order_date", json!("2023-01-15 10:00:00"));
-    let moved = sync().run().await.success();
-    assert_eq!(moved.summary_number("changed"), 1, "{}", moved.stdout());
-    assert_eq!(rows_of(&db, &o_id).await, (1, Some(202301)));
-
-    set_field(&gateway, &o_id, "order_date", Value::Null);
-    sync().run().await.success();
-    assert_eq!(
-        rows_of(&db, &o_id).await,
-        (1, Some(0)),
-        "an order without order_date is kept in month 0"
-    );
-    assert_eq!(db.count("order_list_query").await, 40);
-    assert_exact(&db, &visible(&gateway)).await;
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_api_field_is_reported_then_mapped_and_a_replay_fills_it_without_api_calls() {
-    let (gateway, since) = shop_gateway(GatewayConfig::default(), 74, 60);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    let first = Jst::new(&["sync", "--since", &since])
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
-    assert!(
-        !first.stdout().contains("fields   new"),
-        "the first run is the baseline:\n{}",
-        first.stdout()
-    );
-
-    let ids = o_ids(&gateway);
-    for o_id in &ids {
-        set_field(
-            &gateway,
-            o_id,
-            "gift_note",
-            json!(format!("gift for {o_id}")),
-        );
-    }
-    let second = Jst::new(&["sync", "--since", &since])
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
-    assert_eq!(
-        second.summary_number("fields   new"),
-        1,
-        "{}",
-        second.stdout()
-    );
-    assert!(
-        second.stderr().contains("New field in the API payload"),
-        "{}",
-        second.stderr()
-    );
-
-    let text = Jst::new(&["schema"])
-        .env("JST_STAGING", staging.display().to_string())
-        .run()
-        .await
-        .success()
-        .stdout();
-    let line = text
-        .lines()
-        .find(|l| l.contains("gift_note"))
-        .unwrap_or_else(|| panic!("gift_note not reported:\n{text}"));
-    assert!(
-        line.contains("first seen run 2 (new)") && line.contains("\"gift for "),
-        "{line}"
-    );
-    let report = schema_json(&staging, None).await;
-    let unmapped = &report["unmapped"][0];
-    assert_eq!(
-        (unmapped["path"].as_str(), unmapped["first_run_id"].as_i64()),
-        (Some("gift_note"), Some(2))
-    );
-
-    let config = config_file(
-        dir.path(),
-        "mapped.toml",
-        "[[mapping.order.columns]]\nname = \"gift_note\"\nsource = \"gift_note\"\nkind = { type = \"text\", max_chars = 64 }\n",
-    );
-    let calls = gateway.stats().total_calls;
-    let replay = Jst::new(&["replay"])
-        .against(&gateway, &db.url(), &staging)
-        .env("JST_CONFIG", config.display().to_string())
-        .run()
-        .await
-        .success();
-
-    assert_eq!(replay.summary_number("pushed"), 60, "{}", replay.stdout());
-    assert_eq!(
-        gateway.stats().total_calls,
-        calls,
-        "a replay makes no API call"
-    );
-    let filled: Option<u64> = db
-        .conn()
-        .await
-        .query_first(
-            "SELECT COUNT(*) FROM order_list_query WHERE gift_note = CONCAT('gift for ', id)",
-        )
-        .await
-        .unwrap();
-    assert_eq!(filled, Some(60));
-    assert_eq!(
-        column_type(&db, "order_list_query", "gift_note")
-            .await
-            .unwrap()
-            .0,
-        "varchar(64)"
-    );
-    let report = schema_json(&staging, Some(&config)).await;
-    assert!(
-        report["unmapped"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|f| f["path"] != "gift_note"),
-        "{report}"
-    );
-    assert_exact(&db, &visible(&gateway)).await;
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_field_that_turns_from_number_to_string_is_reported() {
-    let (gateway, since) = shop_gateway(GatewayConfig::default(), 75, 40);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    Jst::new(&["sync", "--since", &since])
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
-    for o_id in &o_ids(&gateway)[..3] {
-        set_field(&gateway, o_id, "freight", json!("12.50"));
-    }
-
-    let rerun = Jst::new(&["sync", "--since", &since])
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
-
-    assert_eq!(
-        rerun.summary_number("type changes"),
-        1,
-        "{}",
-        rerun.stdout()
-    );
-    let report = schema_json(&staging, None).await;
-    let changes = report["type_changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 1, "{report}");
-    assert_eq!(changes[0]["path"], "freight");
-    let types: Vec<&str> = changes[0]["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["json_type"].as_str().unwrap())
-        .collect();
-    assert_eq!(types, ["number", "string"]);
-    assert_eq!(changes[0]["types"][1]["first_run_id"], 2);
-    assert_eq!(changes[0]["types"][1]["example"], "\"12.50\"");
     assert_exact(&db, &visible(&gateway)).await;
     db.drop().await;
 }
@@ -574,36 +312,5 @@ async fn a_migrations_record_from_before_table_scopes_is_upgraded_in_place() {
         .await
         .unwrap();
     assert_eq!(rows, [("order_list_query".to_owned(), 1)]);
-    db.drop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrate_splits_the_coming_months_out_of_the_catch_all_partition() {
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    let push = || {
-        Jst::new(&["push"])
-            .env("JST_MYSQL_URL", db.url())
-            .env("JST_STAGING", staging.display().to_string())
-            .env("JST_MYSQL_PARTITION_BY_MONTH", "true")
-    };
-    push().run().await.success();
-    let planned = partition_names(&db).await;
-    // As if the table had been created three months ago: the last months are still in pmax.
-    let last_three = planned[planned.len() - 4..planned.len() - 1].join(", ");
-    db.conn()
-        .await
-        .query_drop(format!(
-            "ALTER TABLE order_list_query REORGANIZE PARTITION {last_three}, pmax \
-             INTO (PARTITION pmax VALUES LESS THAN MAXVALUE)"
-        ))
-        .await
-        .unwrap();
-    assert_eq!(partition_names(&db).await.len(), planned.len() - 3);
-
-    push().run().await.success();
-
-    assert_eq!(partition_names(&db).await, planned);
     db.drop().await;
 }
