@@ -153,7 +153,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let push_started = Instant::now();
     let (pushed, result) = push::push(
         &staging,
-        Some(&sink),
+        &sink,
         &mapping,
         first_run,
         args.batch_orders,
@@ -196,7 +196,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     )?;
     let (idle, result) = push::push(
         &staging,
-        Some(&sink),
+        &sink,
         &mapping,
         first_run,
         args.batch_orders,
@@ -229,7 +229,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (delta, result) = push::push(
         &staging,
-        Some(&sink),
+        &sink,
         &mapping,
         first_run,
         args.batch_orders,

@@ -319,7 +319,7 @@ pub(super) async fn execute(
                 Ok(sink) => {
                     let outcome = push::push(
                         &staging,
-                        Some(&sink),
+                        &sink,
                         &mapping,
                         run_id,
                         config.sync.batch_orders,

@@ -73,17 +73,9 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
         );
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
-            _ = wait_for_stop(&mut stop) => break,
+            _ = crate::pipeline::stopped(&mut stop) => break,
         }
     }
     println!("jst-sync run: stopped by signal after {runs} run(s)");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_stop(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }

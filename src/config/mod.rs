@@ -161,19 +161,21 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        // The client's own defaults (the gateway's documented limits), set in one place.
+        let source = crate::source::SourceConfig::new("", "", Secret::default(), "");
         Config {
             qimen: QimenSettings {
                 api_url: None,
                 app_key: None,
                 app_secret: None,
-                target_app_key: "23060081".into(),
+                target_app_key: source.target_app_key,
                 customer_id: None,
-                sign_method: SignMethod::Md5,
-                page_size: 25,
-                per_second: 5,
-                per_minute: 100,
-                request_timeout: Duration::from_secs(30),
-                max_attempts: 8,
+                sign_method: source.sign_method,
+                page_size: source.page_size,
+                per_second: source.per_second,
+                per_minute: source.per_minute,
+                request_timeout: source.request_timeout,
+                max_attempts: source.max_attempts,
             },
             mysql_url: None,
             mysql: MysqlSettings::default(),

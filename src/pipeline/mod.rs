@@ -32,3 +32,12 @@ where
     .await
     .expect("staging task does not panic")
 }
+
+/// Returns once `stop` is true (at once if it already is); never if its sender is gone.
+pub async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -151,7 +151,7 @@ pub async fn pull(
             let (pages, forwarder) = page_forwarder(&events);
             let result = tokio::select! {
                 result = client.pull_from_ts(start_ts, &pages) => Some(result),
-                _ = wait_for_stop(&mut stop) => None,
+                _ = crate::pipeline::stopped(&mut stop) => None,
             };
             drop(pages);
             let _ = forwarder.await;
@@ -196,14 +196,6 @@ fn page_forwarder(
         }
     });
     (pages, forwarder)
-}
-
-async fn wait_for_stop(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        if stop.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 /// Pulls one window, forwarding its pages; reports it done only after all its pages were

@@ -75,21 +75,24 @@ pub enum PushError {
     Interrupted,
 }
 
-/// Drains the outbox into `sink`. With `sink = None` (dry run) nothing is written or marked:
-/// the report says what would be pushed.
+/// Drains the outbox into `sink` (see [`dry_run`] for a push that writes nothing).
 pub async fn push(
     staging: &SharedStaging,
-    sink: Option<&MysqlSink>,
+    sink: &MysqlSink,
     mapping: &Mapping,
     run_id: i64,
     batch_orders: usize,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> (PushReport, Result<(), PushError>) {
-    let target = match sink {
-        Some(sink) => Target::Write(sink),
-        None => Target::DryRun(None),
-    };
-    drain_reporting(staging, target, mapping, run_id, batch_orders, stop).await
+    drain_reporting(
+        staging,
+        Target::Write(sink),
+        mapping,
+        run_id,
+        batch_orders,
+        stop,
+    )
+    .await
 }
 
 /// A dry run: transforms every pending version and reports what would be inserted, updated

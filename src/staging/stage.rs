@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 
 use super::field_catalog::FieldNews;
 use super::fingerprinted_page::fingerprint_orders;
@@ -128,7 +127,7 @@ impl StagingStore {
             }
             self.fields
                 .observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
-            let modified = order.get("modified").and_then(Value::as_str);
+            let modified = fingerprint.modified.as_deref();
             // A new version returns its id at once; a version seen before (an order changed
             // back to an earlier content) is looked up.
             let inserted: Option<i64> = tx
