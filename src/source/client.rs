@@ -2,14 +2,15 @@
 //! read the envelope, retry transient faults with a freshly signed request.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
 use reqwest::header::CONTENT_TYPE;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, info_span, warn};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::beijing_time;
 use crate::secret;
@@ -17,7 +18,13 @@ use crate::source::config::SourceConfig;
 use crate::source::envelope;
 use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, printable_url};
 use crate::source::rate_limit::RateLimiter;
-use crate::source::{FetchedPage, Window, sign};
+use crate::source::{BeijingTime, BodyRepairs, FetchedPage, Window, sign};
+
+/// The page size every gateway accepts; the client falls back to it when a larger one is refused.
+pub const SAFE_PAGE_SIZE: u32 = 25;
+
+/// Ban waits within one logical call before the ban counts as an ordinary failed attempt.
+const MAX_BAN_WAITS_PER_CALL: u32 = 3;
 
 /// The one method this client calls.
 pub const METHOD: &str = "jushuitan.order.list.query";
@@ -105,6 +112,10 @@ pub struct SourceStats {
     /// Failed attempts by kind: gateway code (`"25"`), `http_503`, `transport`, `timeout`,
     /// `malformed`.
     pub errors_by_code: BTreeMap<String, u64>,
+    /// What had to be repaired in bodies before they would parse.
+    pub repairs: BodyRepairs,
+    /// Time spent waiting out bans and throttle pauses, in milliseconds.
+    pub throttle_wait_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -113,7 +124,9 @@ struct Counters {
     retries: AtomicU64,
     throttled: AtomicU64,
     pages: AtomicU64,
+    throttle_wait_ms: AtomicU64,
     errors_by_code: Mutex<BTreeMap<String, u64>>,
+    repairs: Mutex<BodyRepairs>,
 }
 
 /// The Qimen client. Cheap to clone: clones share the HTTP connection pool, the rate limiter
@@ -131,6 +144,10 @@ struct Inner {
     printable_url: String,
     limiter: RateLimiter,
     counters: Counters,
+    /// The page size in use: the configured one, or [`SAFE_PAGE_SIZE`] after a refusal.
+    page_size: AtomicU32,
+    /// The end of a ban too long to wait out, once the gateway named one.
+    banned_until: Mutex<Option<BeijingTime>>,
 }
 
 impl QimenClient {
@@ -157,6 +174,7 @@ impl QimenClient {
             .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
         let limiter = RateLimiter::new(config.per_second, config.per_minute, config.rate_margin);
         let printable_url = printable_url(url.as_str());
+        let page_size = AtomicU32::new(config.page_size);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -165,8 +183,20 @@ impl QimenClient {
                 printable_url,
                 limiter,
                 counters: Counters::default(),
+                page_size,
+                banned_until: Mutex::new(None),
             }),
         })
+    }
+
+    /// The page size to ask for: the configured one unless the gateway refused it.
+    pub fn page_size(&self) -> u32 {
+        self.inner.page_size.load(Ordering::Relaxed)
+    }
+
+    /// When a ban too long to wait out ends (Beijing time), if the gateway named one.
+    pub fn banned_until(&self) -> Option<BeijingTime> {
+        *lock(&self.inner.banned_until)
     }
 
     pub fn config(&self) -> &SourceConfig {
@@ -182,6 +212,8 @@ impl QimenClient {
             throttled: c.throttled.load(Ordering::Relaxed),
             pages: c.pages.load(Ordering::Relaxed),
             errors_by_code: lock(&c.errors_by_code).clone(),
+            repairs: *lock(&c.repairs),
+            throttle_wait_ms: c.throttle_wait_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -191,22 +223,50 @@ impl QimenClient {
     pub async fn fetch_page(&self, query: &PageQuery) -> Result<FetchedPage, SourceError> {
         let config = &self.inner.config;
         let mut attempt = 0;
+        let mut ban_waits = 0;
         loop {
             attempt += 1;
             self.inner.limiter.acquire().await;
             let error = match self.attempt(query).await {
                 Ok(page) => {
                     self.inner.counters.pages.fetch_add(1, Ordering::Relaxed);
+                    if !page.repairs.is_empty() {
+                        lock(&self.inner.counters.repairs).add(&page.repairs);
+                        warn!(
+                            page_index = query.page_index,
+                            control_chars = page.repairs.control_chars,
+                            raw_whitespace = page.repairs.raw_whitespace,
+                            lone_surrogates = page.repairs.lone_surrogates,
+                            "The gateway's body needed repair before it would parse (staged as received)."
+                        );
+                    }
                     return Ok(page);
                 }
                 Err(error) => error,
             };
             self.record_error(&error);
-            if matches!(error, SourceError::Throttled { .. }) {
+            if let SourceError::Throttled { ban, message, .. } = &error {
                 self.inner
                     .counters
                     .throttled
                     .fetch_add(1, Ordering::Relaxed);
+                if let Some(ban) = *ban {
+                    if ban > config.max_ban_wait {
+                        let until = beijing_time::now()
+                            + chrono::Duration::from_std(ban).unwrap_or(chrono::Duration::MAX);
+                        *lock(&self.inner.banned_until) = Some(until);
+                        return Err(SourceError::Banned {
+                            until,
+                            message: message.clone(),
+                        });
+                    }
+                    if ban_waits < MAX_BAN_WAITS_PER_CALL {
+                        ban_waits += 1;
+                        attempt -= 1; // waiting out a named ban is not a failed attempt
+                        self.wait_out_ban(ban).await;
+                        continue;
+                    }
+                }
             }
             if !error.is_transient() {
                 return Err(error);
@@ -218,6 +278,7 @@ impl QimenClient {
                     last: Box::new(error),
                 });
             }
+            let mut wait = self.backoff(attempt);
             if let SourceError::Throttled { code, .. } = &error {
                 let pause = if *code == MINUTE_THROTTLE_CODE {
                     config.minute_throttle_pause
@@ -225,8 +286,12 @@ impl QimenClient {
                     config.throttle_pause
                 };
                 self.inner.limiter.pause_for(pause);
+                wait = wait.max(pause);
+                self.inner
+                    .counters
+                    .throttle_wait_ms
+                    .fetch_add(pause.as_millis() as u64, Ordering::Relaxed);
             }
-            let wait = self.backoff(attempt);
             warn!(
                 attempt,
                 wait_ms = wait.as_millis() as u64,
@@ -237,6 +302,36 @@ impl QimenClient {
             self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Holds every call of this client back for the ban plus a little jitter, visibly.
+    async fn wait_out_ban(&self, ban: Duration) {
+        let jitter = Duration::from_millis(rand::rng().random_range(0..=1000));
+        let wait = ban + Duration::from_secs(1) + jitter;
+        self.inner.limiter.pause_for(wait);
+        self.inner
+            .counters
+            .throttle_wait_ms
+            .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+        let until = beijing_time::now()
+            + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+        warn!(
+            ban_secs = ban.as_secs(),
+            wait_ms = wait.as_millis() as u64,
+            until = %until.format("%H:%M:%S"),
+            "The gateway banned the app's calls for a while; waiting it out (JST_MAX_BAN_WAIT)."
+        );
+        let bar = info_span!("ban", indicatif.pb_show = tracing::field::Empty);
+        bar.pb_set_style(
+            &indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.pb_set_message(&format!(
+            "waiting out a gateway ban of {} s, until {} (Beijing)",
+            ban.as_secs(),
+            until.format("%H:%M:%S")
+        ));
+        self.inner.limiter.acquire_pause().instrument(bar).await;
     }
 
     /// Full jitter: uniform in `[0, min(max_backoff, base_backoff * 2^(attempt-1))]`.
@@ -275,7 +370,7 @@ impl QimenClient {
 
         inner.counters.calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let response = inner
+        let mut response = inner
             .http
             .post(inner.url.clone())
             .header(CONTENT_TYPE, FORM_CONTENT_TYPE)
@@ -284,7 +379,32 @@ impl QimenClient {
             .await
             .map_err(|e| self.transport(e))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| self.transport(e))?;
+        let gateway_clock = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok());
+        let clock_offset_secs =
+            gateway_clock.map(|gateway| (Utc::now() - gateway.to_utc()).num_seconds());
+        let limit = config.max_body_bytes;
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(SourceError::BodyTooLarge { limit });
+        }
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(SourceError::BodyTooLarge { limit });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        // Bodies are UTF-8; a stray invalid byte becomes U+FFFD rather than failing the page.
+        let body = match String::from_utf8(bytes) {
+            Ok(body) => body,
+            Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+        };
         debug!(
             page_index = query.page_index,
             status = status.as_u16(),
@@ -301,6 +421,16 @@ impl QimenClient {
             });
         }
         let envelope = envelope::parse(&body).map_err(|error| match error {
+            SourceError::Rejected { code, message, .. }
+                if matches!(code, 40 | 41) && query.page_size > SAFE_PAGE_SIZE =>
+            {
+                self.fall_back_to_safe_page_size(query.page_size, code, &message);
+                SourceError::PageSizeRefused {
+                    requested: query.page_size,
+                    code,
+                    message: self.scrub(&message, &signature),
+                }
+            }
             SourceError::Rejected {
                 code,
                 message,
@@ -314,10 +444,23 @@ impl QimenClient {
                 code,
                 message,
                 request_id,
+                ban,
             } => SourceError::Throttled {
                 code,
                 message: self.scrub(&message, &signature),
                 request_id,
+                ban,
+            },
+            SourceError::Clock {
+                code,
+                message,
+                request_id,
+                ..
+            } => SourceError::Clock {
+                code,
+                message: self.scrub(&message, &signature),
+                request_id,
+                clock_offset_secs,
             },
             SourceError::Unavailable {
                 code,
@@ -345,7 +488,33 @@ impl QimenClient {
             data_count: envelope.data_count,
             page_count: envelope.page_count,
             has_next: envelope.has_next,
+            echoed_page_size: envelope.page_size,
+            repairs: envelope.repairs,
         })
+    }
+
+    /// The gateway refused a page size above 25 (or cut pages to a smaller size): use 25, or
+    /// the size it used, for the rest of the run, and say so once.
+    pub fn fall_back_to_safe_page_size(&self, requested: u32, code: i64, message: &str) {
+        self.fall_back_to_page_size(
+            requested,
+            SAFE_PAGE_SIZE,
+            &format!("code {code}: {message}"),
+        );
+    }
+
+    /// Uses `size` for the rest of the run (only ever smaller), saying so once.
+    pub fn fall_back_to_page_size(&self, requested: u32, size: u32, why: &str) {
+        let size = size.max(1);
+        let previous = self.inner.page_size.fetch_min(size, Ordering::Relaxed);
+        if previous > size {
+            warn!(
+                requested,
+                page_size = size,
+                why,
+                "The gateway does not serve this page size; using the smaller one for the rest of the run (set JST_PAGE_SIZE to it)."
+            );
+        }
     }
 
     /// Every parameter to send except `sign`: system parameters, then business parameters.
@@ -361,7 +530,11 @@ impl QimenClient {
         push("format", "json".to_owned());
         push("v", "2.0".to_owned());
         push("sign_method", config.sign_method.as_param().to_owned());
-        if let Some(session) = config.session.as_ref().filter(|s| !s.is_empty()) {
+        if let Some(session) = config
+            .session
+            .as_ref()
+            .filter(|s| !s.expose().trim().is_empty())
+        {
             push("session", session.expose().to_owned());
         }
         match query.range {
@@ -380,6 +553,8 @@ impl QimenClient {
         for (key, value) in config.filters.iter().chain(&query.filters) {
             push(key, value.clone());
         }
+        // Whitespace-only values are empty: neither sent nor signed, as the TOP SDK does.
+        params.retain(|(_, value)| !value.trim().is_empty());
         params
     }
 
@@ -428,7 +603,10 @@ fn validate(config: &SourceConfig) -> Result<(), SourceError> {
         return fail("JST_TARGET_APP_KEY is empty");
     }
     if !(1..=100).contains(&config.page_size) {
-        return fail("page_size must be between 1 and 100 (the gateway documents 25)");
+        return fail("page_size must be between 1 and 100 (JST_PAGE_SIZE; default 25)");
+    }
+    if config.max_body_bytes == 0 {
+        return fail("max_body must be at least one byte");
     }
     if config.per_second == 0 || config.per_minute == 0 {
         return fail("per_second and per_minute must be at least 1");

@@ -25,7 +25,8 @@ pub struct SourceConfig {
     pub sign_method: SignMethod,
     /// The optional `session` parameter; sent only when present and non-empty.
     pub session: Option<Secret>,
-    /// `page_size` sent; 25 is the documented maximum of `jushuitan.order.list.query`.
+    /// `page_size` sent: 1 to 100 (the user's documentation says 25, the method's field table
+    /// 100); a gateway that refuses more than 25 makes the client fall back to 25.
     pub page_size: u32,
     /// `date_type`: 0 = modified time, 2 = order date, 3 = send date.
     pub date_type: u8,
@@ -56,8 +57,12 @@ pub struct SourceConfig {
     pub max_page_depth: u32,
     /// How many times one window may be re-read because its row count grew while paging.
     pub max_drift_rereads: u32,
-    /// Extra business parameters sent with every order query (`status`, `shop_id`, `archive` …).
+    /// Extra business parameters sent with every order query (`status`, `shop_id` …).
     pub filters: Vec<(String, String)>,
+    /// The longest ban (code 7 naming its length) waited out; a longer one stops the run.
+    pub max_ban_wait: Duration,
+    /// A response body larger than this is an error, not read further and not stored.
+    pub max_body_bytes: u64,
 }
 
 impl SourceConfig {
@@ -91,6 +96,8 @@ impl SourceConfig {
             max_page_depth: 40,
             max_drift_rereads: 3,
             filters: Vec::new(),
+            max_ban_wait: Duration::from_secs(10 * 60),
+            max_body_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -1,12 +1,19 @@
 //! Reading the gateway's `{"response": …}` envelope: success with orders and paging facts, or
-//! a failure code sorted into rejected (fatal) and throttled (transient).
+//! a failure code sorted into what the caller does about it (retry, wait, stop).
 //!
-//! Lenient where the gateway is loose: codes as numbers or strings, paging fields beside the
-//! orders or under `data`, counts as numbers or strings.
+//! Lenient where the gateway is loose: raw control characters and lone surrogate escapes
+//! repaired (`super::body_repair`), codes as numbers or strings, paging fields beside the
+//! orders or under `data`, counts as numbers or strings, the order list under another key.
+//! Strict about what is missing: a success with a positive count (or a next page) but no order
+//! list is not an empty page.
 
 use serde_json::{Map, Value};
 
-use crate::source::error::{SourceError, THROTTLE_CODES};
+use crate::source::body_repair::{self, BodyRepairs};
+use crate::source::error::{
+    APP_CALL_LIMITED_CODE, CLOCK_CODES, REMOTE_SERVICE_ERROR_CODE, SERVICE_UNAVAILABLE_CODE,
+    SourceError, THROTTLE_CODES,
+};
 
 /// A successful answer, read.
 #[derive(Debug, Default)]
@@ -15,7 +22,11 @@ pub struct Envelope {
     pub data_count: Option<u64>,
     pub page_count: Option<u64>,
     pub has_next: Option<bool>,
+    /// The `page_size` the gateway says it used, when it echoes one.
+    pub page_size: Option<u64>,
     pub request_id: Option<String>,
+    /// What had to be repaired before the body would parse.
+    pub repairs: BodyRepairs,
 }
 
 /// Reads a response body: `Ok` for a success, the matching [`SourceError`] otherwise.
@@ -26,17 +37,31 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
             "the gateway answered XML instead of JSON (format=json is sent; is JST_API_URL the Qimen router?)",
         ));
     }
-    let top: Value = serde_json::from_str(body)
-        .map_err(|e| malformed(&format!("not valid JSON ({e}; {} bytes)", body.len())))?;
+    // Tidy bodies parse at once; only a body a strict parser refuses is repaired.
+    let (top, repairs) = match serde_json::from_str::<Value>(body) {
+        Ok(top) => (top, BodyRepairs::default()),
+        Err(first_error) => {
+            let (repaired, repairs) = body_repair::repair(body);
+            if repairs.is_empty() {
+                return Err(not_json(&first_error, body));
+            }
+            let top = serde_json::from_str::<Value>(&repaired).map_err(|e| not_json(&e, body))?;
+            (top, repairs)
+        }
+    };
     let Value::Object(mut top) = top else {
         return Err(malformed("the JSON is not an object"));
     };
     if let Some(Value::Object(error)) = top.get("error_response") {
         return Err(failure(error));
     }
-    // The parsed tree is taken apart by value: the orders move out, never cloned.
-    let Some(Value::Object(mut response)) = top.remove("response") else {
-        return Err(malformed("no `response` object in the answer"));
+    // The parsed tree is taken apart by value: the orders move out, never cloned. Some
+    // gateways answer a success without the `response` wrapper.
+    let mut response = match top.remove("response") {
+        Some(Value::Object(response)) => response,
+        Some(_) => return Err(malformed("`response` is not an object")),
+        None if looks_like_a_response(&top) => top,
+        None => return Err(malformed("no `response` object in the answer")),
     };
     if is_failure(&response) {
         return Err(failure(&response));
@@ -61,9 +86,9 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
         beside.or(under)
     };
 
-    let orders = match take("orders") {
-        None => Vec::new(),
-        Some(Value::Array(orders)) => orders,
+    let listed = match take("orders") {
+        None => None,
+        Some(Value::Array(orders)) => Some(orders),
         Some(_) => return Err(malformed("`orders` is not an array")),
     };
     // An element that is not an object is passed on all the same: staging quarantines it with
@@ -71,13 +96,83 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
     let data_count = take("data_count").as_ref().and_then(lenient_u64);
     let page_count = take("page_count").as_ref().and_then(lenient_u64);
     let has_next = take("has_next").as_ref().and_then(lenient_bool);
+    let page_size = take("page_size").as_ref().and_then(lenient_u64);
+    let orders = match listed {
+        Some(orders) => orders,
+        None => match take_order_list_under_another_key(&mut response, data.as_mut()) {
+            Some((key, orders)) => {
+                tracing::warn!(
+                    key,
+                    orders = orders.len(),
+                    "The gateway sent the order list under another key than `orders`; read it from there."
+                );
+                orders
+            }
+            None => {
+                match (data_count, has_next) {
+                    // Nothing to list: an empty page may omit its orders.
+                    (Some(0), _) | (None, Some(false)) => Vec::new(),
+                    (Some(count), _) => {
+                        return Err(malformed(&format!(
+                            "a success answer counts {count} orders but carries no order list"
+                        )));
+                    }
+                    (None, _) => {
+                        return Err(malformed(
+                            "a success answer with neither an order list nor a count",
+                        ));
+                    }
+                }
+            }
+        },
+    };
     Ok(Envelope {
         orders,
         data_count,
         page_count,
         has_next,
+        page_size,
         request_id: text(response.get("request_id")),
+        repairs,
     })
+}
+
+fn not_json(error: &serde_json::Error, body: &str) -> SourceError {
+    malformed(&format!("not valid JSON ({error}; {} bytes)", body.len()))
+}
+
+/// An unwrapped success answer: the envelope's own fields at the top level.
+fn looks_like_a_response(top: &Map<String, Value>) -> bool {
+    ["flag", "code", "orders", "data_count", "issuccess", "data"]
+        .iter()
+        .any(|key| top.contains_key(*key))
+}
+
+/// An array of objects that carry an `o_id`, under a key other than `orders`.
+fn take_order_list_under_another_key(
+    response: &mut Map<String, Value>,
+    data: Option<&mut Map<String, Value>>,
+) -> Option<(String, Vec<Value>)> {
+    let is_order_list = |value: &Value| {
+        value.as_array().is_some_and(|items| {
+            !items.is_empty()
+                && items
+                    .iter()
+                    .all(|item| item.as_object().is_some_and(|o| o.contains_key("o_id")))
+        })
+    };
+    for map in std::iter::once(response).chain(data) {
+        let key = map
+            .iter()
+            .find(|(_, value)| is_order_list(value))
+            .map(|(key, _)| key.clone());
+        if let Some(key) = key
+            && let Some(Value::Array(orders)) = map.remove(&key)
+        {
+            return Some((key, orders));
+        }
+    }
+    None
 }
 
 fn malformed(reason: &str) -> SourceError {
@@ -100,18 +195,17 @@ fn is_empty_string(value: &Value) -> bool {
     value.as_str().is_some_and(|s| s.trim().is_empty())
 }
 
-/// The Taobao-family gateways' "remote service error" (with `isp.*` sub-codes): the service
-/// behind the gateway failed; temporary.
-const REMOTE_SERVICE_ERROR_CODE: i64 = 15;
+/// Jushuitan backend codes that come through as a `sub_code` and decide the meaning.
+const BACKEND_CODES: [i64; 5] = [100, 140, 190, 199, 200];
 
 fn failure(response: &Map<String, Value>) -> SourceError {
     let raw_code = response.get("code");
-    let code = raw_code
+    let top_code = raw_code
         .and_then(lenient_i64)
         .filter(|c| *c != 0)
         .unwrap_or(-1);
     let mut parts: Vec<String> = Vec::new();
-    if code == -1
+    if top_code == -1
         && let Some(text) = text(raw_code)
         && !text.is_empty()
         && text != "0"
@@ -133,17 +227,43 @@ fn failure(response: &Map<String, Value>) -> SourceError {
     };
     let request_id = text(response.get("request_id"));
     let sub_code = text(response.get("sub_code")).unwrap_or_default();
-    if code == REMOTE_SERVICE_ERROR_CODE || sub_code.starts_with("isp.") {
+    // A Jushuitan backend code passed through as the sub_code says what happened.
+    let code = sub_code
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|c| BACKEND_CODES.contains(c))
+        .unwrap_or(top_code);
+    let mentions_signature = {
+        let lower = message.to_lowercase();
+        lower.contains("sign") || message.contains("签名")
+    };
+    if code == REMOTE_SERVICE_ERROR_CODE
+        || sub_code.starts_with("isp.")
+        || (code == SERVICE_UNAVAILABLE_CODE && !mentions_signature)
+    {
         SourceError::Unavailable {
             code,
             message,
             request_id,
         }
     } else if THROTTLE_CODES.contains(&code) {
+        let ban = (code == APP_CALL_LIMITED_CODE)
+            .then(|| ban_seconds(&message))
+            .flatten()
+            .map(std::time::Duration::from_secs);
         SourceError::Throttled {
             code,
             message,
             request_id,
+            ban,
+        }
+    } else if CLOCK_CODES.contains(&code) {
+        SourceError::Clock {
+            code,
+            message,
+            request_id,
+            clock_offset_secs: None,
         }
     } else {
         SourceError::Rejected {
@@ -152,6 +272,19 @@ fn failure(response: &Map<String, Value>) -> SourceError {
             request_id,
         }
     }
+}
+
+/// The length of a ban named in a message: `App Call Limited[This ban will last for 39 more
+/// seconds]` → 39.
+pub fn ban_seconds(message: &str) -> Option<u64> {
+    let lower = message.to_lowercase();
+    let at = lower.find("ban will last for")? + "ban will last for".len();
+    let digits: String = lower[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -249,9 +382,9 @@ mod tests {
             SourceError::Throttled { code: 199, .. }
         ));
         let not_success =
-            error_of(r#"{"response":{"issuccess":false,"code":140,"msg":"bad window"}}"#);
+            error_of(r#"{"response":{"issuccess":false,"code":190,"msg":"no permission"}}"#);
         assert!(
-            matches!(not_success, SourceError::Rejected { code: 140, ref message, .. } if message == "bad window")
+            matches!(not_success, SourceError::Rejected { code: 190, ref message, .. } if message == "no permission")
         );
         let code_only = error_of(r#"{"response":{"code":200}}"#);
         assert!(matches!(
@@ -300,5 +433,112 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_body_with_raw_control_characters_parses_and_counts_them() {
+        let page = parse("{\"response\":{\"code\":0,\"data_count\":1,\"orders\":[{\"o_id\":\"1\",\"remark\":\"a\u{0b}b\u{1f}\"}]}}").unwrap();
+        assert_eq!(page.orders[0]["remark"], "ab");
+        assert_eq!(page.repairs.control_chars, 2);
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_parses_as_a_replacement_character() {
+        let page = parse(
+            r#"{"response":{"code":0,"data_count":1,"orders":[{"o_id":"1","remark":"x\ud800"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(page.orders[0]["remark"], "x\u{fffd}");
+        assert_eq!(page.repairs.lone_surrogates, 1);
+    }
+
+    #[test]
+    fn a_success_that_counts_orders_but_lists_none_is_malformed_not_empty() {
+        for body in [
+            r#"{"response":{"flag":"success","code":0,"data_count":30,"page_count":2}}"#,
+            r#"{"response":{"flag":"success","code":0,"data_count":"3","orders":null}}"#,
+            r#"{"response":{"flag":"success","code":0,"has_next":true}}"#,
+            r#"{"response":{"flag":"success","code":0}}"#,
+        ] {
+            let error = error_of(body);
+            assert!(
+                matches!(error, SourceError::MalformedBody { .. }) && error.is_transient(),
+                "{body}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_order_list_under_another_key_is_read_from_there() {
+        let page =
+            parse(r#"{"response":{"code":0,"data_count":2,"datas":[{"o_id":"1"},{"o_id":"2"}]}}"#)
+                .unwrap();
+        assert_eq!(page.orders.len(), 2);
+        let page =
+            parse(r#"{"response":{"code":0,"data":{"data_count":1,"list":[{"o_id":"1"}]}}}"#)
+                .unwrap();
+        assert_eq!(page.orders.len(), 1);
+    }
+
+    #[test]
+    fn a_success_without_the_response_wrapper_is_read() {
+        let page = parse(r#"{"code":0,"data_count":1,"orders":[{"o_id":"1"}]}"#).unwrap();
+        assert_eq!(page.orders.len(), 1);
+    }
+
+    #[test]
+    fn code_10_on_the_qimen_route_is_a_temporary_unavailability() {
+        let error =
+            error_of(r#"{"error_response":{"code":10,"msg":"Service Currently Unavailable"}}"#);
+        assert!(
+            matches!(error, SourceError::Unavailable { code: 10, .. }) && error.is_transient(),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_app_call_limit_names_the_length_of_its_ban() {
+        let error = error_of(
+            r#"{"error_response":{"code":7,"msg":"App Call Limited","sub_msg":"This ban will last for 39 more seconds"}}"#,
+        );
+        assert!(
+            matches!(error, SourceError::Throttled { code: 7, ban: Some(ban), .. } if ban.as_secs() == 39),
+            "{error:?}"
+        );
+        let error = error_of(
+            r#"{"response":{"flag":"failure","code":7,"message":"App Call Limited[This ban will last for 22238 more seconds]"}}"#,
+        );
+        assert!(
+            matches!(error, SourceError::Throttled { ban: Some(ban), .. } if ban.as_secs() == 22238)
+        );
+        let error =
+            error_of(r#"{"response":{"flag":"failure","code":7,"message":"App Call Limited"}}"#);
+        assert!(matches!(error, SourceError::Throttled { ban: None, .. }));
+    }
+
+    #[test]
+    fn an_invalid_timestamp_is_a_clock_error_whether_top_or_jushuitan_says_it() {
+        for body in [
+            r#"{"response":{"flag":"failure","code":140,"message":"验证失败！无效的timestamp，请求最大时间误差15分钟"}}"#,
+            r#"{"error_response":{"code":31,"msg":"Invalid timestamp"}}"#,
+            r#"{"error_response":{"code":15,"msg":"Remote service error","sub_code":"140","sub_msg":"无效的timestamp"}}"#,
+        ] {
+            let error = error_of(body);
+            assert!(
+                matches!(error, SourceError::Clock { .. }) && !error.is_transient(),
+                "{body}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_backend_throttle_passed_through_as_sub_code_is_a_throttle() {
+        let error = error_of(
+            r#"{"error_response":{"code":15,"msg":"Remote service error","sub_code":"199","sub_msg":"too fast"}}"#,
+        );
+        assert!(
+            matches!(error, SourceError::Throttled { code: 199, .. }),
+            "{error:?}"
+        );
     }
 }

@@ -7,6 +7,20 @@
 /// Gateway codes that mean "too many calls": back off and try again.
 pub const THROTTLE_CODES: [i64; 3] = [7, 199, 200];
 
+/// TOP's "App Call Limited": the app is banned for a while; the message may say how long.
+pub const APP_CALL_LIMITED_CODE: i64 = 7;
+
+/// TOP's "Service Currently Unavailable" (on the Qimen route; the open platform's own code 10
+/// is a bad signature).
+pub const SERVICE_UNAVAILABLE_CODE: i64 = 10;
+
+/// The Taobao-family gateways' "remote service error" (with `isp.*` sub-codes): the service
+/// behind the gateway failed; temporary.
+pub const REMOTE_SERVICE_ERROR_CODE: i64 = 15;
+
+/// Invalid timestamp: TOP's 31 and the Jushuitan backend's 140 ("请求最大时间误差15分钟").
+pub const CLOCK_CODES: [i64; 2] = [31, 140];
+
 /// The per-minute throttle code of the Jushuitan backend.
 pub const MINUTE_THROTTLE_CODE: i64 = 200;
 
@@ -45,7 +59,51 @@ pub enum SourceError {
         code: i64,
         message: String,
         request_id: Option<String>,
+        /// How long the gateway says the ban lasts (`This ban will last for N more seconds`).
+        ban: Option<std::time::Duration>,
     },
+
+    /// The gateway banned the app for longer than we are willing to wait: the run stops, and
+    /// no later run calls before `until`.
+    #[error(
+        "throttled by the gateway until {} (Beijing): {message}; no call is made before then \
+         (raise JST_MAX_BAN_WAIT to wait it out instead)",
+        until.format("%H:%M:%S")
+    )]
+    Banned {
+        /// Beijing wall-clock time the ban ends.
+        until: crate::source::BeijingTime,
+        message: String,
+    },
+
+    /// The gateway refused our timestamp: this machine's clock is off.
+    #[error(
+        "gateway refused the request's timestamp: code {code} ({message}){}: {}",
+        request_id_suffix(request_id),
+        clock_hint(*clock_offset_secs)
+    )]
+    Clock {
+        code: i64,
+        message: String,
+        request_id: Option<String>,
+        /// This machine's clock minus the gateway's (from its `Date` header), in seconds.
+        clock_offset_secs: Option<i64>,
+    },
+
+    /// The gateway refused a `page_size` above 25; the client falls back to 25 for the run.
+    #[error("gateway refused page_size {requested}: code {code} ({message}); falling back to 25")]
+    PageSizeRefused {
+        requested: u32,
+        code: i64,
+        message: String,
+    },
+
+    /// The body is larger than `JST_MAX_BODY`: not read further, not stored.
+    #[error(
+        "gateway answered with a body over {limit} bytes: not stored; lower JST_PAGE_SIZE or \
+         raise JST_MAX_BODY"
+    )]
+    BodyTooLarge { limit: u64 },
 
     /// The gateway answered with a non-success HTTP status.
     #[error("gateway at {url} answered HTTP {status}: {}", status_hint(*status))]
@@ -64,7 +122,8 @@ pub enum SourceError {
         source: reqwest::Error,
     },
 
-    /// The body is not the JSON envelope we expect (truncated, XML, no `response`).
+    /// The body is not the JSON envelope we expect (truncated, XML, no `response`, a success
+    /// without its order list).
     #[error("gateway sent an answer that cannot be read: {reason}")]
     MalformedBody { reason: String },
 
@@ -97,6 +156,10 @@ impl SourceError {
                 *status >= 500 || *status == 429 || *status == 408
             }
             SourceError::Rejected { .. }
+            | SourceError::Banned { .. }
+            | SourceError::Clock { .. }
+            | SourceError::PageSizeRefused { .. }
+            | SourceError::BodyTooLarge { .. }
             | SourceError::RetriesExhausted { .. }
             | SourceError::Config(_)
             | SourceError::ReceiverClosed => false,
@@ -109,7 +172,11 @@ impl SourceError {
         match self {
             SourceError::Rejected { code, .. }
             | SourceError::Throttled { code, .. }
+            | SourceError::Clock { code, .. }
+            | SourceError::PageSizeRefused { code, .. }
             | SourceError::Unavailable { code, .. } => code.to_string(),
+            SourceError::Banned { .. } => "banned".to_owned(),
+            SourceError::BodyTooLarge { .. } => "body_too_large".to_owned(),
             SourceError::HttpStatus { status, .. } => format!("http_{status}"),
             SourceError::Transport {
                 timed_out: true, ..
@@ -127,6 +194,8 @@ impl SourceError {
         match self {
             SourceError::Rejected { code, .. }
             | SourceError::Throttled { code, .. }
+            | SourceError::Clock { code, .. }
+            | SourceError::PageSizeRefused { code, .. }
             | SourceError::Unavailable { code, .. } => Some(*code),
             SourceError::RetriesExhausted { last, .. } => last.gateway_code(),
             _ => None,
@@ -145,6 +214,9 @@ fn request_id_suffix(request_id: &Option<String>) -> String {
 fn rejection_hint(code: i64) -> &'static str {
     match code {
         10 | 25 => "check JST_APP_SECRET and JST_SIGN_METHOD",
+        190 => {
+            "the app has no permission for jushuitan.order.list.query: ask Jushuitan to grant it"
+        }
         11 => {
             "check that the app is authorised for this merchant (JST_CUSTOMER_ID) and this method"
         }
@@ -153,11 +225,34 @@ fn rejection_hint(code: i64) -> &'static str {
         }
         27 | 100 => "check or renew JST_SESSION",
         28 | 29 => "check JST_APP_KEY and JST_TARGET_APP_KEY",
-        31 => "check this machine's clock: the timestamp must be within 10 minutes of Beijing time",
-        40 | 41 | 140 => {
-            "check the request parameters (windows of at most 7 days, page_size at most 25, filters)"
+        40 | 41 => {
+            "check the request parameters (windows of at most 7 days, page_size 1 to 100, filters)"
         }
         _ => "see the gateway's message; the run cannot continue",
+    }
+}
+
+fn clock_hint(offset: Option<i64>) -> String {
+    let fix = "set this machine's clock right (e.g. enable NTP): the timestamp must be within \
+               10 minutes of Beijing time";
+    match offset {
+        Some(secs) if secs != 0 => format!(
+            "this machine's clock is {} {} the gateway's; {fix}",
+            humanize_secs(secs.unsigned_abs()),
+            if secs > 0 { "ahead of" } else { "behind" }
+        ),
+        Some(_) => format!("the gateway's Date header agrees with this machine's clock; {fix}"),
+        None => fix.to_owned(),
+    }
+}
+
+/// `3725` → `1 h 2 min 5 s`.
+pub fn humanize_secs(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s} s"),
+        (0, _) => format!("{m} min {s} s"),
+        _ => format!("{h} h {m} min {s} s"),
     }
 }
 
@@ -225,6 +320,7 @@ mod tests {
             code: 199,
             message: String::new(),
             request_id: None,
+            ban: None,
         };
         let status = |status| SourceError::HttpStatus {
             status,

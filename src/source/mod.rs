@@ -4,6 +4,7 @@
 //! It knows nothing of staging or MySQL: every page it receives is handed, as received, to a
 //! [`PageSender`]; the caller decides what to do with it.
 
+pub mod body_repair;
 pub mod client;
 pub mod config;
 pub mod cursor;
@@ -21,6 +22,7 @@ mod tests;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+pub use body_repair::BodyRepairs;
 pub use client::{PageQuery, QimenClient, QueryRange, SourceStats};
 pub use config::SourceConfig;
 pub use cursor::CursorReport;
@@ -48,6 +50,10 @@ pub struct FetchedPage {
     pub data_count: Option<u64>,
     pub page_count: Option<u64>,
     pub has_next: Option<bool>,
+    /// The `page_size` the gateway says it used, when it echoes one.
+    pub echoed_page_size: Option<u64>,
+    /// What had to be repaired in the body before it would parse (the body stays as received).
+    pub repairs: body_repair::BodyRepairs,
 }
 
 /// Where the source sends pages; the receiver stages them.

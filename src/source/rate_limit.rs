@@ -116,6 +116,17 @@ impl RateLimiter {
         }
     }
 
+    /// Waits until the current pause (if any) is over, without taking a slot.
+    pub async fn acquire_pause(&self) {
+        loop {
+            let paused = self.lock().paused_until;
+            match paused {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => return,
+            }
+        }
+    }
+
     /// Holds every call of this limiter back for `pause` from now (after a throttle answer).
     pub fn pause_for(&self, pause: Duration) {
         self.lock().pause_until(Instant::now() + pause);

@@ -19,6 +19,8 @@ fn page(orders: Vec<Value>) -> FetchedPage {
         data_count: None,
         page_count: None,
         has_next: None,
+        echoed_page_size: None,
+        repairs: Default::default(),
     }
 }
 

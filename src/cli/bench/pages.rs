@@ -129,5 +129,7 @@ pub fn fetched_page(body: String, request_params: Vec<(String, String)>) -> Fetc
         data_count: read.data_count,
         page_count: read.page_count,
         has_next: read.has_next,
+        echoed_page_size: read.page_size,
+        repairs: read.repairs,
     }
 }
