@@ -55,9 +55,20 @@ pub struct WindowReport {
     /// (summed over pieces); non-zero with `unresolved_drift` false means the gateway counts
     /// rows it does not return.
     pub shortfall: u64,
+    /// Pages read past the count because the last counted page came back full (a gateway
+    /// that under-reports `data_count`).
+    pub extra_pages: u64,
+    /// Why the window cannot be proven complete; `None` when every page's order list was read
+    /// and the distinct orders reached the count.
+    pub incomplete: Option<String>,
 }
 
 impl WindowReport {
+    /// Every page's order list was read and the distinct orders reached the count.
+    pub fn is_complete(&self) -> bool {
+        self.incomplete.is_none()
+    }
+
     fn new(window: Window) -> Self {
         Self {
             window,
@@ -72,6 +83,8 @@ impl WindowReport {
             subwindows: 0,
             unresolved_drift: false,
             shortfall: 0,
+            extra_pages: 0,
+            incomplete: None,
         }
     }
 }
@@ -103,12 +116,28 @@ impl QimenClient {
             report: WindowReport::new(window),
             leaf_counts: Vec::new(),
             pages_read: HashSet::new(),
+            incomplete: None,
         };
         walk.window(window).await?;
         let mut report = walk.report;
         report.distinct_orders = walk.distinct.len() as u64;
         if report.subwindows > 0 {
             report.data_count_last = walk.leaf_counts.iter().copied().sum::<Option<u64>>();
+        }
+        report.incomplete = walk.incomplete.take().or_else(|| {
+            if report.unresolved_drift {
+                Some("its row count kept changing after every re-read".to_owned())
+            } else if report.shortfall > 0 {
+                Some(format!(
+                    "the gateway counts {} more orders than it returned",
+                    report.shortfall
+                ))
+            } else {
+                None
+            }
+        });
+        if let Some(reason) = &report.incomplete {
+            warn!(window = %window, reason, "Window incomplete: the watermark stays before it and the run will fail.");
         }
         info!(
             window = %window,
@@ -184,11 +213,15 @@ struct Walk<'a> {
     /// The last `data_count` of each window actually paged.
     leaf_counts: Vec<Option<u64>>,
     pages_read: HashSet<(Window, u32)>,
+    /// The first reason found that the window cannot be proven complete.
+    incomplete: Option<String>,
 }
 
 /// One window being paged in reverse.
 struct Leaf {
     window: Window,
+    /// The page size of every call of this leaf (a leaf never mixes sizes).
+    page_size: u32,
     distinct: HashSet<String>,
     last_count: u64,
     budget: u32,
@@ -210,9 +243,24 @@ impl Walk<'_> {
             return Ok(());
         }
 
-        let page_size = config.page_size;
+        // A gateway that refuses (or silently cuts) our page size makes the client fall back to
+        // a smaller one; the leaf is then read again from the start with it.
+        loop {
+            let page_size = self.client.page_size();
+            match self.leaf(window, page_size).await {
+                Err(SourceError::PageSizeRefused { .. }) if self.client.page_size() < page_size => {
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn leaf(&mut self, window: Window, page_size: u32) -> Result<(), SourceError> {
+        let config = self.client.config();
         let mut leaf = Leaf {
             window,
+            page_size,
             distinct: HashSet::new(),
             last_count: 0,
             budget: config.max_drift_rereads,
@@ -243,10 +291,17 @@ impl Walk<'_> {
         if top >= 2 {
             for index in (2..=top).rev() {
                 let page = self.read(&mut leaf, index).await?;
+                if index == top {
+                    self.read_past_a_full_last_page(&mut leaf, &page, index)
+                        .await?;
+                }
                 self.settle(&mut leaf, index, page.data_count).await?;
             }
             let page = self.read(&mut leaf, 1).await?;
             self.settle(&mut leaf, 1, page.data_count).await?;
+        } else {
+            self.read_past_a_full_last_page(&mut leaf, &first, 1)
+                .await?;
         }
 
         // Fewer distinct orders than the gateway counts after the count moved: something
@@ -260,7 +315,7 @@ impl Walk<'_> {
             }
             leaf.budget -= 1;
             leaf.drifted = false;
-            let top = pages_for(leaf.last_count, page_size);
+            let top = pages_for(leaf.last_count.max(leaf.distinct.len() as u64), page_size);
             for index in (1..=top).rev() {
                 let page = self.read(&mut leaf, index).await?;
                 self.report.rereads += 1;
@@ -311,7 +366,7 @@ impl Walk<'_> {
         index: u32,
         count: Option<u64>,
     ) -> Result<(), SourceError> {
-        let page_size = self.client.config().page_size;
+        let page_size = leaf.page_size;
         let mut pending: Vec<(u32, Option<u64>)> = vec![(index, count)];
         while let Some((index, count)) = pending.pop() {
             let Some(count) = count else { continue };
@@ -352,7 +407,10 @@ impl Walk<'_> {
     /// gateway says there is no next page, or a page comes back short.
     async fn forward(&mut self, mut leaf: Leaf, first: FetchedPage) -> Result<(), SourceError> {
         warn!(window = %leaf.window, "The gateway sent no data_count; paging forward, which can miss orders that change during the scan.");
-        let page_size = self.client.config().page_size as usize;
+        self.incomplete.get_or_insert_with(|| {
+            "the gateway sent no data_count, so what was read cannot be reconciled".to_owned()
+        });
+        let page_size = leaf.page_size as usize;
         let mut last = first;
         let mut index = 1;
         loop {
@@ -371,10 +429,53 @@ impl Walk<'_> {
         Ok(())
     }
 
+    /// The counted pages are read, but the last one came back full (or says there is a next
+    /// page): the count may be under-reported, so read on until a page is not full.
+    async fn read_past_a_full_last_page(
+        &mut self,
+        leaf: &mut Leaf,
+        last: &FetchedPage,
+        index: u32,
+    ) -> Result<(), SourceError> {
+        let page_size = leaf.page_size as usize;
+        let full =
+            |page: &FetchedPage| page.orders.len() >= page_size || page.has_next == Some(true);
+        if !full(last) {
+            return Ok(());
+        }
+        let mut index = index;
+        let mut extra = 0u32;
+        loop {
+            index += 1;
+            extra += 1;
+            let page = self.read(leaf, index).await?;
+            self.report.extra_pages += 1;
+            if page.orders.is_empty() || !full(&page) {
+                break;
+            }
+            if extra >= self.client.config().max_page_depth {
+                self.incomplete.get_or_insert_with(|| {
+                    format!("pages kept coming back full past the count ({extra} extra pages read)")
+                });
+                break;
+            }
+        }
+        if leaf.distinct.len() as u64 > leaf.last_count {
+            warn!(
+                window = %leaf.window,
+                data_count = leaf.last_count,
+                distinct = leaf.distinct.len(),
+                "The gateway under-reports data_count: more orders came back than it counts."
+            );
+        }
+        Ok(())
+    }
+
     /// Fetches one page of the leaf, sends it on, and tallies its orders by `o_id`.
     async fn read(&mut self, leaf: &mut Leaf, index: u32) -> Result<FetchedPage, SourceError> {
-        let query = PageQuery::window(leaf.window, index, self.client.config().page_size);
+        let query = PageQuery::window(leaf.window, index, leaf.page_size);
         let page = self.client.fetch_page(&query).await?;
+        let cut_to = served_page_size(&page, &query);
         // An order without an o_id is passed on all the same: staging quarantines it with the
         // raw JSON, and it must not block the rest of the page.
         let ids: Vec<String> = page.orders.iter().filter_map(order_id).collect();
@@ -391,6 +492,18 @@ impl Walk<'_> {
             .send(page.clone())
             .await
             .map_err(|_| SourceError::ReceiverClosed)?;
+        if let Some(size) = cut_to {
+            self.client.fall_back_to_page_size(
+                query.page_size,
+                size,
+                "pages came back smaller than asked",
+            );
+            return Err(SourceError::PageSizeRefused {
+                requested: query.page_size,
+                code: 0,
+                message: format!("the gateway served pages of {size}"),
+            });
+        }
         Ok(page)
     }
 
@@ -403,6 +516,27 @@ impl Walk<'_> {
             "The window kept changing after every re-read; a later window will pick up what was missed."
         );
     }
+}
+
+/// The smaller page size a gateway silently served, when a page shows one: it echoes a smaller
+/// `page_size`, or a first page above 25 rows comes back short of both the size and the count
+/// of one consistent answer.
+fn served_page_size(page: &FetchedPage, query: &PageQuery) -> Option<u32> {
+    let asked = u64::from(query.page_size);
+    if let Some(echoed) = page.echoed_page_size
+        && echoed >= 1
+        && echoed < asked
+    {
+        return u32::try_from(echoed).ok();
+    }
+    let len = page.orders.len() as u64;
+    let count = page.data_count?;
+    (query.page_index == 1
+        && asked > u64::from(crate::source::client::SAFE_PAGE_SIZE)
+        && len >= 1
+        && len < asked.min(count))
+    .then(|| u32::try_from(len).ok())
+    .flatten()
 }
 
 /// Pages needed for `count` rows (at least one: an empty window still answers page 1).

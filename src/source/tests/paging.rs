@@ -197,15 +197,24 @@ async fn a_dense_window_is_halved_instead_of_paged_deeply() {
     config.max_page_depth = 2;
     let (tx, rx) = page_channel();
     let report = client(config).pull_window(day(), &tx).await.unwrap();
-    assert_eq!(ids_of(&drain(rx)), (1..=40).collect());
+    let pages = drain(rx);
+    assert_eq!(ids_of(&pages), (1..=40).collect());
     assert_eq!(report.distinct_orders, 40);
     assert!(report.subwindows >= 4, "{report:?}");
+    // No orders are read deeper than the depth limit; a full last page is followed only by
+    // one check of the next page, which comes back empty.
+    let deepest_with_orders = pages
+        .iter()
+        .filter(|page| !page.orders.is_empty())
+        .map(|page| page.page_index)
+        .max();
+    assert_eq!(deepest_with_orders, Some(2));
     let deepest = gateway
         .calls()
         .iter()
         .map(|c| c.param("page_index").parse::<u32>().unwrap())
         .max();
-    assert_eq!(deepest, Some(2));
+    assert_eq!(deepest, Some(3));
 }
 
 #[tokio::test]
@@ -301,4 +310,151 @@ async fn concurrent_windows_report_each_completion_and_none_start_after_a_fatal_
     let (window, error) = done_rx.try_recv().unwrap().unwrap_err();
     assert_eq!(window, days[1]);
     assert_eq!(error.gateway_code(), Some(140));
+}
+
+/// The gateway's answer with `data_count` (and so `page_count`, `has_next`) under-reported by
+/// `by` orders.
+fn under_reported(answer: serde_json::Value, by: u64) -> serde_json::Value {
+    let mut answer = answer;
+    let response = answer["response"].as_object_mut().unwrap();
+    let count = response["data_count"].as_u64().unwrap().saturating_sub(by);
+    let size = response["page_size"].as_u64().unwrap();
+    let index = response["page_index"].as_u64().unwrap();
+    let pages = count.div_ceil(size);
+    response.insert("data_count".into(), json!(count));
+    response.insert("page_count".into(), json!(pages));
+    response.insert("has_next".into(), json!(index < pages));
+    answer
+}
+
+#[tokio::test]
+async fn a_full_last_page_is_followed_by_the_next_so_an_under_reported_count_loses_nothing() {
+    // 60 orders counted as 50: by the count the window ends with a full second page.
+    let shop = shop_of(60, 1);
+    let gateway =
+        TestGateway::start(move |call| Reply::Json(under_reported(shop.answer(call), 10))).await;
+    let (tx, rx) = page_channel();
+    let report = client(config(&gateway.url))
+        .pull_window(day(), &tx)
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&drain(rx)), (1..=60).collect());
+    assert!(report.extra_pages >= 1, "{report:?}");
+    assert!(report.is_complete(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_window_whose_orders_fall_short_of_its_count_is_reported_incomplete() {
+    let gateway = TestGateway::start(|_| {
+        Reply::Json(success(
+            vec![json!({"o_id": "1"}), json!({"o_id": 2})],
+            3,
+            1,
+            25,
+        ))
+    })
+    .await;
+    let (tx, _rx) = page_channel();
+    let report = client(config(&gateway.url))
+        .pull_window(day(), &tx)
+        .await
+        .unwrap();
+    assert!(!report.is_complete());
+    assert!(
+        report
+            .incomplete
+            .as_deref()
+            .unwrap()
+            .contains("1 more orders"),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_success_without_its_order_list_is_retried_never_taken_as_an_empty_page() {
+    let shop = shop_of(30, 1);
+    let gateway = TestGateway::start(move |call| {
+        let mut answer = shop.answer(call);
+        // The first two answers lose their order list but keep the count.
+        if call.number < 2 {
+            answer["response"].as_object_mut().unwrap().remove("orders");
+        }
+        Reply::Json(answer)
+    })
+    .await;
+    let client = client(config(&gateway.url));
+    let (tx, rx) = page_channel();
+    let report = client.pull_window(day(), &tx).await.unwrap();
+    assert_eq!(ids_of(&drain(rx)), (1..=30).collect());
+    assert!(report.is_complete());
+    assert_eq!(client.stats().errors_by_code.get("malformed"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_refused_page_size_above_25_falls_back_to_25_for_the_run() {
+    let shop = shop_of(60, 1);
+    let gateway = TestGateway::start(move |call| {
+        if call.param("page_size").parse::<u32>().unwrap() > 25 {
+            Reply::Json(failure(
+                41,
+                "Invalid arguments: page_size must be from 1 to 25",
+            ))
+        } else {
+            Reply::Json(shop.answer(call))
+        }
+    })
+    .await;
+    let mut config = config(&gateway.url);
+    config.page_size = 100;
+    let client = client(config);
+    let (tx, rx) = page_channel();
+    let report = client.pull_window(day(), &tx).await.unwrap();
+    assert_eq!(ids_of(&drain(rx)), (1..=60).collect());
+    assert!(report.is_complete());
+    assert_eq!(client.page_size(), 25);
+    let sizes: Vec<String> = gateway
+        .calls()
+        .iter()
+        .map(|c| c.param("page_size").to_owned())
+        .collect();
+    assert_eq!(sizes.first().map(String::as_str), Some("100"));
+    assert!(sizes[1..].iter().all(|s| s == "25"), "{sizes:?}");
+}
+
+#[tokio::test]
+async fn a_gateway_that_silently_serves_smaller_pages_is_read_at_its_size() {
+    let shop = shop_of(60, 1);
+    let gateway = TestGateway::start(move |call| {
+        // Serves at most 25 a page, whatever is asked, and echoes the size it was asked.
+        let mut call = call.clone();
+        let asked = call.param("page_size").to_owned();
+        let size = asked.parse::<u32>().unwrap().min(25);
+        call.params.insert("page_size".into(), size.to_string());
+        let mut answer = shop.answer(&call);
+        answer["response"]["page_size"] = json!(asked.parse::<u32>().unwrap());
+        let count = answer["response"]["data_count"].as_u64().unwrap();
+        answer["response"]["page_count"] = json!(count.div_ceil(asked.parse().unwrap()));
+        Reply::Json(answer)
+    })
+    .await;
+    let mut config = config(&gateway.url);
+    config.page_size = 100;
+    let client = client(config);
+    let (tx, rx) = page_channel();
+    let report = client.pull_window(day(), &tx).await.unwrap();
+    assert_eq!(ids_of(&drain(rx)), (1..=60).collect());
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(client.page_size(), 25);
+}
+
+#[tokio::test]
+async fn page_size_100_reads_a_window_in_a_quarter_of_the_calls() {
+    let (gateway, _) = shop_gateway(shop_of(200, 1), |_, _| {}).await;
+    let mut config = config(&gateway.url);
+    config.page_size = 100;
+    let (tx, rx) = page_channel();
+    let report = client(config).pull_window(day(), &tx).await.unwrap();
+    assert_eq!(ids_of(&drain(rx)).len(), 200);
+    // page 1, then 2 (full: the next is checked) and 3, then 1 again.
+    assert_eq!(report.calls, 4, "{report:?}");
 }
