@@ -175,6 +175,8 @@ pub fn qimen_client(config: &Config) -> anyhow::Result<QimenClient> {
     source.per_minute = q.per_minute;
     source.request_timeout = q.request_timeout;
     source.max_attempts = q.max_attempts;
+    source.max_ban_wait = q.max_ban_wait;
+    source.max_body_bytes = q.max_body_bytes;
     Ok(QimenClient::new(source)?)
 }
 
@@ -266,7 +268,13 @@ pub(super) async fn execute(
 
     if let (Some(args), Some(client)) = (&options.pull, &client) {
         let source_key = config.qimen.customer_id.clone().unwrap_or_default();
-        match plan_pull(config, args, strategy, &staging, &source_key).await {
+        let app_key = client.config().app_key.clone();
+        let ban = wait_for_a_known_ban(config, &staging, &app_key, stop.clone()).await;
+        let planned = match ban {
+            Ok(()) => plan_pull(config, args, strategy, &staging, &source_key).await,
+            Err(error) => Err(error),
+        };
+        match planned {
             Ok(plan) => {
                 let run = pull::PullRun {
                     run_id,
@@ -281,6 +289,14 @@ pub(super) async fn execute(
                 summary.pull = Some(report);
             }
             Err(error) => errors.push(format!("{error:#}")),
+        }
+        if let Some((until, message)) = client.banned_until() {
+            let ban = crate::staging::GatewayBan {
+                until: beijing_time::to_utc(until),
+                message,
+            };
+            let key = app_key.clone();
+            with_staging(&staging, move |s| s.set_ban(&key, &ban, run_id)).await?;
         }
         let stats = client.stats();
         summary.api_calls = stats.calls;
@@ -425,14 +441,74 @@ async fn plan_pull(
         safety_lag: config.sync.safety_lag,
         max_window: std::time::Duration::from_secs(7 * 86400),
         initial_backfill: config.sync.initial_backfill,
+        archive_after: config.qimen.archive_after,
     };
     let key = source_key.to_owned();
-    let watermark = with_staging(staging, move |s| s.watermark(&key, strategy.as_str())).await?;
+    let overlap = config.sync.overlap;
+    let watermark = with_staging(
+        staging,
+        move |s| -> Result<Option<String>, crate::staging::StagingError> {
+            let stored = s.watermark(&key, strategy.as_str())?;
+            if strategy != Strategy::Ts {
+                return Ok(stored);
+            }
+            // The ts cursor starts from the largest value reached at least `overlap` ago, so a
+            // change that became visible late, below the cursor, is read again.
+            let reached_by = chrono::Utc::now()
+                - chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::MAX / 2);
+            let start = match s.cursor_start(&key, reached_by)? {
+                Some(start) => Some(start),
+                None => s.oldest_cursor_mark(&key)?.map(|oldest| {
+                    // Nothing reached long enough ago: start where the oldest known scan did.
+                    stored
+                        .as_deref()
+                        .and_then(|w| w.parse::<i64>().ok())
+                        .map_or(oldest, |w| w.min(oldest))
+                        .min(oldest)
+                }),
+            };
+            Ok(start.map(|s| s.to_string()).or(stored))
+        },
+    )
+    .await?;
     Ok(pull::plan(
         &request,
         watermark.as_deref(),
         beijing_time::now(),
     )?)
+}
+
+/// Before any call: a ban the gateway named in an earlier run is waited out when it ends
+/// within `max_ban_wait`, or the pull stops at once with the time it ends.
+async fn wait_for_a_known_ban(
+    config: &Config,
+    staging: &SharedStaging,
+    app_key: &str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let key = app_key.to_owned();
+    let now = chrono::Utc::now();
+    let Some(ban) = with_staging(staging, move |s| s.ban_in_force(&key, now)).await? else {
+        return Ok(());
+    };
+    let until = beijing_time::from_utc(ban.until);
+    let remaining = (ban.until - now).to_std().unwrap_or_default();
+    if remaining > config.qimen.max_ban_wait {
+        return Err(crate::source::SourceError::Banned {
+            until,
+            message: ban.message,
+        })
+        .context("not calling the gateway");
+    }
+    tracing::warn!(
+        wait_secs = remaining.as_secs(),
+        until = %until.format("%H:%M:%S"),
+        "The gateway's ban from an earlier run is still in force; waiting it out before the first call."
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(remaining) => Ok(()),
+        _ = crate::pipeline::stopped(&mut stop) => anyhow::bail!("interrupted while waiting out the gateway's ban"),
+    }
 }
 
 async fn connect_sink(config: &Config, mapping: &Mapping) -> anyhow::Result<MysqlSink> {

@@ -41,6 +41,15 @@ impl Config {
         if let Some(v) = get("JST_PER_MINUTE") {
             s.per_minute = v.parse().context("JST_PER_MINUTE must be a whole number")?;
         }
+        if let Some(v) = get("JST_MAX_BAN_WAIT") {
+            s.max_ban_wait = parse_duration(&v).context("JST_MAX_BAN_WAIT")?;
+        }
+        if let Some(v) = get("JST_ARCHIVE_AFTER") {
+            s.archive_after = parse_duration(&v).context("JST_ARCHIVE_AFTER")?;
+        }
+        if let Some(v) = get("JST_MAX_BODY") {
+            s.max_body_bytes = super::parse_bytes(&v).context("JST_MAX_BODY")?;
+        }
         if let Some(v) = get("JST_MYSQL_URL") {
             self.mysql_url = Some(Secret::new(v));
         }

@@ -45,6 +45,9 @@ pub(super) struct FileQimen {
     per_minute: Option<u32>,
     request_timeout: Option<String>,
     max_attempts: Option<u32>,
+    max_ban_wait: Option<String>,
+    archive_after: Option<String>,
+    max_body: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +106,15 @@ impl Config {
             }
             if let Some(v) = q.max_attempts {
                 s.max_attempts = v;
+            }
+            if let Some(v) = q.max_ban_wait {
+                s.max_ban_wait = parse_duration(&v).context("qimen.max_ban_wait")?;
+            }
+            if let Some(v) = q.archive_after {
+                s.archive_after = parse_duration(&v).context("qimen.archive_after")?;
+            }
+            if let Some(v) = q.max_body {
+                s.max_body_bytes = super::parse_bytes(&v).context("qimen.max_body")?;
             }
         }
         if let Some(m) = file.mysql {

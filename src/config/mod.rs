@@ -72,6 +72,13 @@ pub struct QimenSettings {
     pub per_minute: u32,
     pub request_timeout: Duration,
     pub max_attempts: u32,
+    /// The longest ban (code 7 naming its length) waited out; a longer one stops the run.
+    pub max_ban_wait: Duration,
+    /// Windows starting before `now - archive_after` are also read with `archive=true`
+    /// (zero: never).
+    pub archive_after: Duration,
+    /// A response body larger than this is an error naming the window and page.
+    pub max_body_bytes: u64,
 }
 
 /// How runs are shaped.
@@ -176,6 +183,9 @@ impl Default for Config {
                 per_minute: source.per_minute,
                 request_timeout: source.request_timeout,
                 max_attempts: source.max_attempts,
+                max_ban_wait: source.max_ban_wait,
+                archive_after: Duration::from_secs(90 * 86400),
+                max_body_bytes: source.max_body_bytes,
             },
             mysql_url: None,
             mysql: MysqlSettings::default(),
@@ -231,6 +241,9 @@ impl Config {
         if q.max_attempts == 0 {
             bail!("max_attempts must be at least 1");
         }
+        if q.max_body_bytes < 1024 {
+            bail!("max_body must be at least 1 KB (JST_MAX_BODY, e.g. 16MB)");
+        }
         if self.sync.window_concurrency == 0 {
             bail!("window_concurrency must be at least 1");
         }
@@ -273,6 +286,28 @@ impl Config {
             "missing configuration: JST_MYSQL_URL (mysql.url), e.g. mysql://user:pass@host:3306/db",
         )
     }
+}
+
+/// Parses `16MB`, `512KB`, `1GB` (powers of 1024) or a bare number of bytes.
+pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .with_context(|| format!("invalid size {text:?}: expected e.g. 16MB, 512KB"))?;
+    let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        other => bail!("invalid size unit {other:?} in {text:?}: use B, KB, MB or GB"),
+    };
+    value
+        .checked_mul(factor)
+        .with_context(|| format!("size {text:?} is too large"))
 }
 
 /// Parses `90s`, `10m`, `2h`, `1d` or a bare number of seconds.

@@ -9,14 +9,47 @@ use crate::beijing_time;
 use crate::config::Strategy;
 use crate::source::Window;
 
+/// One window to read, from the live orders or from the archive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlannedWindow {
+    pub window: Window,
+    /// Read with `archive=true`: orders old enough to have moved to the archive.
+    pub archive: bool,
+    /// The tail window within the safety lag of now: still settling, beyond the watermark
+    /// whatever happens, and read again by the next run, so an incomplete read of it is
+    /// a warning rather than a failure.
+    pub settling: bool,
+}
+
+impl PlannedWindow {
+    pub fn live(window: Window) -> Self {
+        Self {
+            window,
+            archive: false,
+            settling: false,
+        }
+    }
+}
+
+impl std::fmt::Display for PlannedWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.archive {
+            write!(f, "{} (archive)", self.window)
+        } else {
+            write!(f, "{}", self.window)
+        }
+    }
+}
+
 /// What to pull.
 #[derive(Clone, Debug)]
 pub enum PullPlan {
-    /// These windows, in time order; the watermark moves to the end of the last window of the
+    /// These windows, in time order (a window reaching back past the archive horizon is read
+    /// twice, live then archive); the watermark moves to the end of the last window of the
     /// completed prefix, but never past `watermark_cap` (now minus the safety lag); `None`: this
     /// pull does not move the watermark.
     Windows {
-        windows: Vec<Window>,
+        windows: Vec<PlannedWindow>,
         watermark_cap: Option<NaiveDateTime>,
     },
     /// Everything with `ts >= start_ts`.
@@ -34,6 +67,9 @@ pub struct PlanRequest {
     pub max_window: Duration,
     /// How far back the first run reads when there is no watermark and no `since`.
     pub initial_backfill: Duration,
+    /// Orders older than this may have moved to the archive: a window starting before
+    /// `now - archive_after` is read a second time with `archive=true` (zero: never).
+    pub archive_after: Duration,
 }
 
 /// Decides what to pull. `watermark` is the stored value for the strategy.
@@ -53,22 +89,25 @@ pub fn plan(
             Ok(PullPlan::Cursor { start_ts })
         }
         Strategy::Window => {
-            let overlap = chrono::Duration::from_std(request.overlap).expect("overlap fits");
-            let lag = chrono::Duration::from_std(request.safety_lag).expect("safety lag fits");
+            let overlap = chrono::Duration::from_std(request.overlap)
+                .map_err(|_| PlanError::TooLong("overlap"))?;
+            let lag = chrono::Duration::from_std(request.safety_lag)
+                .map_err(|_| PlanError::TooLong("safety_lag"))?;
             let start = match (request.since, watermark) {
                 (Some(since), _) => since,
-                (None, Some(value)) => {
-                    beijing_time::parse(value)
-                        .ok_or_else(|| PlanError::BadWatermark(value.to_owned()))?
-                        - overlap
-                }
+                (None, Some(value)) => beijing_time::parse(value)
+                    .ok_or_else(|| PlanError::BadWatermark(value.to_owned()))?
+                    .checked_sub_signed(overlap)
+                    .ok_or(PlanError::TooLong("overlap"))?,
                 (None, None) => {
                     let backfill = chrono::Duration::from_std(request.initial_backfill)
-                        .expect("backfill fits");
+                        .map_err(|_| PlanError::TooLong("initial_backfill"))?;
                     if backfill.is_zero() {
                         return Err(PlanError::NoStart);
                     }
-                    let start = now - backfill;
+                    let start = now
+                        .checked_sub_signed(backfill)
+                        .ok_or(PlanError::TooLong("initial_backfill"))?;
                     tracing::warn!(
                         since = %beijing_time::format(start),
                         "No watermark and no --since: backfilling the initial period. Pass --since to choose the start."
@@ -82,12 +121,35 @@ pub fn plan(
             // an order to "now"), which reverse paging is immune to whatever the gateway's sort
             // order; what the tail window misses the next run re-reads.
             let end = request.until.unwrap_or(now);
-            let cap = end.min(now - lag);
-            let max = chrono::Duration::from_std(request.max_window).expect("window fits");
+            let cap = end.min(
+                now.checked_sub_signed(lag)
+                    .ok_or(PlanError::TooLong("safety_lag"))?,
+            );
+            let max = chrono::Duration::from_std(request.max_window)
+                .map_err(|_| PlanError::TooLong("max_window"))?;
             let mut windows = Window::split(start, cap.max(start), max);
-            if end > cap && end > start {
-                windows.push(Window::new(cap.max(start), end));
-            }
+            let tail = (end > cap && end > start).then(|| Window::new(cap.max(start), end));
+            windows.extend(tail);
+            let horizon = (!request.archive_after.is_zero())
+                .then(|| chrono::Duration::from_std(request.archive_after).ok())
+                .flatten()
+                .and_then(|after| now.checked_sub_signed(after));
+            let windows: Vec<PlannedWindow> = windows
+                .into_iter()
+                .flat_map(|window| {
+                    let archived = horizon.is_some_and(|horizon| window.start < horizon);
+                    let settling = Some(window) == tail;
+                    let live = PlannedWindow {
+                        settling,
+                        ..PlannedWindow::live(window)
+                    };
+                    let archive = archived.then_some(PlannedWindow {
+                        archive: true,
+                        ..live
+                    });
+                    std::iter::once(live).chain(archive)
+                })
+                .collect();
             // A backfill that starts after the stored watermark must not move it: the gap
             // between them has not been read.
             let leaves_gap = match (request.since, watermark.and_then(beijing_time::parse)) {
@@ -118,6 +180,8 @@ pub enum PlanError {
     NoStart,
     #[error("stored watermark {0:?} cannot be read: pass --since to start again")]
     BadWatermark(String),
+    #[error("{0} is too long to plan with: use a shorter duration")]
+    TooLong(&'static str),
 }
 
 #[cfg(test)]
@@ -137,7 +201,12 @@ mod tests {
             safety_lag: Duration::from_secs(60),
             max_window: Duration::from_secs(7 * 86400),
             initial_backfill: Duration::ZERO,
+            archive_after: Duration::ZERO,
         }
+    }
+
+    fn live(windows: &[Window]) -> Vec<PlannedWindow> {
+        windows.iter().copied().map(PlannedWindow::live).collect()
     }
 
     #[test]
@@ -162,12 +231,13 @@ mod tests {
         else {
             panic!("window plan expected")
         };
+        let mut expected = live(&[
+            Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 12:59:00")),
+            Window::new(t("2024-05-10 12:59:00"), t("2024-05-10 13:00:00")),
+        ]);
+        expected[1].settling = true;
         assert_eq!(
-            windows,
-            vec![
-                Window::new(t("2024-05-10 11:50:00"), t("2024-05-10 12:59:00")),
-                Window::new(t("2024-05-10 12:59:00"), t("2024-05-10 13:00:00")),
-            ],
+            windows, expected,
             "the last safety lag is a window of its own"
         );
         assert_eq!(watermark_cap, Some(t("2024-05-10 12:59:00")));
@@ -181,7 +251,7 @@ mod tests {
         else {
             panic!("window plan expected")
         };
-        assert_eq!(windows.first().unwrap().start, t("2024-05-01"));
+        assert_eq!(windows.first().unwrap().window.start, t("2024-05-01"));
         assert_eq!(
             windows.len(),
             6,
@@ -201,9 +271,9 @@ mod tests {
         };
         // Three weeks less the safety lag in 7-day windows, then the one-minute tail.
         assert_eq!(windows.len(), 4);
-        assert_eq!(windows[0].start, t("2024-04-01"));
+        assert_eq!(windows[0].window.start, t("2024-04-01"));
         assert_eq!(
-            windows[3],
+            windows[3].window,
             Window::new(t("2024-04-19 23:59:00"), t("2024-04-20 00:00:00"))
         );
     }
@@ -241,6 +311,63 @@ mod tests {
         assert!(matches!(
             plan(&request, Some("77"), t("2024-05-10")),
             Ok(PullPlan::Cursor { start_ts: 77 })
+        ));
+    }
+
+    #[test]
+    fn windows_reaching_back_past_the_archive_horizon_are_read_live_and_from_the_archive() {
+        let mut request = request(Some("2024-04-01"));
+        request.archive_after = Duration::from_secs(30 * 86400);
+        let PullPlan::Windows { windows, .. } = plan(&request, None, t("2024-05-15")).unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        // The horizon is 2024-04-15: the windows starting 04-01 and 04-08 are read twice.
+        let archived: Vec<_> = windows
+            .iter()
+            .filter(|w| w.archive)
+            .map(|w| w.window)
+            .collect();
+        assert_eq!(
+            archived,
+            vec![
+                Window::new(t("2024-04-01"), t("2024-04-08")),
+                Window::new(t("2024-04-08"), t("2024-04-15")),
+            ]
+        );
+        assert_eq!(
+            windows.iter().filter(|w| !w.archive).count(),
+            8,
+            "7 windows and the tail"
+        );
+        assert_eq!(windows[0], PlannedWindow::live(archived[0]));
+        assert_eq!(
+            windows[1],
+            PlannedWindow {
+                archive: true,
+                ..PlannedWindow::live(archived[0])
+            }
+        );
+
+        request.archive_after = Duration::ZERO;
+        let PullPlan::Windows { windows, .. } = plan(&request, None, t("2024-05-15")).unwrap()
+        else {
+            panic!("window plan expected")
+        };
+        assert!(windows.iter().all(|w| !w.archive), "0s means never");
+    }
+
+    #[test]
+    fn durations_too_long_to_plan_with_are_an_error_not_a_panic() {
+        let mut request = request(None);
+        request.overlap = Duration::from_secs(u64::MAX / 2);
+        assert!(matches!(
+            plan(
+                &request,
+                Some("2024-05-10 12:00:00"),
+                t("2024-05-10 13:00:00")
+            ),
+            Err(PlanError::TooLong("overlap"))
         ));
     }
 }

@@ -6,10 +6,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::SharedStaging;
-pub use super::plan::{PlanError, PlanRequest, PullPlan, plan};
+pub use super::plan::{PlanError, PlanRequest, PlannedWindow, PullPlan, plan};
 use super::stager::{spawn_fingerprinter, spawn_stager};
 use crate::config::Strategy;
-use crate::source::{FetchedPage, QimenClient, SourceError, Window, WindowReport};
+use crate::source::{BodyRepairs, FetchedPage, QimenClient, SourceError, WindowReport};
 use crate::staging::{FingerprintedPage, PageOutcome, StagingError};
 
 /// What a pull did.
@@ -27,20 +27,41 @@ pub struct PullReport {
     pub new_fields: u64,
     /// Known field paths that arrived with another JSON type.
     pub field_type_changes: u64,
+    /// Windows read a second time from the archive (`archive=true`).
+    pub archive_windows: usize,
+    /// Pages read past the count because the last counted page came back full.
+    pub extra_pages: u64,
+    /// What had to be repaired in bodies before they would parse (bodies are staged as
+    /// received).
+    pub body_repairs: BodyRepairs,
+    /// Windows that could not be proven complete, with why: the watermark stays before them and
+    /// the run fails (a settling tail window only warns: the next run reads it again).
+    pub incomplete_windows: Vec<IncompleteWindow>,
+}
+
+/// A window whose read could not be proven complete.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IncompleteWindow {
+    pub window: String,
+    pub reason: String,
+    /// The settling tail window: read again by the next run, not a failure.
+    pub settling: bool,
 }
 
 /// Why a pull stopped early. What was staged stays staged.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    #[error("pulling window {window} failed: {source}")]
+    #[error("pulling window {window} failed")]
     Window {
         window: String,
         #[source]
         source: SourceError,
     },
-    #[error("pulling from ts cursor failed: {0}")]
+    #[error("{}", incomplete_text(.0))]
+    Incomplete(Vec<IncompleteWindow>),
+    #[error("pulling from the ts cursor failed")]
     Cursor(#[source] SourceError),
-    #[error("staging a page failed: {0}")]
+    #[error("staging a page failed")]
     Staging(#[from] StagingError),
     #[error(
         "the ts cursor cannot move past {cursor}: the gateway keeps answering the same rows (or rows without ts); use --strategy window"
@@ -50,11 +71,25 @@ pub enum PullError {
     Interrupted,
 }
 
+fn incomplete_text(windows: &[IncompleteWindow]) -> String {
+    let listed: Vec<String> = windows
+        .iter()
+        .map(|w| format!("{} ({})", w.window, w.reason))
+        .collect();
+    format!(
+        "{} window(s) could not be proven complete: {}; their pages are staged, the watermark \
+         stays before them and the next run reads them again",
+        windows.len(),
+        listed.join("; ")
+    )
+}
+
 /// What the fetchers hand to staging, in order: pages (`P` is a [`FetchedPage`], then a
 /// [`FingerprintedPage`] once the fingerprinter has hashed its orders) and window ends.
 pub(super) enum StageEvent<P = FetchedPage> {
     Page(P),
-    WindowDone(Window, WindowReport),
+    /// The planned window at this position was read.
+    WindowDone(usize, WindowReport),
     CursorDone(i64),
 }
 
@@ -86,7 +121,7 @@ pub async fn pull(
         concurrency,
     } = *run;
     let (events, events_rx) = mpsc::channel::<StageEvent>(64);
-    let (planned, watermark_cap) = match &plan {
+    let (planned, watermark_cap): (Vec<PlannedWindow>, _) = match &plan {
         PullPlan::Windows {
             windows,
             watermark_cap,
@@ -107,13 +142,20 @@ pub async fn pull(
 
     let fetch_result: Result<(), PullError> = match plan {
         PullPlan::Windows { windows, .. } => {
-            let mut pending = windows.into_iter();
+            let mut pending = windows.into_iter().enumerate();
             let mut running: JoinSet<Result<(), PullError>> = JoinSet::new();
             let mut outcome = Ok(());
             loop {
                 while running.len() < concurrency.max(1) && outcome.is_ok() && !*stop.borrow() {
-                    let Some(window) = pending.next() else { break };
-                    running.spawn(pull_one_window(client.clone(), window, events.clone()));
+                    let Some((index, window)) = pending.next() else {
+                        break;
+                    };
+                    running.spawn(pull_one_window(
+                        client.clone(),
+                        index,
+                        window,
+                        events.clone(),
+                    ));
                 }
                 if running.is_empty() {
                     break;
@@ -174,10 +216,19 @@ pub async fn pull(
     drop(events);
     let (report, staged) = writer.await.expect("stager does not panic");
     fingerprinter.await.expect("fingerprinter does not panic");
+    let failing: Vec<IncompleteWindow> = report
+        .incomplete_windows
+        .iter()
+        .filter(|w| !w.settling)
+        .cloned()
+        .collect();
     let result = match (staged, fetch_result) {
         (Err(error), _) => Err(PullError::Staging(error)),
+        (Ok(()), Ok(())) if !failing.is_empty() => Err(PullError::Incomplete(failing)),
         (Ok(()), other) => other,
     };
+    let mut report = report;
+    report.body_repairs = client.stats().repairs;
     (report, result)
 }
 
@@ -199,24 +250,37 @@ fn page_forwarder(
 }
 
 /// Pulls one window, forwarding its pages; reports it done only after all its pages were
-/// handed to the stager (same channel, so they are staged first).
+/// handed to the stager (same channel, so they are staged first). A read that cannot be proven
+/// complete is tried once more before it is reported so.
 async fn pull_one_window(
     client: QimenClient,
-    window: Window,
+    index: usize,
+    planned: PlannedWindow,
     events: mpsc::Sender<StageEvent>,
 ) -> Result<(), PullError> {
-    let (pages, forwarder) = page_forwarder(&events);
-    let result = client.pull_window(window, &pages).await;
-    drop(pages);
-    let _ = forwarder.await;
-    match result {
-        Ok(report) => {
-            let _ = events.send(StageEvent::WindowDone(window, report)).await;
-            Ok(())
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let (pages, forwarder) = page_forwarder(&events);
+        let result = client
+            .pull_window_from(planned.window, planned.archive, &pages)
+            .await;
+        drop(pages);
+        let _ = forwarder.await;
+        match result {
+            Ok(report) if !report.is_complete() && tries < 2 && !planned.settling => {
+                tracing::warn!(window = %planned, reason = report.incomplete.as_deref().unwrap_or(""), "Window incomplete; reading it again.");
+            }
+            Ok(report) => {
+                let _ = events.send(StageEvent::WindowDone(index, report)).await;
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(PullError::Window {
+                    window: planned.to_string(),
+                    source,
+                });
+            }
         }
-        Err(source) => Err(PullError::Window {
-            window: window.to_string(),
-            source,
-        }),
     }
 }

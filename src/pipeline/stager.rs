@@ -8,10 +8,9 @@ use chrono::NaiveDateTime;
 use tokio::sync::mpsc;
 
 use super::SharedStaging;
-use super::pull::{PullReport, StageEvent};
+use super::pull::{IncompleteWindow, PlannedWindow, PullReport, StageEvent};
 use crate::beijing_time;
 use crate::config::Strategy;
-use crate::source::Window;
 use crate::staging::{FingerprintedPage, StagingError};
 
 /// Canonicalises and hashes each page's orders on its own thread, so the stager's one thread
@@ -24,7 +23,7 @@ pub(super) fn spawn_fingerprinter(
         while let Some(event) = events.blocking_recv() {
             let event = match event {
                 StageEvent::Page(page) => StageEvent::Page(FingerprintedPage::new(page)),
-                StageEvent::WindowDone(window, report) => StageEvent::WindowDone(window, report),
+                StageEvent::WindowDone(index, report) => StageEvent::WindowDone(index, report),
                 StageEvent::CursorDone(cursor) => StageEvent::CursorDone(cursor),
             };
             // The stager stopped (a staging error): stop too, so the fetchers see it.
@@ -40,7 +39,7 @@ pub(super) fn spawn_stager(
     run_id: i64,
     source_key: String,
     strategy: Strategy,
-    planned: Vec<Window>,
+    planned: Vec<PlannedWindow>,
     watermark_cap: Option<NaiveDateTime>,
     mut events: mpsc::Receiver<StageEvent<FingerprintedPage>>,
 ) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
@@ -58,6 +57,7 @@ pub(super) fn spawn_stager(
         progress.pb_set_length(planned.len() as u64);
         let mut report = PullReport {
             windows_planned: planned.len(),
+            archive_windows: planned.iter().filter(|w| w.archive).count(),
             ..PullReport::default()
         };
         let mut done: BTreeSet<usize> = BTreeSet::new();
@@ -69,6 +69,18 @@ pub(super) fn spawn_stager(
                     StageEvent::Page(page) => {
                         let outcome = store.stage_fingerprinted(run_id, &page)?;
                         let page = page.page();
+                        if strategy == Strategy::Ts
+                            && page.window.is_none()
+                            && let Some(max_ts) =
+                                page.orders.iter().filter_map(crate::diff::order_ts).max()
+                        {
+                            store.record_cursor_mark(
+                                &source_key,
+                                max_ts,
+                                page.received_at,
+                                run_id,
+                            )?;
+                        }
                         report.pages += 1;
                         report.orders.add(&outcome);
                         progress.pb_set_message(&format!(
@@ -90,19 +102,26 @@ pub(super) fn spawn_stager(
                             "Page staged."
                         );
                     }
-                    StageEvent::WindowDone(window, window_report) => {
+                    StageEvent::WindowDone(index, window_report) => {
                         // The source logged the window; count it and move the watermark.
                         report.windows_done += 1;
                         progress.pb_inc(1);
                         report.drift_events += window_report.drift_events;
                         report.rereads += window_report.rereads;
                         report.subwindows += window_report.subwindows;
-                        // A window that kept changing past the re-read budget may have
-                        // missed orders: its pages are staged, but the watermark stays before
-                        // it so the next run reads it again.
-                        if window_report.unresolved_drift {
-                            tracing::warn!(window = %window, "Window did not settle; the watermark stays before it.");
-                        } else if let Some(index) = planned.iter().position(|w| *w == window) {
+                        report.extra_pages += window_report.extra_pages;
+                        let planned_window = planned[index];
+                        // A window that cannot be proven complete may have missed orders: its
+                        // pages are staged, but the watermark stays before it so the next run
+                        // reads it again.
+                        if let Some(reason) = &window_report.incomplete {
+                            tracing::warn!(window = %planned_window, reason, "Window incomplete; the watermark stays before it.");
+                            report.incomplete_windows.push(IncompleteWindow {
+                                window: planned_window.to_string(),
+                                reason: reason.clone(),
+                                settling: planned_window.settling,
+                            });
+                        } else {
                             done.insert(index);
                         }
                         let before = prefix;
@@ -111,7 +130,7 @@ pub(super) fn spawn_stager(
                         }
                         if prefix > before {
                             let Some(cap) = watermark_cap else { continue };
-                            let end = beijing_time::format(planned[prefix - 1].end.min(cap));
+                            let end = beijing_time::format(planned[prefix - 1].window.end.min(cap));
                             let stored = store.watermark(&source_key, strategy.as_str())?;
                             // The watermark never moves back (a backfill of old windows).
                             if stored.as_deref().is_none_or(|s| s < end.as_str()) {

@@ -50,6 +50,7 @@ const RESERVED_PARAMS: &[&str] = &[
     "date_type",
     "start_ts",
     "is_get_total",
+    "archive",
 ];
 
 /// What one page asks for: a modified-time window or a `ts` cursor.
@@ -68,6 +69,8 @@ pub struct PageQuery {
     /// 1-based.
     pub page_index: u32,
     pub page_size: u32,
+    /// Read archived orders (`archive=true`) instead of the live ones.
+    pub archive: bool,
     /// Extra business parameters for this query only (sent after the configured filters).
     pub filters: Vec<(String, String)>,
 }
@@ -78,6 +81,7 @@ impl PageQuery {
             range: QueryRange::Window(window),
             page_index,
             page_size,
+            archive: false,
             filters: Vec::new(),
         }
     }
@@ -87,6 +91,7 @@ impl PageQuery {
             range: QueryRange::FromTs(start_ts),
             page_index,
             page_size,
+            archive: false,
             filters: Vec::new(),
         }
     }
@@ -146,8 +151,8 @@ struct Inner {
     counters: Counters,
     /// The page size in use: the configured one, or [`SAFE_PAGE_SIZE`] after a refusal.
     page_size: AtomicU32,
-    /// The end of a ban too long to wait out, once the gateway named one.
-    banned_until: Mutex<Option<BeijingTime>>,
+    /// The end of a ban too long to wait out, and the gateway's words, once it named one.
+    banned_until: Mutex<Option<(BeijingTime, String)>>,
 }
 
 impl QimenClient {
@@ -194,9 +199,10 @@ impl QimenClient {
         self.inner.page_size.load(Ordering::Relaxed)
     }
 
-    /// When a ban too long to wait out ends (Beijing time), if the gateway named one.
-    pub fn banned_until(&self) -> Option<BeijingTime> {
-        *lock(&self.inner.banned_until)
+    /// When a ban too long to wait out ends (Beijing time), with the gateway's message, if the
+    /// gateway named one.
+    pub fn banned_until(&self) -> Option<(BeijingTime, String)> {
+        lock(&self.inner.banned_until).clone()
     }
 
     pub fn config(&self) -> &SourceConfig {
@@ -254,7 +260,7 @@ impl QimenClient {
                     if ban > config.max_ban_wait {
                         let until = beijing_time::now()
                             + chrono::Duration::from_std(ban).unwrap_or(chrono::Duration::MAX);
-                        *lock(&self.inner.banned_until) = Some(until);
+                        *lock(&self.inner.banned_until) = Some((until, message.clone()));
                         return Err(SourceError::Banned {
                             until,
                             message: message.clone(),
@@ -550,6 +556,9 @@ impl QimenClient {
         }
         push("page_index", query.page_index.to_string());
         push("page_size", query.page_size.to_string());
+        if query.archive {
+            push("archive", "true".to_owned());
+        }
         for (key, value) in config.filters.iter().chain(&query.filters) {
             push(key, value.clone());
         }

@@ -109,8 +109,20 @@ impl QimenClient {
         window: Window,
         pages: &PageSender,
     ) -> Result<WindowReport, SourceError> {
+        self.pull_window_from(window, false, pages).await
+    }
+
+    /// [`pull_window`](Self::pull_window) over the live orders (`archive` false) or the
+    /// archived ones (`archive=true`).
+    pub async fn pull_window_from(
+        &self,
+        window: Window,
+        archive: bool,
+        pages: &PageSender,
+    ) -> Result<WindowReport, SourceError> {
         let mut walk = Walk {
             client: self,
+            archive,
             pages,
             distinct: HashSet::new(),
             report: WindowReport::new(window),
@@ -141,6 +153,7 @@ impl QimenClient {
         }
         info!(
             window = %window,
+            archive,
             calls = report.calls,
             orders = report.distinct_orders,
             drift_events = report.drift_events,
@@ -207,6 +220,8 @@ impl QimenClient {
 /// The state of reading one window, its pieces included.
 struct Walk<'a> {
     client: &'a QimenClient,
+    /// Every call of the walk reads the archive.
+    archive: bool,
     pages: &'a PageSender,
     distinct: HashSet<String>,
     report: WindowReport,
@@ -473,7 +488,8 @@ impl Walk<'_> {
 
     /// Fetches one page of the leaf, sends it on, and tallies its orders by `o_id`.
     async fn read(&mut self, leaf: &mut Leaf, index: u32) -> Result<FetchedPage, SourceError> {
-        let query = PageQuery::window(leaf.window, index, leaf.page_size);
+        let mut query = PageQuery::window(leaf.window, index, leaf.page_size);
+        query.archive = self.archive;
         let page = self.client.fetch_page(&query).await?;
         let cut_to = served_page_size(&page, &query);
         // An order without an o_id is passed on all the same: staging quarantines it with the

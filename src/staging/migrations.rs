@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "current_modified",
         include_str!("../../sql/sqlite/0003_current_modified.sql"),
     ),
+    (
+        5,
+        "gateway_state",
+        include_str!("../../sql/sqlite/0005_gateway_state.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -9,6 +9,7 @@ mod audit;
 mod error;
 pub mod field_catalog;
 mod fingerprinted_page;
+mod gateway_state;
 mod migrations;
 mod outbox;
 mod stage;
@@ -18,6 +19,7 @@ pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, VersionR
 pub use error::StagingError;
 pub use field_catalog::{FieldNews, FieldRecord};
 pub use fingerprinted_page::FingerprintedPage;
+pub use gateway_state::GatewayBan;
 pub use outbox::{OutboxEntry, OutboxState, QuarantineEntry};
 pub use stage::PageOutcome;
 pub use store::{RunRecord, RunStatus, StagingStore, StoreCounts};
