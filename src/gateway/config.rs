@@ -23,8 +23,12 @@ pub mod codes {
     pub const INVALID_TIMESTAMP: i64 = 31;
     pub const MISSING_ARGUMENTS: i64 = 40;
     pub const INVALID_ARGUMENTS: i64 = 41;
-    /// Jushuitan backend: bad parameters, e.g. a window over 7 days (the code is inferred).
-    pub const WINDOW_TOO_LONG: i64 = 140;
+    /// TOP: the service behind the router is unavailable for now (transient).
+    pub const SERVICE_UNAVAILABLE: i64 = 10;
+    /// Jushuitan backend: invalid timestamp ("请求最大时间误差15分钟").
+    pub const JUSHUITAN_INVALID_TIMESTAMP: i64 = 140;
+    /// Arguments refused (the fake's answer for a window over 7 days, as an invalid argument).
+    pub const WINDOW_TOO_LONG: i64 = INVALID_ARGUMENTS;
     /// Jushuitan backend: more than the allowed calls in a second.
     pub const TOO_MANY_CALLS_PER_SECOND: i64 = 199;
     /// Jushuitan backend: more than the allowed calls in a minute.
@@ -47,7 +51,8 @@ pub struct GatewayConfig {
     pub target_app_key: String,
     /// The merchant's routing id (`customer_id`).
     pub customer_id: String,
-    /// The largest `page_size` accepted (25 as documented for this method).
+    /// The largest `page_size` accepted (25 as the user's documentation says; the method's
+    /// field table says 100).
     pub max_page_size: u32,
     /// The longest `start_time`..`end_time` window accepted.
     pub max_window: chrono::Duration,
@@ -71,6 +76,53 @@ pub struct GatewayConfig {
     pub visibility_lag: Duration,
     /// Added to the real Beijing time to get the gateway's "now" (a skewed server clock).
     pub clock_offset: chrono::Duration,
+    /// What real gateways do that tidy ones don't (all off by default).
+    pub deviations: Deviations,
+}
+
+/// The real route's untidy habits, each off by default (see `qimen-protocol.md`, "What real
+/// bodies do that tidy ones don't" and "Known error codes").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Deviations {
+    /// Raw U+000B and U+001F inside free-text values (`remark`, `buyer_message`) of a success
+    /// answer; a client that removes them, as Jushuitan's sample client does, reads the truth.
+    pub control_chars_probability: f64,
+    /// A lone surrogate escape (`\ud800`) before the `remark` of a success answer: read as
+    /// U+FFFD, so that order's remark differs from the truth by that character.
+    pub lone_surrogate_probability: f64,
+    /// TOP code 10 "Service Currently Unavailable" (no sub_code), transient.
+    pub service_unavailable_probability: f64,
+    /// A success answer without its order list (the count kept).
+    pub missing_list_probability: f64,
+    /// The order list under this key instead of `orders`.
+    pub order_list_key: Option<String>,
+    /// `data_count` reported this many lower than the truth (page_count and has_next follow it).
+    pub under_reported_count: u64,
+    /// Code 7 bans naming their length.
+    pub ban: Option<BanRule>,
+    /// Orders modified longer ago than this are served only with `archive=true`.
+    pub archive_horizon: Option<chrono::Duration>,
+    /// Some changes become visible much later than the others, below a `ts` cursor that moved
+    /// past them.
+    pub late_changes: Option<LateChanges>,
+    /// Answer a timestamp off by more than the tolerance with the backend's 140 instead of
+    /// TOP's 31.
+    pub timestamp_code_140: bool,
+}
+
+/// Every `every_n_calls`-th accepted call starts a ban of `length`: until it ends every call is
+/// answered `App Call Limited[This ban will last for N more seconds]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BanRule {
+    pub every_n_calls: u64,
+    pub length: Duration,
+}
+
+/// The churn of every `every_nth_request`-th request becomes visible after `lag`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LateChanges {
+    pub every_nth_request: u64,
+    pub lag: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -93,6 +145,7 @@ impl Default for GatewayConfig {
             churn: Churn::default(),
             visibility_lag: Duration::ZERO,
             clock_offset: chrono::Duration::zero(),
+            deviations: Deviations::default(),
         }
     }
 }

@@ -25,6 +25,17 @@ pub(crate) fn failure(code: i64, message: &str, request_id: &str) -> Value {
     wrap(response)
 }
 
+/// TOP's own error shape: `{"error_response":{"code":N,"msg":…,"request_id":…}}`.
+pub(crate) fn top_error(code: i64, message: &str, request_id: &str) -> Value {
+    let mut error = Map::new();
+    error.insert("code".into(), Value::Number(Number::from(code)));
+    error.insert("msg".into(), message.into());
+    error.insert("request_id".into(), request_id.into());
+    let mut body = Map::new();
+    body.insert("error_response".into(), Value::Object(error));
+    Value::Object(body)
+}
+
 /// The success envelope for a page. With `is_get_total=false` the counts are 0.
 pub(crate) fn success(
     page: Page,

@@ -3,11 +3,13 @@
 //! [`FakeGateway`] serves `jushuitan.order.list.query` from a [`Shop`] of generated orders and
 //! behaves as `qimen-protocol.md` describes: signature, timestamp and permission checks, the
 //! 25-row pages and 7-day windows, the `ts` cursor, rate limits, and, when configured, faults
-//! (throttling, 5xx, truncated bodies, delays) and a live shop (churn while paging, late
-//! visibility of changes).
+//! (throttling, 5xx, truncated bodies, delays), a live shop (churn while paging, late
+//! visibility of changes) and the real route's untidy habits ([`Deviations`]: raw control
+//! characters, code 10, timed bans, missing order lists, under-reported counts, an archive).
 
 mod call_times;
 pub mod config;
+mod deviations;
 mod envelope;
 pub mod generate;
 mod order_query;
@@ -19,7 +21,8 @@ pub mod stats;
 mod tests;
 
 pub use config::{
-    Churn, Faults, GatewayConfig, ORDER_LIST_METHOD, RateLimits, ResponseDelay, codes,
+    BanRule, Churn, Deviations, Faults, GatewayConfig, LateChanges, ORDER_LIST_METHOD, RateLimits,
+    ResponseDelay, codes,
 };
 pub use server::FakeGateway;
 pub use shop::{SharedShop, Shop};

@@ -39,6 +39,8 @@ pub(crate) struct OrderQuery {
     pub start_ts: Option<u64>,
     pub is_get_total: bool,
     pub archive: bool,
+    /// Orders modified before this are in the archive (the gateway's archive horizon).
+    pub archive_before: Option<NaiveDateTime>,
 }
 
 impl OrderQuery {
@@ -227,6 +229,7 @@ pub(crate) fn parse(
         start_ts,
         is_get_total: boolean_param("is_get_total", true)?,
         archive: boolean_param("archive", false)?,
+        archive_before: None,
     })
 }
 
@@ -258,7 +261,7 @@ mod tests {
                 ("start_time", "2024-05-01 00:00:00"),
                 ("end_time", "2024-05-08 00:00:01"),
             ],
-            Err(140),
+            Err(41),
         );
         check(&[("start_time", "2024-05-01 00:00:00")], Err(40));
         check(

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::call_times::CallTimes;
 use super::config::{Churn, GatewayConfig, ORDER_LIST_METHOD, ResponseDelay, codes};
+use super::deviations;
 use super::envelope::{self, BodyFormat};
 use super::order_query::{self, Refusal};
 use super::shop::{SharedShop, Shop};
@@ -58,6 +59,8 @@ impl FakeGateway {
             stats: Mutex::default(),
             accepted_calls: Mutex::default(),
             request_counter: AtomicU64::new(0),
+            banned_until: Mutex::new(None),
+            bannable_calls: AtomicU64::new(0),
         });
         let router = Router::new()
             .fallback(handle)
@@ -100,6 +103,12 @@ impl FakeGateway {
 
     pub fn stats(&self) -> GatewayStats {
         lock(&self.state.stats).snapshot()
+    }
+
+    /// Bans the app's calls for `length` from now: every call is answered code 7 with the
+    /// seconds left (`App Call Limited[This ban will last for N more seconds]`).
+    pub fn ban_for(&self, length: Duration) {
+        *lock(&self.state.banned_until) = Some(Instant::now() + length);
     }
 
     /// Changes the churn applied before each successful page request from now on.
@@ -151,6 +160,10 @@ struct GatewayState {
     /// Calls that passed the rate limits, for the limits.
     accepted_calls: Mutex<CallTimes>,
     request_counter: AtomicU64,
+    /// A code 7 ban in force until then.
+    banned_until: Mutex<Option<Instant>>,
+    /// Accepted calls counted towards the next [`BanRule`](super::BanRule) ban.
+    bannable_calls: AtomicU64,
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide the cause behind another).
@@ -186,19 +199,31 @@ async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -
     };
     let request_id = state.next_request_id();
     let (envelope, outcome) = match state.answer(&params, &request_id) {
-        Ok(envelope) => (envelope, Outcome::Success { truncated: false }),
+        Ok(mut envelope) => {
+            deviations::untidy_success(
+                &mut envelope,
+                &state.config.deviations,
+                &mut lock(&state.rng),
+            );
+            (envelope, Outcome::Success { truncated: false })
+        }
         Err(refusal) => {
             let outcome = Outcome::Failure { code: refusal.code };
-            (
-                envelope::failure(refusal.code, &refusal.message, &request_id),
-                outcome,
-            )
+            let envelope = if refusal.code == codes::SERVICE_UNAVAILABLE {
+                envelope::top_error(refusal.code, &refusal.message, &request_id)
+            } else {
+                envelope::failure(refusal.code, &refusal.message, &request_id)
+            };
+            (envelope, outcome)
         }
     };
 
     let mut rng = lock(&state.rng);
     let shuffle = state.config.shuffle_keys.then_some(&mut *rng);
     let mut text = envelope::render(&envelope, format, shuffle);
+    if matches!(outcome, Outcome::Success { .. }) && format == BodyFormat::Json {
+        text = deviations::untidy_text(text, &state.config.deviations, &mut rng);
+    }
     let truncated = rng.random_bool(
         state
             .config
@@ -223,7 +248,19 @@ async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -
         BodyFormat::Json => "application/json;charset=UTF-8",
         BodyFormat::Xml => "text/xml;charset=UTF-8",
     };
-    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], text).into_response()
+    // The gateway's own clock, as a client reads it to tell how far off its clock is.
+    let date = (chrono::Utc::now() + state.config.clock_offset)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::DATE, date.as_str()),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 /// The form body's fields merged over the query string's (the body wins on a clash).
@@ -283,22 +320,47 @@ impl GatewayState {
         request_id: &str,
     ) -> Result<Value, Refusal> {
         self.check_system_parameters(params)?;
+        self.check_ban()?;
         self.check_rate_limits()?;
         if lock(&self.rng).random_bool(self.config.faults.throttle_probability.clamp(0.0, 1.0)) {
             return Err(Refusal::new(codes::THROTTLED, "App Call Limited"));
         }
-        let query = order_query::parse(params, &self.config)?;
+        let deviations = &self.config.deviations;
+        if lock(&self.rng).random_bool(deviations.service_unavailable_probability.clamp(0.0, 1.0)) {
+            return Err(Refusal::new(
+                codes::SERVICE_UNAVAILABLE,
+                "Service Currently Unavailable",
+            ));
+        }
+        let mut query = order_query::parse(params, &self.config)?;
         let churn = *lock(&self.churn);
         let now = self.now();
+        query.archive_before = deviations
+            .archive_horizon
+            .and_then(|horizon| now.checked_sub_signed(horizon));
+        let request_number = self.request_counter.load(Ordering::Relaxed);
+        let late = deviations.late_changes.filter(|late| {
+            late.every_nth_request > 0 && request_number % late.every_nth_request == 0
+        });
         let mut shop = lock(&self.shop);
         if churn.changes_per_request > 0 {
-            shop.modify_random(churn.changes_per_request, now);
+            match late {
+                Some(late) => shop.modify_random_late(churn.changes_per_request, now, late.lag),
+                None => shop.modify_random(churn.changes_per_request, now),
+            };
         }
         if churn.arrivals_per_request > 0 {
             shop.add_random(churn.arrivals_per_request, now);
         }
-        let page = shop.page(&query);
+        let mut page = shop.page(&query);
         drop(shop);
+        if deviations.under_reported_count > 0 {
+            page.data_count = page
+                .data_count
+                .saturating_sub(deviations.under_reported_count);
+            let before = u64::from(query.page_index - 1) * u64::from(query.page_size);
+            page.has_next = before + (page.orders.len() as u64) < page.data_count;
+        }
         Ok(envelope::success(
             page,
             query.page_index,
@@ -346,7 +408,14 @@ impl GatewayState {
         let on_time = timestamp
             .is_some_and(|timestamp| (timestamp - self.now()).abs() <= config.timestamp_tolerance);
         if !on_time {
-            return Err(Refusal::new(codes::INVALID_TIMESTAMP, "Invalid timestamp"));
+            return Err(if config.deviations.timestamp_code_140 {
+                Refusal::new(
+                    codes::JUSHUITAN_INVALID_TIMESTAMP,
+                    "验证失败！无效的timestamp，请求最大时间误差15分钟",
+                )
+            } else {
+                Refusal::new(codes::INVALID_TIMESTAMP, "Invalid timestamp")
+            });
         }
         if get("target_app_key") != Some(config.target_app_key.as_str()) {
             return Err(Refusal::new(
@@ -381,6 +450,31 @@ impl GatewayState {
                 codes::INVALID_ARGUMENTS,
                 "Invalid arguments: format must be json or xml",
             )),
+        }
+    }
+
+    /// A ban in force answers code 7 with its seconds left; a [`BanRule`](super::BanRule)
+    /// starts one every so many accepted calls.
+    fn check_ban(&self) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let mut banned_until = lock(&self.banned_until);
+        if let Some(rule) = self.config.deviations.ban
+            && banned_until.is_none_or(|until| until <= now)
+        {
+            let calls = self.bannable_calls.fetch_add(1, Ordering::Relaxed) + 1;
+            if rule.every_n_calls > 0 && calls % rule.every_n_calls == 0 {
+                *banned_until = Some(now + rule.length);
+            }
+        }
+        match *banned_until {
+            Some(until) if until > now => {
+                let left = (until - now).as_secs_f64().ceil() as u64;
+                Err(Refusal::new(
+                    codes::THROTTLED,
+                    format!("App Call Limited[This ban will last for {left} more seconds]"),
+                ))
+            }
+            _ => Ok(()),
         }
     }
 

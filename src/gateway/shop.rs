@@ -319,6 +319,32 @@ impl Shop {
         o_ids.iter().map(u64::to_string).collect()
     }
 
+    /// [`modify_random`](Self::modify_random), visible only after `lag` (a late change).
+    pub fn modify_random_late(
+        &mut self,
+        n: usize,
+        at: NaiveDateTime,
+        lag: Duration,
+    ) -> Vec<String> {
+        let normal = self.visibility_lag;
+        self.visibility_lag = lag;
+        let changed = self.modify_random(n, at);
+        self.visibility_lag = normal;
+        changed
+    }
+
+    /// Sets `qty` of the first item of each of these orders to a decimal string such as
+    /// `"1.5"`, in every version, as the method's field table allows.
+    pub fn set_decimal_quantity(&mut self, o_id: &str, qty: &str) -> bool {
+        self.edit_versions(o_id, |order| {
+            if let Some(Value::Array(items)) = order.get_mut("items")
+                && let Some(Value::Object(item)) = items.first_mut()
+            {
+                item.insert("qty".into(), Value::String(qty.to_owned()));
+            }
+        })
+    }
+
     /// Adds `n` new random orders created and modified at `at`, and returns their ids.
     pub fn add_random(&mut self, n: usize, at: NaiveDateTime) -> Vec<String> {
         let orders: Vec<(u64, Map<String, Value>)> = (0..n)
@@ -394,6 +420,7 @@ impl Shop {
         let needs_filter = (check_window && query.window.is_some())
             || query.has_row_filters()
             || query.archive
+            || query.archive_before.is_some()
             || self.archived_count > 0;
         let (data_count, page_ids): (usize, Vec<u64>) = if needs_filter {
             let mut count = 0;
@@ -444,7 +471,11 @@ impl Shop {
             DateType::OrderDate => Some(keys.order_date),
             DateType::SendDate => keys.send_date,
         };
-        record.archived == query.archive
+        let archived = record.archived
+            || query
+                .archive_before
+                .is_some_and(|before| keys.modified < before);
+        archived == query.archive
             && in_window(date)
             && query
                 .status
