@@ -69,6 +69,29 @@ impl fmt::Display for RunSummary {
                     pull.new_fields, pull.field_type_changes
                 )?;
             }
+            let r = &pull.body_repairs;
+            if !r.is_empty() {
+                writeln!(
+                    f,
+                    "  bodies   repaired before parsing (staged as received): control characters removed {}, raw tabs/newlines escaped {}, lone surrogates replaced {}",
+                    r.control_chars, r.raw_whitespace, r.lone_surrogates
+                )?;
+            }
+            if pull.archive_windows > 0 || pull.extra_pages > 0 {
+                writeln!(
+                    f,
+                    "  coverage archive windows {}, pages read past an under-reported count {}",
+                    pull.archive_windows, pull.extra_pages
+                )?;
+            }
+            for window in &pull.incomplete_windows {
+                let what = if window.settling {
+                    "settling, read again next run"
+                } else {
+                    "NOT COMPLETE"
+                };
+                writeln!(f, "  window   {} {what}: {}", window.window, window.reason)?;
+            }
             if let Some(watermark) = &pull.watermark {
                 writeln!(f, "  watermark {watermark}")?;
             }

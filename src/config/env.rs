@@ -41,6 +41,14 @@ impl Config {
         if let Some(v) = get("JST_PER_MINUTE") {
             s.per_minute = v.parse().context("JST_PER_MINUTE must be a whole number")?;
         }
+        if let Some(v) = get("JST_MAX_ATTEMPTS") {
+            s.max_attempts = v
+                .parse()
+                .context("JST_MAX_ATTEMPTS must be a whole number")?;
+        }
+        if let Some(v) = get("JST_REQUEST_TIMEOUT") {
+            s.request_timeout = parse_duration(&v).context("JST_REQUEST_TIMEOUT")?;
+        }
         if let Some(v) = get("JST_MAX_BAN_WAIT") {
             s.max_ban_wait = parse_duration(&v).context("JST_MAX_BAN_WAIT")?;
         }

@@ -21,6 +21,8 @@ pub struct Metrics {
     api_retries: u64,
     api_throttled: u64,
     api_errors: BTreeMap<String, u64>,
+    body_repairs: BTreeMap<&'static str, u64>,
+    incomplete_windows: u64,
     orders: BTreeMap<&'static str, u64>,
     rows_pushed: BTreeMap<&'static str, u64>,
     push_batches: u64,
@@ -58,6 +60,19 @@ impl Metrics {
             *self.api_errors.entry(code.clone()).or_default() += count;
         }
         if let Some(pull) = &summary.pull {
+            let r = &pull.body_repairs;
+            for (kind, count) in [
+                ("control_char", r.control_chars),
+                ("raw_whitespace", r.raw_whitespace),
+                ("lone_surrogate", r.lone_surrogates),
+            ] {
+                *self.body_repairs.entry(kind).or_default() += count;
+            }
+            self.incomplete_windows += pull
+                .incomplete_windows
+                .iter()
+                .filter(|w| !w.settling)
+                .count() as u64;
             let o = &pull.orders;
             for (outcome, count) in [
                 ("new", o.new),
@@ -160,6 +175,18 @@ impl Metrics {
                 .iter()
                 .map(|(k, v)| (format!("{{code=\"{}\"}}", escape(k)), v.to_string()))
                 .collect(),
+        );
+        family(
+            "jst_sync_body_repairs_total",
+            "counter",
+            "Characters repaired in response bodies before parsing (bodies are staged as received).",
+            labelled("kind", &self.body_repairs),
+        );
+        family(
+            "jst_sync_incomplete_windows_total",
+            "counter",
+            "Windows that could not be proven complete (the run failed; the watermark stayed before them).",
+            plain(self.incomplete_windows),
         );
         family(
             "jst_sync_orders_total",

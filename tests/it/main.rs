@@ -10,6 +10,7 @@ mod inspecting;
 mod live_shop;
 mod observing;
 mod partitions;
+mod real_gateway;
 mod repairing;
 mod schema;
 mod schema_drift;
