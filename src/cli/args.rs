@@ -191,6 +191,11 @@ pub struct DemoArgs {
     /// Staging file of the demo (recreated) [default: a temporary file].
     #[arg(long)]
     pub demo_staging: Option<PathBuf>,
+    /// Make the simulated gateway behave like a live route on a bad day: raw control
+    /// characters, code 10, lost order lists, under-reported counts, short bans, an archive
+    /// for orders older than two weeks; pages of 100.
+    #[arg(long)]
+    pub untidy: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -239,6 +244,13 @@ pub struct FakeGatewayArgs {
     /// Orders modified before answering each page request (a live shop).
     #[arg(long, default_value_t = 0)]
     pub changes_per_request: usize,
+    /// Behave like a live route on a bad day (raw control characters, code 10, lost order
+    /// lists, under-reported counts, short bans, an archive for orders older than two weeks).
+    #[arg(long)]
+    pub untidy: bool,
+    /// The largest page_size accepted (the method's field table says 100).
+    #[arg(long, default_value_t = 25)]
+    pub max_page_size: u32,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -10,7 +10,7 @@ use super::args::{DemoArgs, PullArgs};
 use super::run::{RunOptions, mysql_config, run_command, stop_on_signals};
 use crate::beijing_time;
 use crate::config::Config;
-use crate::gateway::{FakeGateway, GatewayConfig, RateLimits, Shop};
+use crate::gateway::{Deviations, FakeGateway, GatewayConfig, RateLimits, Shop};
 use crate::secret::Secret;
 use crate::sink::mysql::MysqlSink;
 
@@ -35,6 +35,12 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         rate_limits: RateLimits {
             per_second: Some(50),
             per_minute: Some(3000),
+        },
+        max_page_size: if args.untidy { 100 } else { 25 },
+        deviations: if args.untidy {
+            Deviations::untidy()
+        } else {
+            Deviations::default()
         },
         ..GatewayConfig::default()
     };
@@ -67,6 +73,13 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // and a real `order_list_query` in the same database is never touched.
     config.mysql.table_prefix = DEMO_TABLE_PREFIX.to_owned();
     config.sync.window_concurrency = 4;
+    if args.untidy {
+        config.qimen.page_size = 100;
+        config.qimen.archive_after = std::time::Duration::from_secs(14 * 86400);
+        println!(
+            "Untidy gateway: raw control characters, code 10, lost order lists, under-reported counts, short bans, an archive after 14 days."
+        );
+    }
 
     println!(
         "Simulated Qimen gateway at {} with {} orders (modified over the last 3 weeks).",

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::args::FakeGatewayArgs;
 use crate::beijing_time;
-use crate::gateway::{Churn, FakeGateway, GatewayConfig, RateLimits, Shop};
+use crate::gateway::{Churn, Deviations, FakeGateway, GatewayConfig, RateLimits, Shop};
 
 pub(super) async fn run(args: FakeGatewayArgs) -> anyhow::Result<ExitCode> {
     let now = beijing_time::now();
@@ -28,6 +28,12 @@ pub(super) async fn run(args: FakeGatewayArgs) -> anyhow::Result<ExitCode> {
             changes_per_request: args.changes_per_request,
             arrivals_per_request: 0,
         },
+        max_page_size: args.max_page_size,
+        deviations: if args.untidy {
+            Deviations::untidy()
+        } else {
+            Deviations::default()
+        },
         ..GatewayConfig::default()
     };
     let gateway =
@@ -41,6 +47,9 @@ pub(super) async fn run(args: FakeGatewayArgs) -> anyhow::Result<ExitCode> {
     println!("export JST_APP_KEY={}", config.app_key);
     println!("export JST_APP_SECRET={}", config.secret.expose());
     println!("export JST_CUSTOMER_ID={}", config.customer_id);
+    if args.untidy {
+        println!("export JST_ARCHIVE_AFTER=14d");
+    }
     println!(
         "# then: jst-sync sync --since \"{}\"   (Ctrl-C stops the gateway)",
         beijing_time::format(since)

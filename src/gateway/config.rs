@@ -110,6 +110,26 @@ pub struct Deviations {
     pub timestamp_code_140: bool,
 }
 
+impl Deviations {
+    /// A bit of everything, as a live Qimen route may do on a bad day: raw control characters
+    /// in one answer in five, code 10 and a lost order list in one in twenty, counts two short,
+    /// a two-second ban every 40 calls, and an archive for orders older than two weeks.
+    pub fn untidy() -> Self {
+        Self {
+            control_chars_probability: 0.2,
+            service_unavailable_probability: 0.05,
+            missing_list_probability: 0.05,
+            under_reported_count: 2,
+            ban: Some(BanRule {
+                every_n_calls: 40,
+                length: Duration::from_secs(2),
+            }),
+            archive_horizon: Some(chrono::Duration::days(14)),
+            ..Self::default()
+        }
+    }
+}
+
 /// Every `every_n_calls`-th accepted call starts a ban of `length`: until it ends every call is
 /// answered `App Call Limited[This ban will last for N more seconds]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
