@@ -397,12 +397,18 @@ impl QimenClient {
             .content_length()
             .is_some_and(|length| length > limit)
         {
-            return Err(SourceError::BodyTooLarge { limit });
+            return Err(SourceError::BodyTooLarge {
+                page_index: query.page_index,
+                limit,
+            });
         }
         let mut bytes: Vec<u8> = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
             if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(SourceError::BodyTooLarge { limit });
+                return Err(SourceError::BodyTooLarge {
+                    page_index: query.page_index,
+                    limit,
+                });
             }
             bytes.extend_from_slice(&chunk);
         }

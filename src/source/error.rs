@@ -100,10 +100,10 @@ pub enum SourceError {
 
     /// The body is larger than `JST_MAX_BODY`: not read further, not stored.
     #[error(
-        "gateway answered with a body over {limit} bytes: not stored; lower JST_PAGE_SIZE or \
-         raise JST_MAX_BODY"
+        "gateway answered page {page_index} with a body over {limit} bytes: not stored; lower \
+         JST_PAGE_SIZE or raise JST_MAX_BODY"
     )]
-    BodyTooLarge { limit: u64 },
+    BodyTooLarge { page_index: u32, limit: u64 },
 
     /// The gateway answered with a non-success HTTP status.
     #[error("gateway at {url} answered HTTP {status}: {}", status_hint(*status))]

@@ -478,3 +478,20 @@ async fn every_deviation_at_once_on_a_live_shop_ends_exact_within_two_syncs() {
     assert_exact(&db, &visible(&gateway)).await;
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_cap_fails_its_window_by_name_and_is_not_stored() {
+    let (gateway, since) = shop_gateway(fast_gateway(), 116, 100);
+    let (db, dir, ran) = one_sync(&gateway, &since, &[("JST_MAX_BODY", "2KB")]).await;
+    let stderr = ran.failure().stderr();
+    assert!(
+        stderr.contains("pulling window") && stderr.contains("page 1 with a body over 2048 bytes"),
+        "{stderr}"
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("staging.sqlite")).unwrap();
+    let pages: i64 = conn
+        .query_row("SELECT COUNT(*) FROM pages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pages, 0, "nothing of an oversized body is stored");
+    db.drop().await;
+}
