@@ -228,14 +228,16 @@ async fn system_parameter_refusals_use_the_gateway_codes() {
 }
 
 #[tokio::test]
-async fn a_window_of_eight_days_is_refused_with_code_140() {
+async fn a_window_of_eight_days_is_refused_as_an_invalid_argument() {
+    // 140 is the backend's invalid timestamp (qimen-protocol.md, corrected): an over-long
+    // window is an argument error.
     let gateway = FakeGateway::start(unlimited(), past_shop(5)).unwrap();
     let window = [
         ("start_time", format(hours_ago(8 * 24))),
         ("end_time", format(hours_ago(0))),
     ];
     let response = call(&gateway, &window).await;
-    assert_eq!(code(&response), 140);
+    assert_eq!(code(&response), 41);
     assert!(
         response["message"].as_str().unwrap().contains("7 days"),
         "{response}"

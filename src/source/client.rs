@@ -232,6 +232,12 @@ impl QimenClient {
         let mut ban_waits = 0;
         loop {
             attempt += 1;
+            // Never call into a ban we know is too long to wait out.
+            if let Some((until, message)) = self.banned_until()
+                && until > beijing_time::now()
+            {
+                return Err(SourceError::Banned { until, message });
+            }
             self.inner.limiter.acquire().await;
             let error = match self.attempt(query).await {
                 Ok(page) => {
