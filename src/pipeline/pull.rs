@@ -9,7 +9,9 @@ use super::SharedStaging;
 pub use super::plan::{PlanError, PlanRequest, PlannedWindow, PullPlan, plan};
 use super::stager::{spawn_fingerprinter, spawn_stager};
 use crate::config::Strategy;
-use crate::source::{BodyRepairs, FetchedPage, QimenClient, SourceError, WindowReport};
+use crate::source::{
+    BodyRepairs, FetchedPage, PageFetcher, SourceError, WindowReport, cursor, pager,
+};
 use crate::staging::{FingerprintedPage, PageOutcome, StagingError};
 
 /// What a pull did.
@@ -107,8 +109,8 @@ pub struct PullRun {
 /// Pulls `plan` into staging under `run.run_id`, keeping the watermark of (`source_key`,
 /// `strategy`). Stops early on a fatal source error or `stop` turning true; everything staged
 /// before that is kept.
-pub async fn pull(
-    client: &QimenClient,
+pub async fn pull<F: PageFetcher + Clone + 'static>(
+    client: &F,
     staging: &SharedStaging,
     run: &PullRun,
     plan: PullPlan,
@@ -192,7 +194,7 @@ pub async fn pull(
         PullPlan::Cursor { start_ts } => {
             let (pages, forwarder) = page_forwarder(&events);
             let result = tokio::select! {
-                result = client.pull_from_ts(start_ts, &pages) => Some(result),
+                result = cursor::pull_from_ts(client, start_ts, &pages) => Some(result),
                 _ = crate::pipeline::stopped(&mut stop) => None,
             };
             drop(pages);
@@ -252,8 +254,8 @@ fn page_forwarder(
 /// Pulls one window, forwarding its pages; reports it done only after all its pages were
 /// handed to the stager (same channel, so they are staged first). A read that cannot be proven
 /// complete is tried once more before it is reported so.
-async fn pull_one_window(
-    client: QimenClient,
+async fn pull_one_window<F: PageFetcher>(
+    client: F,
     index: usize,
     planned: PlannedWindow,
     events: mpsc::Sender<StageEvent>,
@@ -262,9 +264,7 @@ async fn pull_one_window(
     loop {
         tries += 1;
         let (pages, forwarder) = page_forwarder(&events);
-        let result = client
-            .pull_window_from(planned.window, planned.archive, &pages)
-            .await;
+        let result = pager::pull_window(&client, planned.window, planned.archive, &pages).await;
         drop(pages);
         let _ = forwarder.await;
         match result {
@@ -282,5 +282,126 @@ async fn pull_one_window(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::beijing_time;
+    use crate::secret::Secret;
+    use crate::source::test_gateway::{
+        Reply, SECRET, Shop, ShopOrder, TestGateway, failure, success,
+    };
+    use crate::source::{QimenClient, SourceConfig, Window};
+    use crate::staging::StagingStore;
+    use std::sync::{Arc, Mutex};
+
+    fn t(text: &str) -> chrono::NaiveDateTime {
+        beijing_time::parse(text).unwrap()
+    }
+
+    fn days() -> Vec<PlannedWindow> {
+        (1..=5)
+            .map(|d| {
+                PlannedWindow::live(Window::new(
+                    t(&format!("2024-05-0{d} 00:00:00")),
+                    t(&format!("2024-05-0{} 00:00:00", d + 1)),
+                ))
+            })
+            .collect()
+    }
+
+    fn client(url: &str) -> QimenClient {
+        let mut config = SourceConfig::new(url, "12345678", Secret::new(SECRET), "10969016");
+        config.per_second = 10_000;
+        config.per_minute = 1_000_000;
+        config.rate_margin = std::time::Duration::ZERO;
+        QimenClient::new(config).unwrap()
+    }
+
+    async fn pull_days(
+        client: &QimenClient,
+        concurrency: usize,
+    ) -> (
+        tempfile::TempDir,
+        PullReport,
+        Result<(), PullError>,
+        SharedStaging,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StagingStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let run_id = store.begin_run("pull", Some("window")).unwrap();
+        let staging: SharedStaging = Arc::new(Mutex::new(store));
+        let run = PullRun {
+            run_id,
+            source_key: "10969016".into(),
+            strategy: Strategy::Window,
+            concurrency,
+        };
+        let plan = PullPlan::Windows {
+            windows: days(),
+            watermark_cap: Some(t("2024-05-06 00:00:00")),
+        };
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let (report, result) = pull(client, &staging, &run, plan, stop).await;
+        (dir, report, result, staging)
+    }
+
+    #[tokio::test]
+    async fn concurrent_windows_are_each_staged_and_move_the_watermark_over_all_of_them() {
+        let shop = Shop {
+            orders: (1..=100)
+                .map(|i| ShopOrder {
+                    o_id: i,
+                    modified: t("2024-05-01 00:00:00")
+                        + chrono::Duration::minutes(60 * (i as i64 - 1)),
+                    ts: i as i64,
+                })
+                .collect(),
+        };
+        let gateway = TestGateway::start(move |call| Reply::Json(shop.answer(call))).await;
+        let (_dir, report, result, staging) = pull_days(&client(&gateway.url), 3).await;
+        result.unwrap();
+        assert_eq!((report.windows_planned, report.windows_done), (5, 5));
+        let store = staging.lock().unwrap();
+        assert_eq!(store.counts().unwrap().current_orders, 100);
+        assert_eq!(
+            store.watermark("10969016", "window").unwrap().as_deref(),
+            Some("2024-05-06 00:00:00")
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_fatal_window_error_no_new_window_starts_and_the_watermark_stops_before_it() {
+        let gateway = TestGateway::start(|call| {
+            if call.param("start_time") == "2024-05-02 00:00:00" {
+                Reply::Json(failure(41, "Invalid arguments"))
+            } else {
+                Reply::Json(success(vec![], 0, 1, 25))
+            }
+        })
+        .await;
+        let (_dir, report, result, staging) = pull_days(&client(&gateway.url), 1).await;
+        let Err(PullError::Window { window, source }) = result else {
+            panic!("the window error is the pull's: {result:?}")
+        };
+        assert_eq!(window, days()[1].to_string());
+        assert_eq!(source.gateway_code(), Some(41));
+        assert_eq!(report.windows_done, 1);
+        let started: Vec<String> = gateway
+            .calls()
+            .iter()
+            .map(|c| c.param("start_time").to_owned())
+            .collect();
+        assert!(
+            !started.iter().any(|s| s.as_str() >= "2024-05-03 00:00:00"),
+            "no window starts after the failure: {started:?}"
+        );
+        let store = staging.lock().unwrap();
+        assert_eq!(
+            store.watermark("10969016", "window").unwrap().as_deref(),
+            Some("2024-05-02 00:00:00")
+        );
     }
 }

@@ -16,9 +16,10 @@ use std::collections::HashSet;
 
 use tracing::{info, warn};
 
-use crate::source::client::{PageQuery, QimenClient};
 use crate::source::error::SourceError;
+use crate::source::fetch::PageFetcher;
 use crate::source::pager::{order_id, order_ts};
+use crate::source::query::PageQuery;
 use crate::source::{FetchedPage, PageSender};
 
 /// What a cursor scan took and found.
@@ -40,16 +41,16 @@ pub struct CursorReport {
     pub stuck: bool,
 }
 
-impl QimenClient {
-    /// Reads every order with `ts >= start_ts`, sending every page to `pages` as it arrives.
-    pub async fn pull_from_ts(
-        &self,
-        start_ts: i64,
-        pages: &PageSender,
-    ) -> Result<CursorReport, SourceError> {
-        let page_size = self.config().page_size;
+/// Reads every order with `ts >= start_ts`, sending every page to `pages` as it arrives.
+pub async fn pull_from_ts<F: PageFetcher>(
+    source: &F,
+    start_ts: i64,
+    pages: &PageSender,
+) -> Result<CursorReport, SourceError> {
+    {
+        let page_size = source.page_size();
         let mut scan = Scan {
-            client: self,
+            client: source,
             pages,
             seen: HashSet::new(),
             distinct: HashSet::new(),
@@ -117,8 +118,8 @@ impl QimenClient {
     }
 }
 
-struct Scan<'a> {
-    client: &'a QimenClient,
+struct Scan<'a, F> {
+    client: &'a F,
     pages: &'a PageSender,
     /// `(o_id, ts)` versions received.
     seen: HashSet<(String, i64)>,
@@ -134,9 +135,9 @@ struct Read {
     fresh: usize,
 }
 
-impl Scan<'_> {
+impl<F: PageFetcher> Scan<'_, F> {
     async fn read(&mut self, cursor: i64, page_index: u32) -> Result<Read, SourceError> {
-        let query = PageQuery::from_ts(cursor, page_index, self.client.config().page_size);
+        let query = PageQuery::from_ts(cursor, page_index, self.client.page_size());
         let page: FetchedPage = self.client.fetch_page(&query).await?;
         let mut versions = Vec::with_capacity(page.orders.len());
         for order in &page.orders {

@@ -203,6 +203,18 @@ impl SourceError {
     }
 }
 
+/// `error` and its causes, joined by `: ` (what `{:#}` shows through anyhow).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn request_id_suffix(request_id: &Option<String>) -> String {
     match request_id {
         Some(id) if !id.is_empty() => format!(" [request_id {id}]"),

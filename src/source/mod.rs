@@ -1,34 +1,35 @@
-//! The Qimen source: a client for `jushuitan.order.list.query` that signs requests, pages
-//! through time windows or the `ts` cursor, honours the rate limits and retries transient faults.
+//! Sources of orders. What every source shares lives here: the page request ([`query`]), the
+//! seam a source implements ([`fetch::PageFetcher`]: fetch one page), the paging that reads a
+//! window completely on a live shop ([`pager`]) and the `ts` cursor ([`cursor`]), the rate
+//! limiter, body repair and the error kinds. Each route is a folder of its own: [`qimen`].
 //!
-//! It knows nothing of staging or MySQL: every page it receives is handed, as received, to a
-//! [`PageSender`]; the caller decides what to do with it.
+//! A source knows nothing of staging or MySQL: every page it receives is handed, as received,
+//! to a [`PageSender`]; the caller decides what to do with it.
 
 pub mod body_repair;
-pub mod client;
-pub mod config;
 pub mod cursor;
-pub mod envelope;
 pub mod error;
+pub mod fetch;
 pub mod pager;
+pub mod qimen;
+pub mod query;
 pub mod rate_limit;
-pub mod sign;
 pub mod window;
 
 #[cfg(test)]
-mod test_gateway;
+pub(crate) mod test_gateway;
 #[cfg(test)]
 mod tests;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 pub use body_repair::BodyRepairs;
-pub use client::{PageQuery, QimenClient, QueryRange, SourceStats};
-pub use config::SourceConfig;
 pub use cursor::CursorReport;
 pub use error::SourceError;
-pub use pager::{PullSummary, WindowOutcome, WindowReport};
-pub use sign::SignMethod;
+pub use fetch::{PageFetcher, PagingLimits, SourceStats};
+pub use pager::WindowReport;
+pub use qimen::{QimenClient, SignMethod, SourceConfig};
+pub use query::{PageQuery, QueryRange};
 pub use window::Window;
 
 /// One page exactly as the gateway answered it, plus what was asked.

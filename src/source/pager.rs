@@ -18,12 +18,11 @@
 
 use std::collections::HashSet;
 
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::source::client::{PageQuery, QimenClient};
 use crate::source::error::SourceError;
+use crate::source::fetch::PageFetcher;
+use crate::source::query::{PageQuery, SAFE_PAGE_SIZE};
 use crate::source::{FetchedPage, PageSender, Window};
 
 /// What reading one window took and found.
@@ -89,137 +88,69 @@ impl WindowReport {
     }
 }
 
-/// The completion of one window in [`QimenClient::pull_windows`].
-pub type WindowOutcome = Result<WindowReport, (Window, SourceError)>;
-
-/// What [`QimenClient::pull_windows`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PullSummary {
-    pub completed: usize,
-    pub failed: usize,
-    /// Windows never started because an earlier window failed.
-    pub not_started: Vec<Window>,
+/// Reads every order modified in `window` — the live orders, or with `archive` the archived
+/// ones — sending every page fetched (re-reads included) to `pages` as soon as it arrives.
+pub async fn pull_window<F: PageFetcher>(
+    source: &F,
+    window: Window,
+    archive: bool,
+    pages: &PageSender,
+) -> Result<WindowReport, SourceError> {
+    let mut walk = Walk {
+        client: source,
+        archive,
+        pages,
+        distinct: HashSet::new(),
+        report: WindowReport::new(window),
+        leaf_counts: Vec::new(),
+        pages_read: HashSet::new(),
+        incomplete: None,
+    };
+    walk.window(window).await?;
+    let mut report = walk.report;
+    report.distinct_orders = walk.distinct.len() as u64;
+    if report.subwindows > 0 {
+        report.data_count_last = walk.leaf_counts.iter().copied().sum::<Option<u64>>();
+    }
+    report.incomplete = walk.incomplete.take().or_else(|| {
+        if report.unresolved_drift {
+            Some("its row count kept changing after every re-read".to_owned())
+        } else if report.shortfall > 0 {
+            Some(format!(
+                "the gateway counts {} more orders than it returned",
+                report.shortfall
+            ))
+        } else {
+            None
+        }
+    });
+    if let Some(reason) = &report.incomplete {
+        warn!(window = %window, reason, "Window incomplete: the watermark stays before it and the run will fail.");
+    }
+    info!(
+        window = %window,
+        archive,
+        calls = report.calls,
+        orders = report.distinct_orders,
+        drift_events = report.drift_events,
+        rereads = report.rereads,
+        subwindows = report.subwindows,
+        "Window pulled."
+    );
+    Ok(report)
 }
 
-impl QimenClient {
-    /// Reads every order modified in `window`, sending every page fetched (re-reads included)
-    /// to `pages` as soon as it arrives.
-    pub async fn pull_window(
-        &self,
-        window: Window,
-        pages: &PageSender,
-    ) -> Result<WindowReport, SourceError> {
-        self.pull_window_from(window, false, pages).await
-    }
-
-    /// [`pull_window`](Self::pull_window) over the live orders (`archive` false) or the
-    /// archived ones (`archive=true`).
-    pub async fn pull_window_from(
-        &self,
-        window: Window,
-        archive: bool,
-        pages: &PageSender,
-    ) -> Result<WindowReport, SourceError> {
-        let mut walk = Walk {
-            client: self,
-            archive,
-            pages,
-            distinct: HashSet::new(),
-            report: WindowReport::new(window),
-            leaf_counts: Vec::new(),
-            pages_read: HashSet::new(),
-            incomplete: None,
-        };
-        walk.window(window).await?;
-        let mut report = walk.report;
-        report.distinct_orders = walk.distinct.len() as u64;
-        if report.subwindows > 0 {
-            report.data_count_last = walk.leaf_counts.iter().copied().sum::<Option<u64>>();
-        }
-        report.incomplete = walk.incomplete.take().or_else(|| {
-            if report.unresolved_drift {
-                Some("its row count kept changing after every re-read".to_owned())
-            } else if report.shortfall > 0 {
-                Some(format!(
-                    "the gateway counts {} more orders than it returned",
-                    report.shortfall
-                ))
-            } else {
-                None
-            }
-        });
-        if let Some(reason) = &report.incomplete {
-            warn!(window = %window, reason, "Window incomplete: the watermark stays before it and the run will fail.");
-        }
-        info!(
-            window = %window,
-            archive,
-            calls = report.calls,
-            orders = report.distinct_orders,
-            drift_events = report.drift_events,
-            rereads = report.rereads,
-            subwindows = report.subwindows,
-            "Window pulled."
-        );
-        Ok(report)
-    }
-
-    /// Pulls `windows` with up to `concurrency` at once (all sharing this client's rate
-    /// limiter), reporting each completion on `done` in the order they finish. After a window
-    /// fails no new window is started; windows already running finish.
-    pub async fn pull_windows(
-        &self,
-        windows: Vec<Window>,
-        concurrency: usize,
-        pages: &PageSender,
-        done: &mpsc::UnboundedSender<WindowOutcome>,
-    ) -> PullSummary {
-        let concurrency = concurrency.max(1);
-        let mut summary = PullSummary::default();
-        let mut running: JoinSet<WindowOutcome> = JoinSet::new();
-        let mut failed = false;
-        let mut queue = windows.into_iter();
-        loop {
-            while !failed && running.len() < concurrency {
-                let Some(window) = queue.next() else { break };
-                let client = self.clone();
-                let pages = pages.clone();
-                running.spawn(async move {
-                    client
-                        .pull_window(window, &pages)
-                        .await
-                        .map_err(|e| (window, e))
-                });
-            }
-            let Some(joined) = running.join_next().await else {
-                break;
-            };
-            let outcome = match joined {
-                Ok(outcome) => outcome,
-                // A panicking window task is a bug; surface it rather than hide it.
-                Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
-            };
-            match &outcome {
-                Ok(_) => summary.completed += 1,
-                Err((window, error)) => {
-                    summary.failed += 1;
-                    if !failed {
-                        warn!(window = %window, error = %crate::source::client::chain(error), "Window failed; starting no more windows.");
-                    }
-                    failed = true;
-                }
-            }
-            // The receiver may have stopped listening; the summary still tells.
-            let _ = done.send(outcome);
-        }
-        summary.not_started = queue.collect();
-        summary
-    }
+/// What paging needs to know of a page once it is sent on.
+struct PageFacts {
+    len: usize,
+    data_count: Option<u64>,
+    page_count: Option<u64>,
+    has_next: Option<bool>,
 }
 
 /// The state of reading one window, its pieces included.
-struct Walk<'a> {
-    client: &'a QimenClient,
+struct Walk<'a, F> {
+    client: &'a F,
     /// Every call of the walk reads the archive.
     archive: bool,
     pages: &'a PageSender,
@@ -244,10 +175,10 @@ struct Leaf {
     drifted: bool,
 }
 
-impl Walk<'_> {
+impl<F: PageFetcher> Walk<'_, F> {
     async fn window(&mut self, window: Window) -> Result<(), SourceError> {
-        let config = self.client.config();
-        let max_window = chrono::Duration::from_std(config.max_window)
+        let limits = self.client.paging();
+        let max_window = chrono::Duration::from_std(limits.max_window)
             .unwrap_or_else(|_| crate::source::window::max_span());
         if window.span() > max_window {
             let pieces = Window::split(window.start, window.end, max_window);
@@ -272,13 +203,13 @@ impl Walk<'_> {
     }
 
     async fn leaf(&mut self, window: Window, page_size: u32) -> Result<(), SourceError> {
-        let config = self.client.config();
+        let limits = self.client.paging();
         let mut leaf = Leaf {
             window,
             page_size,
             distinct: HashSet::new(),
             last_count: 0,
-            budget: config.max_drift_rereads,
+            budget: limits.max_drift_rereads,
             drifted: false,
         };
         let first = self.read(&mut leaf, 1).await?;
@@ -290,7 +221,7 @@ impl Walk<'_> {
         };
         leaf.last_count = count;
 
-        let depth_limit = u64::from(page_size) * u64::from(config.max_page_depth);
+        let depth_limit = u64::from(page_size) * u64::from(limits.max_page_depth);
         if count > depth_limit {
             if let Some((left, right)) = window.halves() {
                 debug!(window = %window, data_count = count, "Dense window; halving.");
@@ -420,7 +351,7 @@ impl Walk<'_> {
 
     /// Without `data_count` the window cannot be read in reverse: page forward until the
     /// gateway says there is no next page, or a page comes back short.
-    async fn forward(&mut self, mut leaf: Leaf, first: FetchedPage) -> Result<(), SourceError> {
+    async fn forward(&mut self, mut leaf: Leaf, first: PageFacts) -> Result<(), SourceError> {
         warn!(window = %leaf.window, "The gateway sent no data_count; paging forward, which can miss orders that change during the scan.");
         self.incomplete.get_or_insert_with(|| {
             "the gateway sent no data_count, so what was read cannot be reconciled".to_owned()
@@ -432,9 +363,9 @@ impl Walk<'_> {
             let more = match (last.has_next, last.page_count) {
                 (Some(has_next), _) => has_next,
                 (None, Some(page_count)) => u64::from(index) < page_count,
-                (None, None) => last.orders.len() >= page_size,
+                (None, None) => last.len >= page_size,
             };
-            if !more || last.orders.is_empty() {
+            if !more || last.len == 0 {
                 break;
             }
             index += 1;
@@ -449,12 +380,11 @@ impl Walk<'_> {
     async fn read_past_a_full_last_page(
         &mut self,
         leaf: &mut Leaf,
-        last: &FetchedPage,
+        last: &PageFacts,
         index: u32,
     ) -> Result<(), SourceError> {
         let page_size = leaf.page_size as usize;
-        let full =
-            |page: &FetchedPage| page.orders.len() >= page_size || page.has_next == Some(true);
+        let full = |page: &PageFacts| page.len >= page_size || page.has_next == Some(true);
         if !full(last) {
             return Ok(());
         }
@@ -465,10 +395,10 @@ impl Walk<'_> {
             extra += 1;
             let page = self.read(leaf, index).await?;
             self.report.extra_pages += 1;
-            if page.orders.is_empty() || !full(&page) {
+            if page.len == 0 || !full(&page) {
                 break;
             }
-            if extra >= self.client.config().max_page_depth {
+            if extra >= self.client.paging().max_page_depth {
                 self.incomplete.get_or_insert_with(|| {
                     format!("pages kept coming back full past the count ({extra} extra pages read)")
                 });
@@ -486,8 +416,9 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Fetches one page of the leaf, sends it on, and tallies its orders by `o_id`.
-    async fn read(&mut self, leaf: &mut Leaf, index: u32) -> Result<FetchedPage, SourceError> {
+    /// Fetches one page of the leaf, sends it on (moved, never copied), and tallies its orders
+    /// by `o_id`; returns what paging needs to know of it.
+    async fn read(&mut self, leaf: &mut Leaf, index: u32) -> Result<PageFacts, SourceError> {
         let mut query = PageQuery::window(leaf.window, index, leaf.page_size);
         query.archive = self.archive;
         let page = self.client.fetch_page(&query).await?;
@@ -504,8 +435,14 @@ impl Walk<'_> {
             leaf.distinct.insert(id.clone());
             self.distinct.insert(id);
         }
+        let facts = PageFacts {
+            len: page.orders.len(),
+            data_count: page.data_count,
+            page_count: page.page_count,
+            has_next: page.has_next,
+        };
         self.pages
-            .send(page.clone())
+            .send(page)
             .await
             .map_err(|_| SourceError::ReceiverClosed)?;
         if let Some(size) = cut_to {
@@ -520,7 +457,7 @@ impl Walk<'_> {
                 message: format!("the gateway served pages of {size}"),
             });
         }
-        Ok(page)
+        Ok(facts)
     }
 
     fn unresolved(&mut self, leaf: &Leaf) {
@@ -548,7 +485,7 @@ fn served_page_size(page: &FetchedPage, query: &PageQuery) -> Option<u32> {
     let len = page.orders.len() as u64;
     let count = page.data_count?;
     (query.page_index == 1
-        && asked > u64::from(crate::source::client::SAFE_PAGE_SIZE)
+        && asked > u64::from(SAFE_PAGE_SIZE)
         && len >= 1
         && len < asked.min(count))
     .then(|| u32::try_from(len).ok())

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::beijing_time;
 use crate::secret::Secret;
-use crate::source::sign::{self, SignMethod};
+use crate::source::qimen::sign::{self, SignMethod};
 
 pub const SECRET: &str = "test-secret-do-not-print";
 

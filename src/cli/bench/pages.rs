@@ -9,7 +9,8 @@ use rand::rngs::StdRng;
 use serde_json::{Map, Number, Value};
 
 use crate::gateway::generate;
-use crate::source::{FetchedPage, envelope};
+use crate::source::FetchedPage;
+use crate::source::qimen::envelope;
 
 /// Orders per page, as the gateway sends them.
 pub const PAGE_SIZE: usize = 25;

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::beijing_time;
 use crate::secret::Secret;
-use crate::source::client::chain;
+use crate::source::error::chain;
 use crate::source::pager::order_id;
 use crate::source::test_gateway::{
     Call, Reply, SECRET, Shop, ShopOrder, TestGateway, failure, success,

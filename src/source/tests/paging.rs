@@ -266,52 +266,6 @@ async fn a_gateway_with_unstable_order_for_ties_is_read_completely_by_halving() 
     assert!(report.subwindows >= 2, "{report:?}");
 }
 
-#[tokio::test]
-async fn concurrent_windows_report_each_completion_and_none_start_after_a_fatal_error() {
-    let days: Vec<Window> = (1..=5)
-        .map(|d| {
-            Window::new(
-                t(&format!("2024-05-0{d} 00:00:00")),
-                t(&format!("2024-05-0{} 00:00:00", d + 1)),
-            )
-        })
-        .collect();
-    let (gateway, _) = shop_gateway(shop_of(100, 60), |_, _| {}).await;
-    let client = client(config(&gateway.url));
-    let (tx, rx) = page_channel();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let summary = client.pull_windows(days.clone(), 3, &tx, &done_tx).await;
-    assert_eq!(
-        (summary.completed, summary.failed, summary.not_started.len()),
-        (5, 0, 0)
-    );
-    let mut finished = Vec::new();
-    while let Ok(outcome) = done_rx.try_recv() {
-        finished.push(outcome.unwrap().window);
-    }
-    finished.sort();
-    assert_eq!(finished, days);
-    assert_eq!(ids_of(&drain(rx)), (1..=100).collect());
-
-    let failing = TestGateway::start(|call| {
-        if call.param("start_time") == "2024-05-02 00:00:00" {
-            Reply::Json(failure(140, "bad parameters"))
-        } else {
-            Reply::Json(success(vec![], 0, 1, 25))
-        }
-    })
-    .await;
-    let client = QimenClient::new(config(&failing.url)).unwrap();
-    let (tx, _rx) = page_channel();
-    let summary = client.pull_windows(days.clone(), 1, &tx, &done_tx).await;
-    assert_eq!((summary.completed, summary.failed), (1, 1));
-    assert_eq!(summary.not_started, days[2..]);
-    assert!(done_rx.try_recv().unwrap().is_ok());
-    let (window, error) = done_rx.try_recv().unwrap().unwrap_err();
-    assert_eq!(window, days[1]);
-    assert_eq!(error.gateway_code(), Some(140));
-}
-
 /// The gateway's answer with `data_count` (and so `page_count`, `has_next`) under-reported by
 /// `by` orders.
 fn under_reported(answer: serde_json::Value, by: u64) -> serde_json::Value {

@@ -12,16 +12,17 @@ use reqwest::header::CONTENT_TYPE;
 use tracing::{Instrument, debug, info_span, warn};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
+use super::config::SourceConfig;
+use super::{envelope, sign};
 use crate::beijing_time;
 use crate::secret;
-use crate::source::config::SourceConfig;
-use crate::source::envelope;
-use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, printable_url};
+use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, chain, printable_url};
+use crate::source::fetch::{PageFetcher, PagingLimits, SourceStats};
+use crate::source::query::{PageQuery, QueryRange, SAFE_PAGE_SIZE};
 use crate::source::rate_limit::RateLimiter;
-use crate::source::{BeijingTime, BodyRepairs, FetchedPage, Window, sign};
-
-/// The page size every gateway accepts; the client falls back to it when a larger one is refused.
-pub const SAFE_PAGE_SIZE: u32 = 25;
+use crate::source::{
+    BeijingTime, BodyRepairs, CursorReport, FetchedPage, PageSender, Window, WindowReport,
+};
 
 /// Ban waits within one logical call before the ban counts as an ordinary failed attempt.
 const MAX_BAN_WAITS_PER_CALL: u32 = 3;
@@ -52,76 +53,6 @@ const RESERVED_PARAMS: &[&str] = &[
     "is_get_total",
     "archive",
 ];
-
-/// What one page asks for: a modified-time window or a `ts` cursor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QueryRange {
-    /// `start_time`/`end_time` (+ `date_type`).
-    Window(Window),
-    /// `start_ts` with `is_get_total=false`.
-    FromTs(i64),
-}
-
-/// One page request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageQuery {
-    pub range: QueryRange,
-    /// 1-based.
-    pub page_index: u32,
-    pub page_size: u32,
-    /// Read archived orders (`archive=true`) instead of the live ones.
-    pub archive: bool,
-    /// Extra business parameters for this query only (sent after the configured filters).
-    pub filters: Vec<(String, String)>,
-}
-
-impl PageQuery {
-    pub fn window(window: Window, page_index: u32, page_size: u32) -> Self {
-        Self {
-            range: QueryRange::Window(window),
-            page_index,
-            page_size,
-            archive: false,
-            filters: Vec::new(),
-        }
-    }
-
-    pub fn from_ts(start_ts: i64, page_index: u32, page_size: u32) -> Self {
-        Self {
-            range: QueryRange::FromTs(start_ts),
-            page_index,
-            page_size,
-            archive: false,
-            filters: Vec::new(),
-        }
-    }
-
-    #[must_use]
-    pub fn with_filter(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.filters.push((key.into(), value.into()));
-        self
-    }
-}
-
-/// Counters of one client since it was built, for the run summary and metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SourceStats {
-    /// HTTP requests sent (what the gateway counts against the rate limits).
-    pub calls: u64,
-    /// Attempts that were retries of an earlier failed attempt.
-    pub retries: u64,
-    /// Throttle answers (codes 7, 199, 200).
-    pub throttled: u64,
-    /// Pages read successfully.
-    pub pages: u64,
-    /// Failed attempts by kind: gateway code (`"25"`), `http_503`, `transport`, `timeout`,
-    /// `malformed`.
-    pub errors_by_code: BTreeMap<String, u64>,
-    /// What had to be repaired in bodies before they would parse.
-    pub repairs: BodyRepairs,
-    /// Time spent waiting out bans and throttle pauses, in milliseconds.
-    pub throttle_wait_ms: u64,
-}
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -663,20 +594,66 @@ fn ensure_crypto_provider() {
     }
 }
 
-/// `error` and its causes, joined by `: ` (what `{:#}` shows through anyhow).
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl PageFetcher for QimenClient {
+    async fn fetch_page(&self, query: &PageQuery) -> Result<FetchedPage, SourceError> {
+        QimenClient::fetch_page(self, query).await
+    }
+
+    fn page_size(&self) -> u32 {
+        QimenClient::page_size(self)
+    }
+
+    fn fall_back_to_page_size(&self, requested: u32, size: u32, why: &str) {
+        QimenClient::fall_back_to_page_size(self, requested, size, why)
+    }
+
+    fn paging(&self) -> PagingLimits {
+        let config = &self.inner.config;
+        PagingLimits {
+            max_window: config.max_window,
+            max_page_depth: config.max_page_depth,
+            max_drift_rereads: config.max_drift_rereads,
+        }
+    }
+
+    fn stats(&self) -> SourceStats {
+        QimenClient::stats(self)
+    }
+}
+
+/// The pager and the cursor, called on the client (for tests and callers that hold one).
+impl QimenClient {
+    /// Reads every order modified in `window` (see [`crate::source::pager`]).
+    pub async fn pull_window(
+        &self,
+        window: Window,
+        pages: &PageSender,
+    ) -> Result<WindowReport, SourceError> {
+        crate::source::pager::pull_window(self, window, false, pages).await
+    }
+
+    /// [`pull_window`](Self::pull_window) from the live orders or, with `archive`, the archive.
+    pub async fn pull_window_from(
+        &self,
+        window: Window,
+        archive: bool,
+        pages: &PageSender,
+    ) -> Result<WindowReport, SourceError> {
+        crate::source::pager::pull_window(self, window, archive, pages).await
+    }
+
+    /// Reads every order with `ts >= start_ts` (see [`crate::source::cursor`]).
+    pub async fn pull_from_ts(
+        &self,
+        start_ts: i64,
+        pages: &PageSender,
+    ) -> Result<CursorReport, SourceError> {
+        crate::source::cursor::pull_from_ts(self, start_ts, pages).await
+    }
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use super::sign::SignMethod;
 use crate::secret::Secret;
-use crate::source::sign::SignMethod;
 
 /// Jushuitan's Qimen app key in production.
 pub const DEFAULT_TARGET_APP_KEY: &str = "23060081";
