@@ -4,14 +4,14 @@
 //!
 //! The modules follow the data: [`source`] (Qimen client) → [`staging`] (SQLite) → [`diff`] →
 //! [`transform`] → [`sink`] (MySQL), with [`cli`] on top, [`telemetry`] (metrics, alerts)
-//! beside it, and [`gateway`], a faithful fake of the Qimen gateway used by the tests and the
-//! demo.
+//! beside it. [`gateway`] is the faithful fake of the Qimen gateway used by the tests and the
+//! demo: the `jst-fake-gateway` crate (`crates/fake-gateway/`), with its own signer, re-exported
+//! here; nothing in the pipeline builds on it.
 
 pub mod beijing_time;
 pub mod cli;
 pub mod config;
 pub mod diff;
-pub mod gateway;
 pub mod pipeline;
 pub mod secret;
 pub mod sink;
@@ -19,3 +19,5 @@ pub mod source;
 pub mod staging;
 pub mod telemetry;
 pub mod transform;
+
+pub use jst_fake_gateway as gateway;

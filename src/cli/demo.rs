@@ -62,7 +62,7 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     config.qimen.api_url = Some(gateway.url());
     config.qimen.app_key = Some(gateway_config.app_key.clone());
-    config.qimen.app_secret = Some(gateway_config.secret.clone());
+    config.qimen.app_secret = Some(Secret::new(gateway_config.secret.expose()));
     config.qimen.customer_id = Some(gateway_config.customer_id.clone());
     config.qimen.per_second = 50;
     config.qimen.per_minute = 3000;

@@ -193,7 +193,7 @@ async fn secrets_never_reach_logs_errors_or_the_staging_store() {
     let secret = "S3cr3t-app-VALUE-9f2c";
     let password = "Pw-mysql-VALUE-77ab";
     let config = GatewayConfig {
-        secret: jst_sync::secret::Secret::new(secret),
+        secret: jst_sync::gateway::Secret::new(secret),
         ..fast_gateway()
     };
     let (gateway, since) = shop_gateway(config, 15, 40);

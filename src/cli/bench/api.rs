@@ -14,6 +14,7 @@ use crate::cli::args::PullArgs;
 use crate::cli::run::{RunOptions, run_command};
 use crate::config::Config;
 use crate::gateway::{FakeGateway, GatewayConfig, RateLimits, Shop};
+use crate::secret::Secret;
 use crate::source::rate_limit::{Limit, Schedule};
 use crate::staging::StagingStore;
 
@@ -90,7 +91,7 @@ pub async fn measure(
     let mut config = Config::default();
     config.qimen.api_url = Some(gateway.url());
     config.qimen.app_key = Some(gateway_config.app_key.clone());
-    config.qimen.app_secret = Some(gateway_config.secret.clone());
+    config.qimen.app_secret = Some(Secret::new(gateway_config.secret.expose()));
     config.qimen.customer_id = Some(gateway_config.customer_id.clone());
     config.qimen.target_app_key = gateway_config.target_app_key.clone();
     config.qimen.per_second = per_second;

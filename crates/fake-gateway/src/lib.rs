@@ -1,4 +1,6 @@
-//! A faithful fake of the Qimen gateway over real HTTP on loopback, for tests and the demo.
+//! A faithful fake of the Qimen gateway over real HTTP on loopback, for jst-sync's tests, demo
+//! and benchmark. It is a crate of its own, with its own signer and clock, so that it checks
+//! jst-sync's client independently rather than agreeing with it by construction.
 //!
 //! [`FakeGateway`] serves `jushuitan.order.list.query` from a [`Shop`] of generated orders and
 //! behaves as `qimen-protocol.md` describes: signature, timestamp and permission checks, the
@@ -7,14 +9,17 @@
 //! visibility of changes) and the real route's untidy habits ([`Deviations`]: raw control
 //! characters, code 10, timed bans, missing order lists, under-reported counts, an archive).
 
+pub mod beijing_time;
 mod call_times;
 pub mod config;
 mod deviations;
 mod envelope;
 pub mod generate;
 mod order_query;
+pub mod secret;
 pub mod server;
 pub mod shop;
+pub mod sign;
 mod sorted_index;
 pub mod stats;
 #[cfg(test)]
@@ -24,6 +29,7 @@ pub use config::{
     BanRule, Churn, Deviations, Faults, GatewayConfig, LateChanges, ORDER_LIST_METHOD, RateLimits,
     ResponseDelay, codes,
 };
+pub use secret::Secret;
 pub use server::FakeGateway;
 pub use shop::{SharedShop, Shop};
 pub use stats::GatewayStats;

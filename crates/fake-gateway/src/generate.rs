@@ -152,7 +152,7 @@ fn shop_status_for(status: &str) -> &'static str {
 }
 
 /// A new order with internal id `o_id`, last modified at `modified`, row version `ts`.
-pub(crate) fn new_order(
+pub fn new_order(
     rng: &mut impl Rng,
     o_id: u64,
     modified: NaiveDateTime,
@@ -439,7 +439,7 @@ fn random_pays(
 
 /// Changes a few fields of `order` (status, remark, amounts, logistics) as a shop would, and
 /// stamps it `modified = at`, `ts = ts`.
-pub(crate) fn change_order(
+pub fn change_order(
     rng: &mut impl Rng,
     order: &mut Map<String, Value>,
     at: NaiveDateTime,

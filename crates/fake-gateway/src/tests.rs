@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::config::ORDER_LIST_METHOD;
 use super::*;
 use crate::beijing_time;
-use crate::source::qimen::sign::{SignMethod, sign};
+use crate::sign::{SignMethod, sign};
 
 fn hours_ago(hours: i64) -> NaiveDateTime {
     beijing_time::now() - chrono::Duration::hours(hours)

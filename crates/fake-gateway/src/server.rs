@@ -28,7 +28,7 @@ use super::order_query::{self, Refusal};
 use super::shop::{SharedShop, Shop};
 use super::stats::{GatewayStats, Outcome, StatsRecorder};
 use crate::beijing_time;
-use crate::source::qimen::sign::{SignMethod, sign};
+use crate::sign::{SignMethod, sign};
 
 /// A running fake gateway. Dropping it stops the server; [`shutdown`](Self::shutdown) also
 /// waits for it to finish.
