@@ -38,6 +38,27 @@ pub enum SourceError {
         request_id: Option<String>,
     },
 
+    /// The open platform refused the request for a reason retrying cannot fix.
+    #[error(
+        "open platform rejected the request: code {code} ({message}){}: {hint}",
+        request_id_suffix(request_id)
+    )]
+    Refused {
+        code: i64,
+        message: String,
+        request_id: Option<String>,
+        hint: &'static str,
+    },
+
+    /// The open platform's access token is invalid or expired (code 100): renewed once with
+    /// the refresh token when there is one.
+    #[error("open platform access token invalid or expired: code {code} ({message}): {hint}")]
+    TokenInvalid {
+        code: i64,
+        message: String,
+        hint: &'static str,
+    },
+
     /// The service behind the gateway failed for now (code 15, `isp.*` sub-codes): retried.
     #[error(
         "gateway reports a temporary service error: code {code} ({message}){}: will retry",
@@ -156,6 +177,8 @@ impl SourceError {
                 *status >= 500 || *status == 429 || *status == 408
             }
             SourceError::Rejected { .. }
+            | SourceError::Refused { .. }
+            | SourceError::TokenInvalid { .. }
             | SourceError::Banned { .. }
             | SourceError::Clock { .. }
             | SourceError::PageSizeRefused { .. }
@@ -171,6 +194,8 @@ impl SourceError {
     pub fn stats_key(&self) -> String {
         match self {
             SourceError::Rejected { code, .. }
+            | SourceError::Refused { code, .. }
+            | SourceError::TokenInvalid { code, .. }
             | SourceError::Throttled { code, .. }
             | SourceError::Clock { code, .. }
             | SourceError::PageSizeRefused { code, .. }
@@ -193,6 +218,8 @@ impl SourceError {
     pub fn gateway_code(&self) -> Option<i64> {
         match self {
             SourceError::Rejected { code, .. }
+            | SourceError::Refused { code, .. }
+            | SourceError::TokenInvalid { code, .. }
             | SourceError::Throttled { code, .. }
             | SourceError::Clock { code, .. }
             | SourceError::PageSizeRefused { code, .. }

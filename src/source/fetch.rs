@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::source::query::PageQuery;
@@ -58,4 +60,42 @@ pub struct SourceStats {
     pub repairs: BodyRepairs,
     /// Time spent waiting out bans and throttle pauses, in milliseconds.
     pub throttle_wait_ms: u64,
+}
+
+#[derive(Debug, Default)]
+/// Counters of one client since it was built, shared by the routes.
+pub(crate) struct CallCounters {
+    pub calls: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+    pub pages: AtomicU64,
+    pub throttle_wait_ms: AtomicU64,
+    pub errors_by_code: Mutex<BTreeMap<String, u64>>,
+    pub repairs: Mutex<BodyRepairs>,
+}
+
+impl CallCounters {
+    pub fn record_error(&self, error: &SourceError) {
+        *lock(&self.errors_by_code)
+            .entry(error.stats_key())
+            .or_insert(0) += 1;
+    }
+
+    pub fn snapshot(&self) -> SourceStats {
+        SourceStats {
+            calls: self.calls.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            pages: self.pages.load(Ordering::Relaxed),
+            errors_by_code: lock(&self.errors_by_code).clone(),
+            repairs: *lock(&self.repairs),
+            throttle_wait_ms: self.throttle_wait_ms.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

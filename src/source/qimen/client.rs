@@ -1,8 +1,7 @@
 //! [`QimenClient`]: one logical call of `jushuitan.order.list.query` — rate limit, sign, POST,
 //! read the envelope, retry transient faults with a freshly signed request.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,12 +16,10 @@ use super::{envelope, sign};
 use crate::beijing_time;
 use crate::secret;
 use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, chain, printable_url};
-use crate::source::fetch::{PageFetcher, PagingLimits, SourceStats};
+use crate::source::fetch::{CallCounters, PageFetcher, PagingLimits, SourceStats};
 use crate::source::query::{PageQuery, QueryRange, SAFE_PAGE_SIZE};
 use crate::source::rate_limit::RateLimiter;
-use crate::source::{
-    BeijingTime, BodyRepairs, CursorReport, FetchedPage, PageSender, Window, WindowReport,
-};
+use crate::source::{BeijingTime, CursorReport, FetchedPage, PageSender, Window, WindowReport};
 
 /// Ban waits within one logical call before the ban counts as an ordinary failed attempt.
 const MAX_BAN_WAITS_PER_CALL: u32 = 3;
@@ -54,17 +51,6 @@ const RESERVED_PARAMS: &[&str] = &[
     "archive",
 ];
 
-#[derive(Debug, Default)]
-struct Counters {
-    calls: AtomicU64,
-    retries: AtomicU64,
-    throttled: AtomicU64,
-    pages: AtomicU64,
-    throttle_wait_ms: AtomicU64,
-    errors_by_code: Mutex<BTreeMap<String, u64>>,
-    repairs: Mutex<BodyRepairs>,
-}
-
 /// The Qimen client. Cheap to clone: clones share the HTTP connection pool, the rate limiter
 /// and the counters.
 #[derive(Clone, Debug)]
@@ -79,7 +65,7 @@ struct Inner {
     url: reqwest::Url,
     printable_url: String,
     limiter: RateLimiter,
-    counters: Counters,
+    counters: CallCounters,
     /// The page size in use: the configured one, or [`SAFE_PAGE_SIZE`] after a refusal.
     page_size: AtomicU32,
     /// The end of a ban too long to wait out, and the gateway's words, once it named one.
@@ -118,7 +104,7 @@ impl QimenClient {
                 url,
                 printable_url,
                 limiter,
-                counters: Counters::default(),
+                counters: CallCounters::default(),
                 page_size,
                 banned_until: Mutex::new(None),
             }),
@@ -142,16 +128,7 @@ impl QimenClient {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> SourceStats {
-        let c = &self.inner.counters;
-        SourceStats {
-            calls: c.calls.load(Ordering::Relaxed),
-            retries: c.retries.load(Ordering::Relaxed),
-            throttled: c.throttled.load(Ordering::Relaxed),
-            pages: c.pages.load(Ordering::Relaxed),
-            errors_by_code: lock(&c.errors_by_code).clone(),
-            repairs: *lock(&c.repairs),
-            throttle_wait_ms: c.throttle_wait_ms.load(Ordering::Relaxed),
-        }
+        self.inner.counters.snapshot()
     }
 
     /// One logical call: waits for the rate limiter, signs, sends, reads the envelope, and
@@ -290,9 +267,7 @@ impl QimenClient {
     }
 
     fn record_error(&self, error: &SourceError) {
-        *lock(&self.inner.counters.errors_by_code)
-            .entry(error.stats_key())
-            .or_insert(0) += 1;
+        self.inner.counters.record_error(error);
     }
 
     /// One HTTP attempt.

@@ -37,7 +37,27 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
             "the gateway answered XML instead of JSON (format=json is sent; is JST_API_URL the Qimen router?)",
         ));
     }
-    // Tidy bodies parse at once; only a body a strict parser refuses is repaired.
+    let (mut top, repairs) = parse_object(body)?;
+    if let Some(Value::Object(error)) = top.get("error_response") {
+        return Err(failure(error));
+    }
+    // The parsed tree is taken apart by value: the orders move out, never cloned. Some
+    // gateways answer a success without the `response` wrapper.
+    let response = match top.remove("response") {
+        Some(Value::Object(response)) => response,
+        Some(_) => return Err(malformed("`response` is not an object")),
+        None if looks_like_a_response(&top) => top,
+        None => return Err(malformed("no `response` object in the answer")),
+    };
+    if is_failure(&response) {
+        return Err(failure(&response));
+    }
+    read_success(response, repairs)
+}
+
+/// A body as a JSON object: tidy bodies parse at once; only a body a strict parser refuses is
+/// repaired (and what was repaired is said).
+pub fn parse_object(body: &str) -> Result<(Map<String, Value>, BodyRepairs), SourceError> {
     let (top, repairs) = match serde_json::from_str::<Value>(body) {
         Ok(top) => (top, BodyRepairs::default()),
         Err(first_error) => {
@@ -49,24 +69,18 @@ pub fn parse(body: &str) -> Result<Envelope, SourceError> {
             (top, repairs)
         }
     };
-    let Value::Object(mut top) = top else {
-        return Err(malformed("the JSON is not an object"));
-    };
-    if let Some(Value::Object(error)) = top.get("error_response") {
-        return Err(failure(error));
+    match top {
+        Value::Object(top) => Ok((top, repairs)),
+        _ => Err(malformed("the JSON is not an object")),
     }
-    // The parsed tree is taken apart by value: the orders move out, never cloned. Some
-    // gateways answer a success without the `response` wrapper.
-    let mut response = match top.remove("response") {
-        Some(Value::Object(response)) => response,
-        Some(_) => return Err(malformed("`response` is not an object")),
-        None if looks_like_a_response(&top) => top,
-        None => return Err(malformed("no `response` object in the answer")),
-    };
-    if is_failure(&response) {
-        return Err(failure(&response));
-    }
+}
 
+/// The orders and paging facts of a success answer's object (fields beside the orders or
+/// under `data`), strict about a missing order list.
+pub fn read_success(
+    mut response: Map<String, Value>,
+    repairs: BodyRepairs,
+) -> Result<Envelope, SourceError> {
     let mut data = match response.remove("data") {
         Some(Value::Object(data)) => Some(data),
         // Some Jushuitan answers carry `data` as a JSON string.
@@ -175,7 +189,7 @@ fn take_order_list_under_another_key(
     None
 }
 
-fn malformed(reason: &str) -> SourceError {
+pub(crate) fn malformed(reason: &str) -> SourceError {
     SourceError::MalformedBody {
         reason: reason.to_owned(),
     }
@@ -287,7 +301,7 @@ pub fn ban_seconds(message: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn text(value: Option<&Value>) -> Option<String> {
+pub(crate) fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
