@@ -10,6 +10,7 @@ pub mod body_repair;
 pub mod cursor;
 pub mod error;
 pub mod fetch;
+pub mod openapi;
 pub mod pager;
 pub mod qimen;
 pub mod query;

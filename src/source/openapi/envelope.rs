@@ -109,9 +109,8 @@ mod tests {
 
     #[test]
     fn codes_are_sorted_by_what_the_caller_does() {
-        let error = |code: i64| {
-            parse(&format!(r#"{{"code":{code},"msg":"m","data":null}}"#)).unwrap_err()
-        };
+        let error =
+            |code: i64| parse(&format!(r#"{{"code":{code},"msg":"m","data":null}}"#)).unwrap_err();
         assert!(matches!(error(10), SourceError::Refused { code: 10, .. }));
         assert!(error(10).to_string().contains("JST_OPENAPI_APP_SECRET"));
         assert!(matches!(error(100), SourceError::TokenInvalid { .. }));

@@ -25,7 +25,11 @@ mod tests {
 
     #[test]
     fn the_protocol_documents_vector_holds() {
-        let fields = [("timestamp", "100"), ("app_key", "app"), ("charset", "utf-8")];
+        let fields = [
+            ("timestamp", "100"),
+            ("app_key", "app"),
+            ("charset", "utf-8"),
+        ];
         assert_eq!(
             sign(fields, &Secret::new("secret")),
             "706427ca94e342781ac36d501151cb10"
