@@ -39,11 +39,25 @@ const MIGRATIONS_SCOPE_SQL: &str =
     include_str!("../../../sql/mysql/jst_schema_migrations_scope.sql");
 
 /// Every migration, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_order_tables",
-    sql: include_str!("../../../sql/mysql/0001_order_tables.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_order_tables",
+        sql: include_str!("../../../sql/mysql/0001_order_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_fingerprints_and_exact_decimals",
+        sql: include_str!("../../../sql/mysql/0002_fingerprints_and_exact_decimals.sql"),
+    },
+];
+
+/// Where the migrator leaves word that every current order must be written again.
+pub(crate) const REPLAY_REQUESTS_TABLE: &str = "jst_replay_requests";
+
+/// MySQL's "duplicate column name" and "duplicate key name": a statement of an interrupted
+/// migration that already took effect.
+const ALREADY_APPLIED: [u16; 2] = [1060, 1061];
 
 /// The outcome of a failed step: a driver error, or a schema mismatch in words.
 pub(crate) enum MigrateFailure {
@@ -122,9 +136,24 @@ async fn migrate_locked(
         )
         .await?;
     let template = Template::new(config);
+    // Rows written before a migration that changes what a row holds must be written again.
+    let had_rows = has_rows(conn, &tables.orders).await?;
+    let mut replay_reasons: Vec<String> = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for statement in statements(&render(migration.sql, &template)?) {
-            conn.query_drop(statement).await?;
+            match conn.query_drop(&statement).await {
+                Err(mysql_async::Error::Server(e)) if ALREADY_APPLIED.contains(&e.code) => {
+                    info!(
+                        version = migration.version,
+                        code = e.code,
+                        "MySQL migration step already applied."
+                    );
+                }
+                other => other?,
+            }
+        }
+        if had_rows && migration.version > 1 {
+            replay_reasons.push(format!("migration {}", migration.name));
         }
         conn.exec_drop(
             "INSERT INTO jst_schema_migrations (scope, version, name, applied_at) \
@@ -167,8 +196,124 @@ async fn migrate_locked(
     for (table, statement, column) in plans.iter().flatten() {
         conn.query_drop(statement).await?;
         info!(table, column, "MySQL column brought up to the mapping.");
+        if had_rows {
+            replay_reasons.push(format!("column `{table}`.`{column}` added or widened"));
+        }
+    }
+    for reason in &replay_reasons {
+        let reason: String = reason.chars().take(255).collect();
+        conn.exec_drop(
+            format!(
+                "INSERT INTO {REPLAY_REQUESTS_TABLE} (scope, reason, requested_at) VALUES (?, ?, NOW(3)) \
+                 ON DUPLICATE KEY UPDATE requested_at = VALUES(requested_at)"
+            ),
+            (&tables.orders, &reason),
+        )
+        .await?;
+        info!(tables = %tables.orders, %reason, "Every current order will be written again by the next push.");
     }
     Ok(())
+}
+
+/// Whether `table` exists and holds at least one row.
+async fn has_rows(conn: &mut Conn, table: &str) -> Result<bool, MigrateFailure> {
+    if table_columns(conn, table).await?.is_empty() {
+        return Ok(false);
+    }
+    let row: Option<i64> = conn
+        .query_first(format!("SELECT 1 FROM `{table}` LIMIT 1"))
+        .await?;
+    Ok(row.is_some())
+}
+
+/// What DDL the tables still need for this jst-sync and mapping, found by reading only (no
+/// CREATE, no ALTER, no lock): empty when a user with SELECT, INSERT, UPDATE and DELETE can
+/// push. Partitions for coming months are not counted (rows land in `pmax` meanwhile).
+pub(crate) async fn pending_ddl(
+    conn: &mut Conn,
+    config: &MysqlConfig,
+    mapping: &Mapping,
+) -> Result<Vec<String>, MigrateFailure> {
+    let tables = &config.tables;
+    let record: Option<i64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'jst_schema_migrations' AND COLUMN_NAME = 'scope'",
+        )
+        .await?;
+    if record != Some(1) {
+        return Ok(vec![
+            "the migrations record `jst_schema_migrations`".to_owned(),
+        ]);
+    }
+    let applied: Vec<u32> = conn
+        .exec(
+            "SELECT version FROM jst_schema_migrations WHERE scope = ?",
+            (&tables.orders,),
+        )
+        .await?;
+    let missing: Vec<String> = MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| format!("migration {}", m.name))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(missing);
+    }
+    let order_extra: Vec<&str> = ORDER_BOOKKEEPING_COLUMNS
+        .iter()
+        .copied()
+        .chain(config.partition_by_month.then_some(PARTITION_COLUMN))
+        .collect();
+    let mut needed = Vec::new();
+    for (table, table_mapping, extra) in [
+        (&tables.orders, &mapping.order, order_extra.as_slice()),
+        (
+            &tables.items,
+            &mapping.items,
+            &CHILD_BOOKKEEPING_COLUMNS[..],
+        ),
+        (&tables.pays, &mapping.pays, &CHILD_BOOKKEEPING_COLUMNS[..]),
+    ] {
+        for (table, _, column) in plan_columns(conn, table, table_mapping, extra).await? {
+            needed.push(format!("column `{table}`.`{column}`"));
+        }
+    }
+    Ok(needed)
+}
+
+/// The reasons recorded for rewriting every current order of these tables; empty when none
+/// (or before migration 2 created the record).
+pub(crate) async fn replay_requests(
+    conn: &mut Conn,
+    tables: &TableNames,
+) -> Result<Vec<String>, mysql_async::Error> {
+    let exists: Option<i64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+            (REPLAY_REQUESTS_TABLE,),
+        )
+        .await?;
+    if exists != Some(1) {
+        return Ok(Vec::new());
+    }
+    conn.exec(
+        format!("SELECT reason FROM {REPLAY_REQUESTS_TABLE} WHERE scope = ? ORDER BY requested_at"),
+        (&tables.orders,),
+    )
+    .await
+}
+
+/// Clears the replay requests of these tables (once every current order is re-enqueued).
+pub(crate) async fn clear_replay_requests(
+    conn: &mut Conn,
+    tables: &TableNames,
+) -> Result<(), mysql_async::Error> {
+    conn.exec_drop(
+        format!("DELETE FROM {REPLAY_REQUESTS_TABLE} WHERE scope = ?"),
+        (&tables.orders,),
+    )
+    .await
 }
 
 /// Refuses a partitioning other than the setting's; adds future months to a partitioned table.

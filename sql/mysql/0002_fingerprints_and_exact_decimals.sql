@@ -1,0 +1,43 @@
+-- Fingerprints for staleness and content checks, and decimals as wide as the API sends them.
+--
+-- The order table gets two bookkeeping columns: `jst_modified`, the written version's
+-- `modified` (staleness without `ts` is decided by it, not by staging ids that restart when a
+-- staging file is restored), and `jst_sha256`, the SHA-256 of the staged JSON the row was
+-- written from (`verify` compares content against it). Rows written before this migration keep
+-- `jst_sha256` NULL until they are written again: the migrator asks the next push to re-enqueue
+-- every current order (`jst_replay_requests`).
+--
+-- Money becomes DECIMAL(20,6) (was DECIMAL(18,4)) and `items.qty` DECIMAL(20,6) (was BIGINT):
+-- the Qimen field table types `qty` as decimal, and amounts with more than four decimals are
+-- valid. Widening keeps every stored value. A statement that fails because its column already
+-- exists (the migration was interrupted and runs again) counts as applied.
+
+CREATE TABLE IF NOT EXISTS jst_replay_requests (
+    scope         VARCHAR(64)  NOT NULL COMMENT 'the order table of the table set to refill',
+    reason        VARCHAR(255) NOT NULL COMMENT 'why every current order must be written again',
+    requested_at  DATETIME(3)  NOT NULL COMMENT 'when the migration asked for it (server time)',
+    PRIMARY KEY (scope, reason)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+  COMMENT='jst-sync: tables whose rows the next push rewrites from staging';
+
+ALTER TABLE `{{order_table}}`
+    ADD COLUMN jst_modified DATETIME NULL COMMENT 'jst-sync: the modified of the version written (Beijing time)' AFTER jst_synced_at,
+    ADD COLUMN jst_sha256 CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL COMMENT 'jst-sync: SHA-256 of the staged JSON written' AFTER jst_modified;
+
+UPDATE `{{order_table}}` SET jst_modified = modified WHERE jst_modified IS NULL;
+
+ALTER TABLE `{{order_table}}`
+    MODIFY COLUMN pay_amount   DECIMAL(20,6) NULL COMMENT 'pay_amount',
+    MODIFY COLUMN freight      DECIMAL(20,6) NULL COMMENT 'freight',
+    MODIFY COLUMN paid_amount  DECIMAL(20,6) NULL COMMENT 'paid_amount',
+    MODIFY COLUMN free_amount  DECIMAL(20,6) NULL COMMENT 'free_amount',
+    MODIFY COLUMN pays_amount  DECIMAL(20,6) NULL COMMENT 'pays[main].amount';
+
+ALTER TABLE `{{items_table}}`
+    MODIFY COLUMN qty          DECIMAL(20,6) NULL COMMENT 'items[].qty (decimal in the Qimen field table)',
+    MODIFY COLUMN price        DECIMAL(20,6) NULL COMMENT 'items[].price',
+    MODIFY COLUMN base_price   DECIMAL(20,6) NULL COMMENT 'items[].base_price',
+    MODIFY COLUMN amount       DECIMAL(20,6) NULL COMMENT 'items[].amount';
+
+ALTER TABLE `{{pays_table}}`
+    MODIFY COLUMN amount       DECIMAL(20,6) NULL COMMENT 'pays[].amount';
