@@ -4,25 +4,19 @@
 -- `modified` (staleness without `ts` is decided by it, not by staging ids that restart when a
 -- staging file is restored), and `jst_sha256`, the SHA-256 of the staged JSON the row was
 -- written from (`verify` compares content against it). Rows written before this migration keep
--- `jst_sha256` NULL until they are written again: the migrator asks the next push to re-enqueue
--- every current order (`jst_replay_requests`).
+-- `jst_sha256` NULL until they are written again: a row without a fingerprint is one the next
+-- push re-enqueues from staging (the migrator also clears the fingerprints of every row when it
+-- re-adds or widens a column, and leaves a refill mark in `jst_schema_migrations`, version 0,
+-- so the push knows to look).
 --
 -- Money becomes DECIMAL(20,6) (was DECIMAL(18,4)) and `items.qty` DECIMAL(20,6) (was BIGINT):
 -- the Qimen field table types `qty` as decimal, and amounts with more than four decimals are
 -- valid. Widening keeps every stored value. A statement that fails because its column already
 -- exists (the migration was interrupted and runs again) counts as applied.
 
-CREATE TABLE IF NOT EXISTS jst_replay_requests (
-    scope         VARCHAR(64)  NOT NULL COMMENT 'the order table of the table set to refill',
-    reason        VARCHAR(255) NOT NULL COMMENT 'why every current order must be written again',
-    requested_at  DATETIME(3)  NOT NULL COMMENT 'when the migration asked for it (server time)',
-    PRIMARY KEY (scope, reason)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
-  COMMENT='jst-sync: tables whose rows the next push rewrites from staging';
-
 ALTER TABLE `{{order_table}}`
     ADD COLUMN jst_modified DATETIME NULL COMMENT 'jst-sync: the modified of the version written (Beijing time)' AFTER jst_synced_at,
-    ADD COLUMN jst_sha256 CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL COMMENT 'jst-sync: SHA-256 of the staged JSON written' AFTER jst_modified;
+    ADD COLUMN jst_sha256 CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL COMMENT 'jst-sync: SHA-256 of the staged JSON written (NULL: to be written again)' AFTER jst_modified;
 
 UPDATE `{{order_table}}` SET jst_modified = modified WHERE jst_modified IS NULL;
 

@@ -12,18 +12,21 @@ pub(super) async fn migrate(global: &GlobalArgs, _args: MigrateArgs) -> anyhow::
     let mapping = mapping(&config)?;
     let sink = MysqlSink::connect(&mysql_config(&config)?, mapping).await?;
     let result = sink.migrate().await;
-    let replay = match &result {
-        Ok(()) => sink.replay_requests().await.unwrap_or_default(),
-        Err(_) => Vec::new(),
+    let refill = match &result {
+        Ok(()) => sink
+            .unfingerprinted_orders()
+            .await
+            .map(|ids| ids.len())
+            .unwrap_or(0),
+        Err(_) => 0,
     };
     let endpoint = sink.endpoint();
     sink.disconnect().await;
     result?;
     println!("MySQL tables at {endpoint} are at the version this jst-sync expects");
-    if !replay.is_empty() {
+    if refill > 0 {
         println!(
-            "the next `jst-sync push` or `sync` writes every current order again ({})",
-            replay.join("; ")
+            "{refill} order rows carry no fingerprint yet: the next `jst-sync push` or `sync` writes them again from staging"
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -18,7 +18,7 @@ use super::{SharedStaging, with_staging};
 use crate::diff::sha256_hex;
 use crate::sink::mysql::WriteReport;
 use crate::sink::mysql::{MysqlSink, SinkError};
-use crate::staging::{OutboxEntry, OutboxState, RequeueFilter, StagingError};
+use crate::staging::{OutboxEntry, OutboxState, StagingError};
 use crate::transform::{Mapping, OrderRows, Transformed, VersionKey, VersionStamp, transform};
 
 /// What a push did.
@@ -173,28 +173,30 @@ async fn drain_reporting(
     (report, result)
 }
 
-/// Re-enqueues every current order when a migration asked MySQL's rows to be written again,
-/// then clears the request (staging holds the work from then on).
+/// Re-enqueues the current version of every order whose MySQL row has no fingerprint (a
+/// migration re-added or widened a column, or the row predates fingerprints), so the drain
+/// writes them again. Orders staging does not know are left alone (`verify` names them).
 async fn requeue_if_requested(
     staging: &SharedStaging,
     sink: &MysqlSink,
     run_id: i64,
     report: &mut PushReport,
 ) -> Result<(), PushError> {
-    let reasons = sink.replay_requests().await?;
-    if reasons.is_empty() {
+    let Some(ids) = sink.refill_wanted().await? else {
         return Ok(());
-    }
+    };
     let requeued = with_staging(staging, move |s| {
-        s.requeue_current(&RequeueFilter::All, run_id)
+        let o_ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+        s.requeue_orders(&o_ids, run_id)
     })
     .await?;
-    sink.clear_replay_requests().await?;
-    tracing::info!(
-        requeued,
-        reasons = %reasons.join("; "),
-        "Every current order re-enqueued: a migration changed what MySQL rows hold."
-    );
+    sink.clear_refill_mark().await?;
+    if requeued > 0 {
+        tracing::info!(
+            requeued,
+            "Orders without a fingerprint in MySQL re-enqueued: a migration changed what rows hold."
+        );
+    }
     report.requeued_after_migration += requeued as u64;
     Ok(())
 }
@@ -443,7 +445,7 @@ async fn classify_dry(
             .filter_map(|(_, o_id)| o_id.parse::<i64>().ok()),
     );
     let stored = match probe {
-        Some(sink) if dry.compared_with_mysql => match sink.order_versions(&ids).await {
+        Some(sink) if dry.compared_with_mysql => match sink.order_stamps(&ids).await {
             Ok(stored) => Some(
                 stored
                     .into_iter()

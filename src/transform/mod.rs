@@ -74,12 +74,11 @@ impl VersionStamp {
     /// Whether a write of `self` must be skipped because MySQL holds `other`, a newer version.
     ///
     /// The rule (README, "Which version wins"): the gateway's `ts` when both have it; else
-    /// `modified` when both have it and they differ; else, when both carry their content's
-    /// SHA-256, never older (the same content rewritten is idempotent, another content with the
-    /// same `modified` is a real change); only rows written before fingerprints were kept fall
-    /// back to the staging version. Staging versions alone never skip a version whose `modified`
-    /// or content says otherwise, so a staging file restored from an older copy (its ids start
-    /// again) cannot skip real updates.
+    /// `modified` when both have it and they differ; else the version's identity: the same
+    /// content (equal SHA-256) is never older, rewriting it is idempotent; only then the
+    /// staging version (outbox id). Staging ids start again when a staging file is restored from
+    /// an older copy, so they decide only between versions with the same `modified`: a real
+    /// update, which moves `modified` forward, is never skipped.
     pub fn is_older_than(&self, other: &VersionStamp) -> bool {
         if let (Some(mine), Some(theirs)) = (self.ts, other.ts) {
             return mine < theirs;
@@ -89,7 +88,9 @@ impl VersionStamp {
         {
             return mine < theirs;
         }
-        if self.sha256.is_some() && other.sha256.is_some() {
+        if let (Some(mine), Some(theirs)) = (&self.sha256, &other.sha256)
+            && mine == theirs
+        {
             return false;
         }
         self.staging_version < other.staging_version

@@ -52,12 +52,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// Where the migrator leaves word that every current order must be written again.
-pub(crate) const REPLAY_REQUESTS_TABLE: &str = "jst_replay_requests";
-
 /// MySQL's "duplicate column name" and "duplicate key name": a statement of an interrupted
 /// migration that already took effect.
 const ALREADY_APPLIED: [u16; 2] = [1060, 1061];
+
+/// The `jst_schema_migrations` version of the refill mark: the migrator changed what rows hold
+/// (a column re-added or widened, fingerprints added), so the next push writes every order row
+/// without a fingerprint again from staging, then removes the mark.
+pub(crate) const REFILL_MARK_VERSION: u32 = 0;
 
 /// The outcome of a failed step: a driver error, or a schema mismatch in words.
 pub(crate) enum MigrateFailure {
@@ -136,9 +138,10 @@ async fn migrate_locked(
         )
         .await?;
     let template = Template::new(config);
-    // Rows written before a migration that changes what a row holds must be written again.
+    // Rows written before a column was re-added or widened must be written again.
     let had_rows = has_rows(conn, &tables.orders).await?;
-    let mut replay_reasons: Vec<String> = Vec::new();
+    let mut refill_reasons: Vec<String> = Vec::new();
+    let fingerprints_added = !applied.contains(&2);
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for statement in statements(&render(migration.sql, &template)?) {
             match conn.query_drop(&statement).await {
@@ -152,9 +155,7 @@ async fn migrate_locked(
                 other => other?,
             }
         }
-        if had_rows && migration.version > 1 {
-            replay_reasons.push(format!("migration {}", migration.name));
-        }
+
         conn.exec_drop(
             "INSERT INTO jst_schema_migrations (scope, version, name, applied_at) \
              VALUES (?, ?, ?, NOW(3))",
@@ -197,20 +198,34 @@ async fn migrate_locked(
         conn.query_drop(statement).await?;
         info!(table, column, "MySQL column brought up to the mapping.");
         if had_rows {
-            replay_reasons.push(format!("column `{table}`.`{column}` added or widened"));
+            refill_reasons.push(format!("column `{table}`.`{column}` added or widened"));
         }
     }
-    for reason in &replay_reasons {
-        let reason: String = reason.chars().take(255).collect();
+    if !refill_reasons.is_empty() {
+        // A row without a fingerprint is one the next push writes again from staging.
+        conn.query_drop(format!(
+            "UPDATE `{}` SET jst_sha256 = NULL WHERE jst_sha256 IS NOT NULL",
+            tables.orders
+        ))
+        .await?;
+    }
+    if !refill_reasons.is_empty() || (had_rows && fingerprints_added) {
+        let reason: String = if refill_reasons.is_empty() {
+            "refill: rows written before fingerprints".to_owned()
+        } else {
+            format!("refill: {}", refill_reasons.join("; "))
+        };
         conn.exec_drop(
-            format!(
-                "INSERT INTO {REPLAY_REQUESTS_TABLE} (scope, reason, requested_at) VALUES (?, ?, NOW(3)) \
-                 ON DUPLICATE KEY UPDATE requested_at = VALUES(requested_at)"
-            ),
-            (&tables.orders, &reason),
+            "INSERT INTO jst_schema_migrations (scope, version, name, applied_at) VALUES (?, ?, ?, NOW(3)) \
+             ON DUPLICATE KEY UPDATE name = VALUES(name), applied_at = VALUES(applied_at)",
+            (&tables.orders, REFILL_MARK_VERSION, reason.chars().take(255).collect::<String>()),
         )
         .await?;
-        info!(tables = %tables.orders, %reason, "Every current order will be written again by the next push.");
+        info!(
+            tables = %tables.orders,
+            reasons = %refill_reasons.join("; "),
+            "Every order row will be written again by the next push."
+        );
     }
     Ok(())
 }
@@ -282,37 +297,51 @@ pub(crate) async fn pending_ddl(
     Ok(needed)
 }
 
-/// The reasons recorded for rewriting every current order of these tables; empty when none
-/// (or before migration 2 created the record).
-pub(crate) async fn replay_requests(
+/// With a refill mark: the orders whose row carries no fingerprint (`jst_sha256` is NULL),
+/// which the push writes again from staging. `None` without a mark (nothing to look for).
+pub(crate) async fn refill_wanted(
     conn: &mut Conn,
     tables: &TableNames,
-) -> Result<Vec<String>, mysql_async::Error> {
-    let exists: Option<i64> = conn
+) -> Result<Option<Vec<i64>>, mysql_async::Error> {
+    let marked: Option<i64> = conn
         .exec_first(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-            (REPLAY_REQUESTS_TABLE,),
+            "SELECT COUNT(*) FROM jst_schema_migrations WHERE scope = ? AND version = ?",
+            (&tables.orders, REFILL_MARK_VERSION),
         )
         .await?;
-    if exists != Some(1) {
-        return Ok(Vec::new());
+    if marked.unwrap_or(0) == 0 {
+        return Ok(None);
     }
-    conn.exec(
-        format!("SELECT reason FROM {REPLAY_REQUESTS_TABLE} WHERE scope = ? ORDER BY requested_at"),
-        (&tables.orders,),
-    )
-    .await
+    let ids = conn
+        .query(format!(
+            "SELECT `{ORDER_ID_COLUMN}` FROM `{}` WHERE jst_sha256 IS NULL",
+            tables.orders
+        ))
+        .await?;
+    Ok(Some(ids))
 }
 
-/// Clears the replay requests of these tables (once every current order is re-enqueued).
-pub(crate) async fn clear_replay_requests(
+/// Removes the refill mark once staging has re-enqueued the orders.
+pub(crate) async fn clear_refill_mark(
     conn: &mut Conn,
     tables: &TableNames,
 ) -> Result<(), mysql_async::Error> {
     conn.exec_drop(
-        format!("DELETE FROM {REPLAY_REQUESTS_TABLE} WHERE scope = ?"),
-        (&tables.orders,),
+        "DELETE FROM jst_schema_migrations WHERE scope = ? AND version = ?",
+        (&tables.orders, REFILL_MARK_VERSION),
     )
+    .await
+}
+
+/// The orders whose row carries no fingerprint (for `verify`).
+pub(crate) async fn unfingerprinted(
+    conn: &mut Conn,
+    tables: &TableNames,
+) -> Result<Vec<i64>, mysql_async::Error> {
+    conn.query(format!(
+        "SELECT `{ORDER_ID_COLUMN}` FROM `{}` WHERE jst_sha256 IS NULL",
+        tables.orders
+    ))
     .await
 }
 

@@ -10,7 +10,7 @@ use super::migrations::{self, MigrateFailure};
 use super::statements::{ChunkLimits, IDS_PER_STATEMENT, in_list};
 use super::write_report::RowCounts;
 use crate::transform::mapping::ORDER_ID_COLUMN;
-use crate::transform::{ColumnKind, Mapping, VersionStamp};
+use crate::transform::{ColumnKind, Mapping, VersionKey, VersionStamp};
 use chrono::NaiveDateTime;
 
 /// Prepared statements each connection keeps: the row-count shapes of three tables' inserts
@@ -160,8 +160,26 @@ impl MysqlSink {
         })
     }
 
-    /// The stored version stamps of those of `ids` that are in the order table.
-    pub async fn order_versions(&self, ids: &[i64]) -> Result<Vec<(i64, VersionStamp)>, SinkError> {
+    /// The stored `(jst_ts, jst_version)` of those of `ids` that are in the order table.
+    pub async fn order_versions(&self, ids: &[i64]) -> Result<Vec<(i64, VersionKey)>, SinkError> {
+        let stamps = self.order_stamps(ids).await?;
+        Ok(stamps
+            .into_iter()
+            .map(|(id, stamp)| {
+                (
+                    id,
+                    VersionKey {
+                        ts: stamp.ts,
+                        staging_version: stamp.staging_version,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The stored version stamps (`jst_ts`, `jst_modified`, `jst_sha256`, `jst_version`) of
+    /// those of `ids` that are in the order table.
+    pub async fn order_stamps(&self, ids: &[i64]) -> Result<Vec<(i64, VersionStamp)>, SinkError> {
         let mut conn = self.conn().await?;
         self.versions_in(&mut conn, ids, "").await
     }
@@ -225,19 +243,30 @@ impl MysqlSink {
         }
     }
 
-    /// Why every current order must be written again (a migration re-added or widened a
-    /// column); empty when nothing asks for it.
-    pub async fn replay_requests(&self) -> Result<Vec<String>, SinkError> {
+    /// When a migration marked the tables for a refill: the orders whose MySQL row carries no
+    /// fingerprint and must be written again from staging (a column was re-added or widened, or
+    /// the row predates fingerprints).
+    pub async fn refill_wanted(&self) -> Result<Option<Vec<i64>>, SinkError> {
         let mut conn = self.conn().await?;
-        migrations::replay_requests(&mut conn, &self.config.tables)
+        migrations::refill_wanted(&mut conn, &self.config.tables)
             .await
             .map_err(|e| self.classify(e, Phase::Write))
     }
 
-    /// Clears the replay requests once staging has re-enqueued every current order.
-    pub async fn clear_replay_requests(&self) -> Result<(), SinkError> {
+    /// Removes the refill mark (after staging re-enqueued the orders [`refill_wanted`] named).
+    ///
+    /// [`refill_wanted`]: Self::refill_wanted
+    pub async fn clear_refill_mark(&self) -> Result<(), SinkError> {
         let mut conn = self.conn().await?;
-        migrations::clear_replay_requests(&mut conn, &self.config.tables)
+        migrations::clear_refill_mark(&mut conn, &self.config.tables)
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))
+    }
+
+    /// The orders whose MySQL row carries no fingerprint (for `verify`).
+    pub async fn unfingerprinted_orders(&self) -> Result<Vec<i64>, SinkError> {
+        let mut conn = self.conn().await?;
+        migrations::unfingerprinted(&mut conn, &self.config.tables)
             .await
             .map_err(|e| self.classify(e, Phase::Write))
     }
