@@ -10,6 +10,7 @@ mod inspecting;
 mod live_shop;
 mod observing;
 mod partitions;
+mod poison;
 mod repairing;
 mod schema;
 mod schema_drift;
