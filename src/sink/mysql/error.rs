@@ -267,10 +267,22 @@ fn denied(code: u16, message: &str, who: &Identity, reason: String) -> SinkError
         Some(table) => format!("`{}`.`{table}`", who.database),
         None => format!("`{}`.*", who.database),
     };
+    // A missing write privilege: grant the whole set a push needs at once, so the next
+    // statement does not fail on the next one.
+    let dml = ["SELECT", "INSERT", "UPDATE", "DELETE"];
+    let grant = if privilege.split(',').all(|p| dml.contains(&p.trim())) {
+        format!(
+            "GRANT {} ON `{}`.* TO {user_host};",
+            dml.join(", "),
+            who.database
+        )
+    } else {
+        format!("GRANT {privilege} ON {object} TO {user_host};")
+    };
     SinkError::Denied {
         endpoint: who.endpoint.clone(),
         user: user_host.clone(),
-        grant: format!("GRANT {privilege} ON {object} TO {user_host};"),
+        grant,
         privilege,
         object,
         reason,
@@ -375,7 +387,16 @@ mod tests {
         assert_eq!(privilege, "INSERT");
         assert_eq!(
             grant,
-            "GRANT INSERT ON `shop`.`order_list_query` TO 'jst'@'localhost';"
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO 'jst'@'localhost';"
+        );
+        let ddl = server(
+            1142,
+            "ALTER command denied to user 'jst'@'%' for table `shop`.`order_items`",
+        );
+        assert!(
+            ddl.to_string()
+                .contains("GRANT ALTER ON `shop`.`order_items` TO 'jst'@'%';"),
+            "{ddl}"
         );
         let on_database = server(1044, "Access denied for user 'jst'@'%' to database 'shop'");
         assert!(
