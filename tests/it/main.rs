@@ -4,6 +4,7 @@
 mod support;
 
 mod bench_command;
+mod drift_repair;
 mod end_to_end;
 mod failures;
 mod inspecting;
@@ -14,5 +15,6 @@ mod observing;
 mod partitions;
 mod poison;
 mod repairing;
+mod restored_staging;
 mod schema;
 mod schema_drift;
