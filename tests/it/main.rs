@@ -4,6 +4,7 @@
 mod support;
 
 mod bench_command;
+mod decimals;
 mod drift_repair;
 mod end_to_end;
 mod failures;
