@@ -16,7 +16,7 @@
 
 ALTER TABLE `{{order_table}}`
     ADD COLUMN jst_modified DATETIME NULL COMMENT 'jst-sync: the modified of the version written (Beijing time)' AFTER jst_synced_at,
-    ADD COLUMN jst_sha256 CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL COMMENT 'jst-sync: SHA-256 of the staged JSON written (NULL: to be written again)' AFTER jst_modified;
+    ADD COLUMN jst_sha256 CHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL COMMENT 'jst-sync: SHA-256 of the staged JSON written (NULL: to be written again)' AFTER jst_modified;
 
 UPDATE `{{order_table}}` SET jst_modified = modified WHERE jst_modified IS NULL;
 

@@ -453,8 +453,10 @@ async fn classify_dry(
             ),
             // The tables are created by the first real push: until then every order is new.
             Err(SinkError::SchemaChanged { .. }) => {
-                dry.mysql_note =
-                    Some("tables not created yet: every order is an insert".to_owned());
+                dry.mysql_note = Some(
+                    "tables not created or not migrated yet: every order counts as an insert"
+                        .to_owned(),
+                );
                 Some(std::collections::HashMap::new())
             }
             Err(error) => {

@@ -189,3 +189,27 @@ async fn rows_locked_by_another_client_are_retried_then_the_batch_stays_queued()
         .success();
     assert_exact(&db, &visible(&gateway)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_names_the_mysql_it_cannot_use_and_how_to_fix_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ran = Jst::new(&["demo", "--orders", "20"])
+        .arg("--mysql-url")
+        .arg(format!("mysql://root:DemoPw@127.0.0.1:{port}/test"))
+        .run()
+        .await
+        .failure();
+    let stderr = ran.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "MySQL at 127.0.0.1:{port} cannot be used for the demo"
+        )) && stderr.contains("--mysql-url"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Input/output error"), "{stderr}");
+    assert!(!stderr.contains("DemoPw"), "{stderr}");
+}

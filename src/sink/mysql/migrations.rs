@@ -241,10 +241,39 @@ async fn has_rows(conn: &mut Conn, table: &str) -> Result<bool, MigrateFailure> 
     Ok(row.is_some())
 }
 
-/// What DDL the tables still need for this jst-sync and mapping, found by reading only (no
-/// CREATE, no ALTER, no lock): empty when a user with SELECT, INSERT, UPDATE and DELETE can
-/// push. Partitions for coming months are not counted (rows land in `pmax` meanwhile).
+/// What DDL the tables still need for this jst-sync and mapping, found by reading only.
+#[derive(Debug, Default)]
+pub(crate) struct PendingDdl {
+    /// What must change before a push can write (empty: a user with SELECT, INSERT, UPDATE and
+    /// DELETE can push).
+    pub needed: Vec<String>,
+    /// Partitions for the coming months are missing (rows land in `pmax` meanwhile, so this
+    /// one can wait for a user who may ALTER).
+    pub partitions_due: bool,
+}
+
+/// Reads (no CREATE, no ALTER, no lock) what DDL the tables still need; refuses a
+/// partitioning other than the setting's.
 pub(crate) async fn pending_ddl(
+    conn: &mut Conn,
+    config: &MysqlConfig,
+    mapping: &Mapping,
+) -> Result<PendingDdl, MigrateFailure> {
+    let needed = needed_ddl(conn, config, mapping).await?;
+    let partitions_due = if needed.is_empty() {
+        partitions_due(conn, &config.tables.orders, config.partition_by_month)
+            .await?
+            .is_some()
+    } else {
+        false
+    };
+    Ok(PendingDdl {
+        needed,
+        partitions_due,
+    })
+}
+
+async fn needed_ddl(
     conn: &mut Conn,
     config: &MysqlConfig,
     mapping: &Mapping,
@@ -351,6 +380,20 @@ async fn check_partitioning(
     table: &str,
     by_month: bool,
 ) -> Result<(), MigrateFailure> {
+    if let Some(statement) = partitions_due(conn, table, by_month).await? {
+        conn.query_drop(statement).await?;
+        info!(table, "MySQL partitions added for the coming months.");
+    }
+    Ok(())
+}
+
+/// Refuses a partitioning other than the setting's (reading only); the statement that adds the
+/// coming months to a partitioned table, when some are missing.
+async fn partitions_due(
+    conn: &mut Conn,
+    table: &str,
+    by_month: bool,
+) -> Result<Option<String>, MigrateFailure> {
     let rows: Vec<(String, Option<String>)> = conn
         .exec(
             "SELECT PARTITION_NAME, PARTITION_DESCRIPTION FROM information_schema.PARTITIONS \
@@ -372,7 +415,7 @@ async fn check_partitioning(
         )));
     }
     if !partitioned {
-        return Ok(());
+        return Ok(None);
     }
     let has_key = !table_columns(conn, table)
         .await?
@@ -388,11 +431,11 @@ async fn check_partitioning(
         .iter()
         .filter_map(|(_, description)| description.as_deref()?.trim().parse().ok())
         .collect();
-    if let Some(statement) = partitions::extend_statement(table, &bounds, beijing_time::now()) {
-        conn.query_drop(statement).await?;
-        info!(table, "MySQL partitions added for the coming months.");
-    }
-    Ok(())
+    Ok(partitions::extend_statement(
+        table,
+        &bounds,
+        beijing_time::now(),
+    ))
 }
 
 /// Fills the templates; table names were validated as plain identifiers.
