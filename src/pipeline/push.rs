@@ -406,9 +406,9 @@ async fn write_isolating(
     let mut total = WriteReport::default();
     let mut refused = Vec::new();
     // Ranges still to write, the next one last; halves keep the outbox order.
-    let mut todo = vec![0..rows.len()];
-    while let Some(range) = todo.pop() {
-        match sink.write(&rows[range.clone()]).await {
+    let mut todo: Vec<(usize, usize)> = vec![(0, rows.len())];
+    while let Some((start, end)) = todo.pop() {
+        match sink.write(&rows[start..end]).await {
             Ok(written) => {
                 total.orders_written += written.orders_written;
                 total.stale_skipped += written.stale_skipped;
@@ -417,12 +417,12 @@ async fn write_isolating(
                 total.statements += written.statements;
             }
             Err(error) if error.is_data_rejection() => {
-                if range.len() == 1 {
-                    refused.push((range.start, error));
+                if end - start == 1 {
+                    refused.push((start, error));
                 } else {
-                    let middle = range.start + range.len() / 2;
-                    todo.push(middle..range.end);
-                    todo.push(range.start..middle);
+                    let middle = start + (end - start) / 2;
+                    todo.push((middle, end));
+                    todo.push((start, middle));
                 }
             }
             Err(error) => return Err(error),

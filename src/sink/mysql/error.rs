@@ -35,12 +35,11 @@ pub enum SinkError {
     },
     /// The user lacks a privilege. Needs a DBA.
     #[error(
-        "MySQL at {endpoint} denies {privilege} on {object} to {user} ({reason}); a DBA can grant \
-         it with: {grant}"
+        "MySQL at {endpoint} denies {privilege} on {object} ({reason}); a DBA can grant it with: \
+         {grant}"
     )]
     Denied {
         endpoint: String,
-        user: String,
         privilege: String,
         object: String,
         grant: String,
@@ -281,7 +280,6 @@ fn denied(code: u16, message: &str, who: &Identity, reason: String) -> SinkError
     };
     SinkError::Denied {
         endpoint: who.endpoint.clone(),
-        user: user_host.clone(),
         grant,
         privilege,
         object,
