@@ -7,8 +7,8 @@
 //! row over `max_allowed_packet`), the batch is split in halves until the refused orders are
 //! alone; each is quarantined at stage `push` with MySQL's reason and the rest is written, so
 //! one bad order never blocks the others. A later version of a quarantined order is tried
-//! again like any other. When a migration asked for it (a column re-added or widened), every
-//! current order is re-enqueued before the drain starts.
+//! again like any other. When a migration marked the tables for a refill (a column re-added or
+//! widened), every current staged order is re-enqueued before the drain starts.
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use super::{SharedStaging, with_staging};
 use crate::diff::sha256_hex;
 use crate::sink::mysql::WriteReport;
 use crate::sink::mysql::{MysqlSink, SinkError};
-use crate::staging::{OutboxEntry, OutboxState, StagingError};
+use crate::staging::{OutboxEntry, OutboxState, RequeueFilter, StagingError};
 use crate::transform::{Mapping, OrderRows, Transformed, VersionKey, VersionStamp, transform};
 
 /// What a push did.
@@ -173,30 +173,27 @@ async fn drain_reporting(
     (report, result)
 }
 
-/// Re-enqueues the current version of every order whose MySQL row has no fingerprint (a
-/// migration re-added or widened a column, or the row predates fingerprints), so the drain
-/// writes them again. Orders staging does not know are left alone (`verify` names them).
+/// When a migration marked the tables for a refill (a column re-added or widened, or
+/// fingerprints added to rows of an older jst-sync), re-enqueues every current staged order, as
+/// `replay` does, so the drain writes them all again; then clears the mark.
 async fn requeue_if_requested(
     staging: &SharedStaging,
     sink: &MysqlSink,
     run_id: i64,
     report: &mut PushReport,
 ) -> Result<(), PushError> {
-    let Some(ids) = sink.refill_wanted().await? else {
+    if !sink.refill_wanted().await? {
         return Ok(());
-    };
+    }
     let requeued = with_staging(staging, move |s| {
-        let o_ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-        s.requeue_orders(&o_ids, run_id)
+        s.requeue_current(&RequeueFilter::All, run_id)
     })
     .await?;
     sink.clear_refill_mark().await?;
-    if requeued > 0 {
-        tracing::info!(
-            requeued,
-            "Orders without a fingerprint in MySQL re-enqueued: a migration changed what rows hold."
-        );
-    }
+    tracing::info!(
+        requeued,
+        "Every current order re-enqueued: a migration changed what MySQL rows hold."
+    );
     report.requeued_after_migration += requeued as u64;
     Ok(())
 }

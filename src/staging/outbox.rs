@@ -155,30 +155,6 @@ impl StagingStore {
         Ok(())
     }
 
-    /// Enqueues the current versions of `o_ids` again under `run_id`, in one transaction, as
-    /// `replay --order` does for one (their pending entries are superseded); ids staging does not
-    /// know are skipped. Returns how many were enqueued.
-    pub fn requeue_orders(&mut self, o_ids: &[String], run_id: i64) -> Result<usize, StagingError> {
-        let tx = self.conn.transaction()?;
-        let at = now();
-        let mut enqueued = 0;
-        for o_id in o_ids {
-            tx.prepare_cached(
-                "UPDATE outbox SET state = 'superseded', done_at = ?2 WHERE state = 'pending' AND o_id = ?1
-                 AND EXISTS (SELECT 1 FROM current_orders WHERE o_id = ?1)",
-            )?
-            .execute(params![o_id, at])?;
-            enqueued += tx
-                .prepare_cached(
-                    "INSERT INTO outbox (version_id, o_id, enqueued_at, run_id)
-                     SELECT version_id, o_id, ?2, ?3 FROM current_orders WHERE o_id = ?1",
-                )?
-                .execute(params![o_id, at, run_id])?;
-        }
-        tx.commit()?;
-        Ok(enqueued)
-    }
-
     /// Open (unresolved) quarantine entries, newest first; all of them with `include_resolved`.
     pub fn quarantine_entries(
         &self,

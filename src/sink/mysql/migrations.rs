@@ -57,8 +57,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 const ALREADY_APPLIED: [u16; 2] = [1060, 1061];
 
 /// The `jst_schema_migrations` version of the refill mark: the migrator changed what rows hold
-/// (a column re-added or widened, fingerprints added), so the next push writes every order row
-/// without a fingerprint again from staging, then removes the mark.
+/// (a column re-added or widened, fingerprints added), so the next push re-enqueues every
+/// current staged order and writes it again, then removes the mark.
 pub(crate) const REFILL_MARK_VERSION: u32 = 0;
 
 /// The outcome of a failed step: a driver error, or a schema mismatch in words.
@@ -326,28 +326,18 @@ async fn needed_ddl(
     Ok(needed)
 }
 
-/// With a refill mark: the orders whose row carries no fingerprint (`jst_sha256` is NULL),
-/// which the push writes again from staging. `None` without a mark (nothing to look for).
+/// Whether a migration left a refill mark on these tables.
 pub(crate) async fn refill_wanted(
     conn: &mut Conn,
     tables: &TableNames,
-) -> Result<Option<Vec<i64>>, mysql_async::Error> {
+) -> Result<bool, mysql_async::Error> {
     let marked: Option<i64> = conn
         .exec_first(
             "SELECT COUNT(*) FROM jst_schema_migrations WHERE scope = ? AND version = ?",
             (&tables.orders, REFILL_MARK_VERSION),
         )
         .await?;
-    if marked.unwrap_or(0) == 0 {
-        return Ok(None);
-    }
-    let ids = conn
-        .query(format!(
-            "SELECT `{ORDER_ID_COLUMN}` FROM `{}` WHERE jst_sha256 IS NULL",
-            tables.orders
-        ))
-        .await?;
-    Ok(Some(ids))
+    Ok(marked.unwrap_or(0) > 0)
 }
 
 /// Removes the refill mark once staging has re-enqueued the orders.

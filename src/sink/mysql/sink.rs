@@ -248,19 +248,16 @@ impl MysqlSink {
         }
     }
 
-    /// When a migration marked the tables for a refill: the orders whose MySQL row carries no
-    /// fingerprint and must be written again from staging (a column was re-added or widened, or
-    /// the row predates fingerprints).
-    pub async fn refill_wanted(&self) -> Result<Option<Vec<i64>>, SinkError> {
+    /// Whether a migration marked the tables for a refill: every current staged order must be
+    /// written again (a column was re-added or widened, or rows predate fingerprints).
+    pub async fn refill_wanted(&self) -> Result<bool, SinkError> {
         let mut conn = self.conn().await?;
         migrations::refill_wanted(&mut conn, &self.config.tables)
             .await
             .map_err(|e| self.classify(e, Phase::Write))
     }
 
-    /// Removes the refill mark (after staging re-enqueued the orders [`refill_wanted`] named).
-    ///
-    /// [`refill_wanted`]: Self::refill_wanted
+    /// Removes the refill mark (after staging re-enqueued every current order).
     pub async fn clear_refill_mark(&self) -> Result<(), SinkError> {
         let mut conn = self.conn().await?;
         migrations::clear_refill_mark(&mut conn, &self.config.tables)

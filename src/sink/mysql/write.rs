@@ -108,17 +108,13 @@ impl MysqlSink {
         if max == 0 {
             return Ok(());
         }
-        let synced_at = datetime_value(now_with_millis());
         for (id, rows) in newest {
-            let order_bytes = row_bytes(&self.order_values(rows, &synced_at));
-            let child_bytes = rows
-                .items
-                .iter()
+            let bytes = std::iter::once(&rows.order)
+                .chain(&rows.items)
                 .chain(&rows.pays)
-                .map(|row| row_bytes(&row.iter().map(cell_value).collect::<Vec<_>>()))
+                .map(|row| cells_bytes(row))
                 .max()
                 .unwrap_or(0);
-            let bytes = order_bytes.max(child_bytes);
             if bytes + PACKET_OVERHEAD > max {
                 return Err(SinkError::PacketTooLarge {
                     endpoint: self.who.endpoint.clone(),
@@ -422,6 +418,22 @@ fn columns_with<'a>(table: &'a TableMapping, bookkeeping: &[&'a str]) -> Vec<&'a
         .column_names()
         .chain(bookkeeping.iter().copied())
         .collect()
+}
+
+/// [`row_bytes`] of a row's cells, without building its values (the bookkeeping columns are
+/// in the packet overhead).
+fn cells_bytes(cells: &[Cell]) -> usize {
+    cells
+        .iter()
+        .map(|cell| {
+            2 + match cell {
+                Cell::Null => 1,
+                Cell::Text(text) | Cell::Decimal(text) => text.len() + 9,
+                Cell::DateTime(_) => 12,
+                Cell::Int(_) | Cell::Bool(_) => 8,
+            }
+        })
+        .sum()
 }
 
 fn cell_value(cell: &Cell) -> Value {
