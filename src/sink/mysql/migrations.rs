@@ -224,7 +224,7 @@ async fn migrate_locked(
         info!(
             tables = %tables.orders,
             reasons = %refill_reasons.join("; "),
-            "Every order row will be written again by the next push."
+            "Every current order will be written again by the next push."
         );
     }
     Ok(())

@@ -24,7 +24,10 @@ impl PrivateMariaDb {
     /// Initialises a data directory (the server is not started).
     pub fn install() -> PrivateMariaDb {
         let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mariadb-install-db")
+        // A temporary directory of its own: a starting server removes the `#sql*` files it
+        // finds in its tmpdir, which breaks other servers bootstrapping in a shared /tmp.
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        let output = Command::new("mariadb-install-db")
             .args([
                 "--no-defaults",
                 "--user=root",
@@ -32,11 +35,15 @@ impl PrivateMariaDb {
                 "--skip-test-db",
             ])
             .arg(format!("--datadir={}", dir.path().join("data").display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .arg(format!("--tmpdir={}", dir.path().join("tmp").display()))
+            .stdin(Stdio::null())
+            .output()
             .expect("mariadb-install-db runs");
-        assert!(status.success(), "mariadb-install-db failed");
+        assert!(
+            output.status.success(),
+            "mariadb-install-db failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         PrivateMariaDb {
             dir,
             port: free_port(),
@@ -91,6 +98,10 @@ impl PrivateMariaDb {
                         self.dir.path().join("mysqld.sock").display()
                     ))
                     .arg(format!("--port={}", self.port))
+                    .arg(format!(
+                        "--tmpdir={}",
+                        self.dir.path().join("tmp").display()
+                    ))
                     .args([
                         "--bind-address=127.0.0.1",
                         "--user=root",
