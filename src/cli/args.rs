@@ -92,7 +92,17 @@ pub enum Command {
     ///   jst-sync run --every 5m --metrics-file /var/lib/node_exporter/textfile/jst_sync.prom
     #[command(verbatim_doc_comment)]
     Run(ScheduleArgs),
+    /// Create or upgrade the MySQL tables (DDL), for a user with CREATE and ALTER
+    ///
+    /// `sync` and `push` migrate by themselves when their user may; a least-privilege user
+    /// (SELECT, INSERT, UPDATE, DELETE only) pushes into tables already at the expected
+    /// version, and a DBA runs `jst-sync migrate` once after each upgrade. No API calls.
+    #[command(verbatim_doc_comment)]
+    Migrate(MigrateArgs),
 }
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateArgs {}
 
 #[derive(Debug, Args, Clone)]
 pub struct AuditArgs {

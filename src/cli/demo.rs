@@ -175,12 +175,14 @@ async fn drop_demo_tables(config: &Config) -> anyhow::Result<()> {
     use mysql_async::prelude::Queryable;
     let tables = mysql_config(config)?.tables;
     let url = config.require_mysql()?;
-    let pool = mysql_async::Pool::new(mysql_async::Opts::from_url(url.expose()).map_err(|e| {
+    let opts = mysql_async::Opts::from_url(url.expose()).map_err(|e| {
         anyhow::anyhow!(
             "invalid MySQL URL: {}",
             crate::secret::redact(&e.to_string(), &url)
         )
-    })?);
+    })?;
+    let endpoint = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+    let pool = mysql_async::Pool::new(opts);
     let result = async {
         let mut conn = pool.get_conn().await?;
         conn.query_drop(format!(
@@ -205,5 +207,12 @@ async fn drop_demo_tables(config: &Config) -> anyhow::Result<()> {
     }
     .await;
     let _ = pool.disconnect().await;
-    result.map_err(|e| anyhow::anyhow!("MySQL: {}", crate::secret::redact(&e.to_string(), &url)))
+    result.map_err(|e| {
+        anyhow::anyhow!(
+            "MySQL at {endpoint} cannot be used for the demo ({}): start MySQL or MariaDB there, \
+             or pass --mysql-url (JST_MYSQL_URL) naming a server and database the demo may \
+             create tables in",
+            crate::secret::redact(&crate::sink::mysql::driver_reason(&e), &url)
+        )
+    })
 }

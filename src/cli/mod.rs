@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod fake_gateway;
 mod logging;
+mod migrate;
 mod observe;
 mod replay;
 mod run;
@@ -46,6 +47,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => schedule::run_every(&cli.global, args).await,
         Command::Schema(args) => schema::schema(&cli.global, args),
         Command::Bench(args) => bench::run(args).await,
+        Command::Migrate(args) => migrate::migrate(&cli.global, args).await,
         command => run::run_cli_command(&cli.global, command).await,
     }
 }

@@ -81,6 +81,7 @@ pub(super) async fn run_cli_command(
     }
     // Several merchants: each runs on its own; one's failure does not stop the others.
     let mut failed = Vec::new();
+    let mut set_aside = Vec::new();
     for (name, config) in &merchants {
         if *stop.borrow() {
             failed.push(name.clone());
@@ -91,7 +92,10 @@ pub(super) async fn run_cli_command(
         match run_command(config, &options, stop.clone()).await {
             Ok(summary) => {
                 observer.after_run(&summary).await;
-                if report_summary(&summary) != ExitCode::SUCCESS {
+                let code = report_summary(&summary);
+                if code == ExitCode::from(super::summary::SET_ASIDE_EXIT_CODE) {
+                    set_aside.push(name.clone());
+                } else if code != ExitCode::SUCCESS {
                     failed.push(name.clone());
                 }
             }
@@ -104,7 +108,9 @@ pub(super) async fn run_cli_command(
             }
         }
     }
-    if failed.is_empty() {
+    if failed.is_empty() && !set_aside.is_empty() {
+        Ok(ExitCode::from(super::summary::SET_ASIDE_EXIT_CODE))
+    } else if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
@@ -123,11 +129,7 @@ pub(super) fn report_summary(summary: &RunSummary) -> ExitCode {
     if let Some(error) = &summary.error {
         eprintln!("error: {error}");
     }
-    if summary.succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    summary.exit_code()
 }
 
 impl RunOptions {
@@ -513,6 +515,9 @@ async fn wait_for_a_known_ban(
 
 async fn connect_sink(config: &Config, mapping: &Mapping) -> anyhow::Result<MysqlSink> {
     let sink = MysqlSink::connect(&mysql_config(config)?, mapping.clone()).await?;
-    sink.migrate().await?;
+    if let Err(error) = sink.prepare().await {
+        sink.disconnect().await;
+        return Err(error.into());
+    }
     Ok(sink)
 }

@@ -138,6 +138,12 @@ fn run_facts(summary: &Value) -> String {
                 .and_then(Value::as_i64)
                 .unwrap_or(0)
         ));
+        let set_aside = number(&["push", "rejected_by_mysql"]);
+        if set_aside > 0 {
+            facts.push(format!(
+                "set aside {set_aside} orders MySQL refused (see `jst-sync quarantine`)"
+            ));
+        }
     }
     facts.join("; ")
 }

@@ -7,6 +7,11 @@ use crate::pipeline::pull::PullReport;
 use crate::pipeline::push::PushReport;
 use crate::telemetry::WatermarkLag;
 
+/// The exit code of a run that lost nothing but set orders aside: MySQL refused them for
+/// their data and they wait in quarantine (`jst-sync quarantine`). 0 means nothing lost and
+/// nothing set aside at push; 1 means the run failed.
+pub const SET_ASIDE_EXIT_CODE: u8 = 3;
+
 /// What one run did, start to end.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct RunSummary {
@@ -29,6 +34,19 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// Every watermark after the run and how far it is behind now.
     pub watermarks: Vec<WatermarkLag>,
+}
+
+impl RunSummary {
+    /// 0 when the run succeeded and MySQL refused nothing, [`SET_ASIDE_EXIT_CODE`] when it
+    /// succeeded but set orders aside at push, 1 when it failed.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        let set_aside = self.push.as_ref().is_some_and(|p| p.rejected_by_mysql > 0);
+        match (self.succeeded, set_aside) {
+            (false, _) => std::process::ExitCode::FAILURE,
+            (true, true) => std::process::ExitCode::from(SET_ASIDE_EXIT_CODE),
+            (true, false) => std::process::ExitCode::SUCCESS,
+        }
+    }
 }
 
 impl fmt::Display for RunSummary {
@@ -117,6 +135,20 @@ impl fmt::Display for RunSummary {
                 push.filtered,
                 push.pending_left
             )?;
+            if push.rejected_by_mysql > 0 {
+                writeln!(
+                    f,
+                    "  set aside {} orders MySQL refused for their data (see `jst-sync quarantine`; exit code {SET_ASIDE_EXIT_CODE})",
+                    push.rejected_by_mysql
+                )?;
+            }
+            if push.requeued_after_migration > 0 {
+                writeln!(
+                    f,
+                    "  refill   re-enqueued {} current orders: a migration re-added or widened a column",
+                    push.requeued_after_migration
+                )?;
+            }
         }
         if let Some(dry) = self.push.as_ref().and_then(|p| p.dry_run.as_ref()) {
             if dry.compared_with_mysql {

@@ -1,9 +1,11 @@
-//! `verify`: reconciles staging with MySQL. Every current version staging has pushed must be
-//! in MySQL with the same stored version (`jst_ts`), the same key fields (`so_id`, `status`,
-//! `modified`, as the mapping makes them) and as many item and payment rows as the order has;
-//! nothing may be in MySQL that staging does not know or that the mapping filters out. Versions
-//! still waiting in the outbox are "not yet pushed", not drift. Exits 1 on drift, naming the
-//! first ids of each kind.
+//! `verify`: reconciles staging with MySQL, by content. Every current version staging has
+//! pushed must be in MySQL with the same stored version (`jst_ts`), the fingerprint of that
+//! version (`jst_sha256`, the SHA-256 of its staged JSON), every mapped column as the transform
+//! makes it from that version, and as many item and payment rows as the order has; nothing may
+//! be in MySQL that staging does not know or that the mapping filters out. A row without a
+//! fingerprint (written before fingerprints, or cleared by a migration that re-added or widened
+//! a column) is drift until the next push writes it again. Versions still waiting in the outbox
+//! are "not yet pushed", not drift. Exits 1 on drift, naming the first ids of each kind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
@@ -19,12 +21,11 @@ use crate::sink::mysql::{MysqlSink, StoredOrder};
 use crate::staging::StagingStore;
 use crate::transform::{Cell, Mapping, Transformed, VersionKey, transform};
 
-/// The order columns compared besides the id and `jst_ts`, when the mapping has them.
-const KEY_COLUMNS: [&str; 3] = ["so_id", "status", "modified"];
-
 /// What staging says MySQL should hold for one order.
 struct Expected {
     ts: Option<i64>,
+    /// The SHA-256 of the staged JSON of the current version.
+    sha256: String,
     fields: Vec<Option<String>>,
     items: u64,
     pays: u64,
@@ -46,6 +47,10 @@ struct Drift {
     unknown_to_staging: Vec<i64>,
     filtered_but_present: Vec<i64>,
     version_differs: Vec<i64>,
+    /// Rows without a fingerprint: to be written again by the next push.
+    no_fingerprint: Vec<i64>,
+    /// Rows written from another version than staging's current one.
+    fingerprint_differs: Vec<i64>,
     fields_differ: Vec<(i64, String)>,
     items_differ: Vec<i64>,
     pays_differ: Vec<i64>,
@@ -57,6 +62,8 @@ impl Drift {
             + self.unknown_to_staging.len()
             + self.filtered_but_present.len()
             + self.version_differs.len()
+            + self.no_fingerprint.len()
+            + self.fingerprint_differs.len()
             + self.fields_differ.len()
             + self.items_differ.len()
             + self.pays_differ.len()
@@ -66,9 +73,11 @@ impl Drift {
 pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
     let mapping = mapping(&config)?;
-    let columns: Vec<&str> = KEY_COLUMNS
-        .into_iter()
-        .filter(|c| mapping.order.position(c).is_some())
+    // Every mapped column but the id (the row's key).
+    let columns: Vec<&str> = mapping
+        .order
+        .column_names()
+        .filter(|c| *c != crate::transform::mapping::ORDER_ID_COLUMN)
         .collect();
     let view = {
         let store = StagingStore::open_read_only(&config.staging)
@@ -116,6 +125,8 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
                 "unknown_to_staging": {"count": drift.unknown_to_staging.len(), "first": first(&drift.unknown_to_staging)},
                 "filtered_but_present": {"count": drift.filtered_but_present.len(), "first": first(&drift.filtered_but_present)},
                 "version_differs": {"count": drift.version_differs.len(), "first": first(&drift.version_differs)},
+                "no_fingerprint": {"count": drift.no_fingerprint.len(), "first": first(&drift.no_fingerprint)},
+                "fingerprint_differs": {"count": drift.fingerprint_differs.len(), "first": first(&drift.fingerprint_differs)},
                 "fields_differ": {"count": drift.fields_differ.len(), "first": drift.fields_differ.iter().take(limit).map(|(id, what)| json!({"id": id, "column": what})).collect::<Vec<_>>()},
                 "items_differ": {"count": drift.items_differ.len(), "first": first(&drift.items_differ)},
                 "pays_differ": {"count": drift.pays_differ.len(), "first": first(&drift.pays_differ)},
@@ -156,6 +167,14 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
             text(&drift.filtered_but_present),
         );
         show("jst_ts differs", text(&drift.version_differs));
+        show(
+            "no fingerprint (to be written again: run `jst-sync push`)",
+            text(&drift.no_fingerprint),
+        );
+        show(
+            "written from another version than staging's current one",
+            text(&drift.fingerprint_differs),
+        );
         show(
             "columns differ",
             drift
@@ -224,6 +243,7 @@ fn read_staging(
                     id,
                     Expected {
                         ts: record.ts,
+                        sha256: crate::diff::sha256_hex(&record.canonical_json),
                         fields,
                         items: rows.items.len() as u64,
                         pays: rows.pays.len() as u64,
@@ -252,6 +272,11 @@ fn compare(view: &StagingView, stored: &BTreeMap<i64, StoredOrder>, columns: &[&
         };
         if have.ts != want.ts {
             drift.version_differs.push(*id);
+        }
+        match &have.sha256 {
+            None => drift.no_fingerprint.push(*id),
+            Some(sha) if *sha != want.sha256 => drift.fingerprint_differs.push(*id),
+            Some(_) => {}
         }
         for ((column, want), have) in columns.iter().zip(&want.fields).zip(&have.fields) {
             if !same_text(want, have) {

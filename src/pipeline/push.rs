@@ -2,15 +2,24 @@
 //! (failures are quarantined, filtered orders removed), the batch is written in one MySQL
 //! transaction, and only after the commit are its outbox entries marked pushed. A MySQL outage
 //! therefore loses nothing: the entries stay pending for the next run.
+//!
+//! When MySQL refuses a batch for its data (a value too long or out of range, a constraint, a
+//! row over `max_allowed_packet`), the batch is split in halves until the refused orders are
+//! alone; each is quarantined at stage `push` with MySQL's reason and the rest is written, so
+//! one bad order never blocks the others. A later version of a quarantined order is tried
+//! again like any other. When a migration marked the tables for a refill (a column re-added or
+//! widened), every current staged order is re-enqueued before the drain starts.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::{SharedStaging, with_staging};
+use crate::diff::sha256_hex;
+use crate::sink::mysql::WriteReport;
 use crate::sink::mysql::{MysqlSink, SinkError};
-use crate::staging::{OutboxEntry, OutboxState, StagingError};
-use crate::transform::{Mapping, OrderRows, Transformed, VersionKey, transform};
+use crate::staging::{OutboxEntry, OutboxState, RequeueFilter, StagingError};
+use crate::transform::{Mapping, OrderRows, Transformed, VersionKey, VersionStamp, transform};
 
 /// What a push did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -22,6 +31,10 @@ pub struct PushReport {
     pub pay_rows: u64,
     pub write_statements: u64,
     pub quarantined: u64,
+    /// Orders MySQL refused for their data, set aside in quarantine at stage `push`.
+    pub rejected_by_mysql: u64,
+    /// Current orders re-enqueued because a migration re-added or widened a column.
+    pub requeued_after_migration: u64,
     pub filtered: u64,
     /// Orders still pending in the outbox when the push ended.
     pub pending_left: i64,
@@ -134,21 +147,55 @@ async fn drain_reporting(
             ..DryRunReport::default()
         });
     }
-    let result = drain(
-        staging,
-        target,
-        mapping,
-        run_id,
-        batch_orders,
-        stop,
-        &mut report,
-    )
-    .await;
+    let result = match target {
+        Target::Write(sink) => requeue_if_requested(staging, sink, run_id, &mut report).await,
+        Target::DryRun(_) => Ok(()),
+    };
+    let result = match result {
+        Ok(()) => {
+            drain(
+                staging,
+                target,
+                mapping,
+                run_id,
+                batch_orders,
+                stop,
+                &mut report,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
     if let Ok(left) = with_staging(staging, |s| s.pending_count()).await {
         report.pending_left = left;
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     (report, result)
+}
+
+/// When a migration marked the tables for a refill (a column re-added or widened, or
+/// fingerprints added to rows of an older jst-sync), re-enqueues every current staged order, as
+/// `replay` does, so the drain writes them all again; then clears the mark.
+async fn requeue_if_requested(
+    staging: &SharedStaging,
+    sink: &MysqlSink,
+    run_id: i64,
+    report: &mut PushReport,
+) -> Result<(), PushError> {
+    if !sink.refill_wanted().await? {
+        return Ok(());
+    }
+    let requeued = with_staging(staging, move |s| {
+        s.requeue_current(&RequeueFilter::All, run_id)
+    })
+    .await?;
+    sink.clear_refill_mark().await?;
+    tracing::info!(
+        requeued,
+        "Every current order re-enqueued: a migration changed what MySQL rows hold."
+    );
+    report.requeued_after_migration += requeued as u64;
+    Ok(())
 }
 
 /// One batch read from the outbox and transformed, ready to write.
@@ -196,7 +243,8 @@ fn prepare_batch(
                 .map_err(|e| format!("staged JSON cannot be read: {e}"))
                 .and_then(|order| transform(&order, &mapping, version).map_err(|e| e.to_string()));
             match outcome {
-                Ok(Transformed::Rows(order_rows)) => {
+                Ok(Transformed::Rows(mut order_rows)) => {
+                    order_rows.sha256 = Some(sha256_hex(&entry.canonical_json));
                     batch.pushed.push((entry.id, entry.o_id));
                     batch.rows.push(order_rows);
                 }
@@ -265,7 +313,7 @@ async fn drain_batches(
         *next = Some(prepare_batch(staging, mapping, batch.last_id, batch_orders));
         let PreparedBatch {
             rows,
-            pushed,
+            mut pushed,
             filtered,
             refused,
             ..
@@ -295,12 +343,35 @@ async fn drain_batches(
             }
         };
         if !rows.is_empty() {
-            let written = sink.write(&rows).await?;
+            let (written, refused) = write_isolating(sink, &rows).await?;
             report.orders_pushed += written.orders_written as u64;
             report.stale_skipped += written.stale_skipped as u64;
             report.item_rows += written.item_rows as u64;
             report.pay_rows += written.pay_rows as u64;
             report.write_statements += written.statements as u64;
+            if !refused.is_empty() {
+                let set_aside: Vec<(i64, String, String)> = refused
+                    .iter()
+                    .map(|(index, error)| {
+                        let (outbox_id, o_id) = &pushed[*index];
+                        (*outbox_id, o_id.clone(), error.to_string())
+                    })
+                    .collect();
+                for (_, o_id, reason) in &set_aside {
+                    tracing::warn!(o_id = %o_id, %reason, "Order refused by MySQL: quarantined, the rest is pushed.");
+                }
+                report.rejected_by_mysql += set_aside.len() as u64;
+                let refused_ids: std::collections::HashSet<i64> =
+                    set_aside.iter().map(|(id, _, _)| *id).collect();
+                pushed.retain(|(id, _)| !refused_ids.contains(id));
+                with_staging(staging, move |s| {
+                    for (outbox_id, _, reason) in &set_aside {
+                        s.quarantine_outbox_at(*outbox_id, run_id, "push", reason)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            }
         }
         if !filtered.is_empty() {
             let ids: Vec<i64> = filtered
@@ -321,6 +392,42 @@ async fn drain_batches(
     }
 }
 
+/// Writes `rows`, splitting a batch MySQL refuses for its data into halves until each refused
+/// order is alone. Returns what was written and the refused orders (index into `rows`, MySQL's
+/// reason). Any other failure (transport, privilege, schema) stops at once: what was not
+/// committed stays pending, and halves already committed are rewritten idempotently next time.
+async fn write_isolating(
+    sink: &MysqlSink,
+    rows: &[OrderRows],
+) -> Result<(WriteReport, Vec<(usize, SinkError)>), SinkError> {
+    let mut total = WriteReport::default();
+    let mut refused = Vec::new();
+    // Ranges still to write, the next one last; halves keep the outbox order.
+    let mut todo: Vec<(usize, usize)> = vec![(0, rows.len())];
+    while let Some((start, end)) = todo.pop() {
+        match sink.write(&rows[start..end]).await {
+            Ok(written) => {
+                total.orders_written += written.orders_written;
+                total.stale_skipped += written.stale_skipped;
+                total.item_rows += written.item_rows;
+                total.pay_rows += written.pay_rows;
+                total.statements += written.statements;
+            }
+            Err(error) if error.is_data_rejection() => {
+                if end - start == 1 {
+                    refused.push((start, error));
+                } else {
+                    let middle = start + (end - start) / 2;
+                    todo.push((middle, end));
+                    todo.push((start, middle));
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok((total, refused))
+}
+
 /// Counts what a dry-run batch would do, reading stored versions from `probe` while it answers.
 async fn classify_dry(
     dry: &mut DryRunReport,
@@ -335,16 +442,18 @@ async fn classify_dry(
             .filter_map(|(_, o_id)| o_id.parse::<i64>().ok()),
     );
     let stored = match probe {
-        Some(sink) if dry.compared_with_mysql => match sink.order_versions(&ids).await {
+        Some(sink) if dry.compared_with_mysql => match sink.order_stamps(&ids).await {
             Ok(stored) => Some(
                 stored
                     .into_iter()
-                    .collect::<std::collections::HashMap<i64, VersionKey>>(),
+                    .collect::<std::collections::HashMap<i64, VersionStamp>>(),
             ),
             // The tables are created by the first real push: until then every order is new.
-            Err(SinkError::Schema(message)) if message.contains("doesn't exist") => {
-                dry.mysql_note =
-                    Some("tables not created yet: every order is an insert".to_owned());
+            Err(SinkError::SchemaChanged { .. }) => {
+                dry.mysql_note = Some(
+                    "tables not created or not migrated yet: every order counts as an insert"
+                        .to_owned(),
+                );
                 Some(std::collections::HashMap::new())
             }
             Err(error) => {
@@ -372,7 +481,7 @@ async fn classify_dry(
                 dry.items_insert += items;
                 dry.pays_insert += pays;
             }
-            Some(theirs) if order.version.is_older_than(theirs) => dry.orders_stale += 1,
+            Some(theirs) if order.stamp().is_older_than(theirs) => dry.orders_stale += 1,
             Some(_) => {
                 dry.orders_update += 1;
                 dry.items_replace += items;

@@ -130,6 +130,31 @@ impl StagingStore {
         Ok(())
     }
 
+    /// Quarantines the outbox entry `outbox_id` at `stage` (e.g. `push`: MySQL refused its
+    /// rows), with the staged JSON of its version; the entry stops being pending.
+    pub fn quarantine_outbox_at(
+        &mut self,
+        outbox_id: i64,
+        run_id: i64,
+        stage: &str,
+        reason: &str,
+    ) -> Result<(), StagingError> {
+        let tx = self.conn.transaction()?;
+        let at = now();
+        tx.execute(
+            "INSERT INTO quarantine (o_id, version_id, run_id, stage, reason, raw_json, quarantined_at)
+             SELECT o.o_id, o.version_id, ?2, ?3, ?4, v.canonical_json, ?5
+             FROM outbox o JOIN order_versions v ON v.id = o.version_id WHERE o.id = ?1",
+            params![outbox_id, run_id, stage, reason, at],
+        )?;
+        tx.execute(
+            "UPDATE outbox SET state = 'quarantined', done_at = ?2 WHERE id = ?1 AND state = 'pending'",
+            params![outbox_id, at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Open (unresolved) quarantine entries, newest first; all of them with `include_resolved`.
     pub fn quarantine_entries(
         &self,

@@ -52,6 +52,10 @@ pub enum ColumnKind {
     DateTime,
     /// `BIGINT`, from a JSON number or a string of digits.
     BigInt,
+    /// A count the API types as decimal (`items[].qty`): `DECIMAL(20,6)`, so `"1.5"` lands
+    /// exactly; a whole number stays an integer cell. A value that would need rounding is an
+    /// error.
+    Quantity,
     /// `TINYINT(1)`, from `true`/`false`, `1`/`0`, as JSON or as strings.
     Bool,
 }
@@ -60,11 +64,15 @@ pub enum ColumnKind {
 pub const LONG_TEXT_MAX_BYTES: usize = 16_777_215;
 
 impl ColumnKind {
-    /// Money: `DECIMAL(18,4)`.
+    /// Money: `DECIMAL(20,6)`, wider than any amount the API sends (14 integer digits, 6
+    /// decimals), so no valid order is refused for its precision.
     pub const MONEY: Self = Self::Decimal {
-        precision: 18,
-        scale: 4,
+        precision: 20,
+        scale: 6,
     };
+
+    /// The `DECIMAL(precision, scale)` of [`ColumnKind::Quantity`].
+    pub const QUANTITY_DECIMAL: (u32, u32) = (20, 6);
 
     /// The MySQL column type this kind is stored as.
     pub fn sql_type(self) -> String {
@@ -74,6 +82,10 @@ impl ColumnKind {
             Self::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
             Self::DateTime => "DATETIME".to_owned(),
             Self::BigInt => "BIGINT".to_owned(),
+            Self::Quantity => {
+                let (precision, scale) = Self::QUANTITY_DECIMAL;
+                format!("DECIMAL({precision},{scale})")
+            }
             Self::Bool => "TINYINT(1)".to_owned(),
         }
     }

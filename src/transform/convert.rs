@@ -44,6 +44,22 @@ pub fn to_cell(value: &Value, kind: ColumnKind) -> Result<Cell, String> {
             None => Ok(Cell::Null),
             Some(text) => to_decimal(text, precision, scale),
         },
+        ColumnKind::Quantity => match number_text(value)? {
+            None => Ok(Cell::Null),
+            Some(text) => match text.parse::<i64>() {
+                Ok(int) => Ok(Cell::Int(int)),
+                Err(_) => {
+                    let (precision, scale) = ColumnKind::QUANTITY_DECIMAL;
+                    to_decimal(text, precision, scale).map(|cell| match cell {
+                        Cell::Decimal(text) => match text.parse::<i64>() {
+                            Ok(int) => Cell::Int(int),
+                            Err(_) => Cell::Decimal(text),
+                        },
+                        other => other,
+                    })
+                }
+            },
+        },
         ColumnKind::BigInt => match number_text(value)? {
             None => Ok(Cell::Null),
             Some(text) => to_bigint(text).map(Cell::Int),

@@ -16,7 +16,15 @@ pub const ORDER_ID_COLUMN: &str = "id";
 /// The child tables' column naming their order; always sourced from `$.o_id`.
 pub const PARENT_ID_COLUMN: &str = "o_id";
 /// The bookkeeping columns the sink adds to the order table after the mapped ones.
-pub const ORDER_BOOKKEEPING_COLUMNS: [&str; 3] = ["jst_ts", "jst_version", "jst_synced_at"];
+/// `jst_modified` and `jst_sha256` are the written version's `modified` and the SHA-256 of its
+/// staged JSON: they decide staleness without `ts` and let `verify` check content.
+pub const ORDER_BOOKKEEPING_COLUMNS: [&str; 5] = [
+    "jst_ts",
+    "jst_version",
+    "jst_synced_at",
+    "jst_modified",
+    "jst_sha256",
+];
 /// The bookkeeping columns the sink adds to each child table after the mapped ones.
 pub const CHILD_BOOKKEEPING_COLUMNS: [&str; 2] = ["jst_version", "jst_synced_at"];
 
@@ -203,7 +211,7 @@ impl Default for Mapping {
                 col("i_id", "i_id", text(255)),
                 col("name", "name", LongText),
                 col("properties_value", "properties_value", LongText),
-                col("qty", "qty", BigInt),
+                col("qty", "qty", ColumnKind::Quantity),
                 col("price", "price", MONEY),
                 col("base_price", "base_price", MONEY),
                 col("amount", "amount", MONEY),

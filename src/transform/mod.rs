@@ -30,6 +30,8 @@ pub use order::{Transformed, order_id, transform, transform_order};
 pub use source_path::SourcePath;
 pub use transform_error::TransformError;
 
+use chrono::NaiveDateTime;
+
 /// Which staged version produced a set of rows; the sink never lets an older version overwrite
 /// a newer one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,15 +56,72 @@ impl VersionKey {
     }
 }
 
+/// What tells a written version of an order from another one, as MySQL keeps it with the row
+/// (`jst_ts`, `jst_modified`, `jst_sha256`, `jst_version`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionStamp {
+    /// The gateway's `ts` row version, when sent.
+    pub ts: Option<i64>,
+    /// The order's `modified` (Beijing time), when sent.
+    pub modified: Option<NaiveDateTime>,
+    /// The SHA-256 of the staged version's canonical JSON, when known.
+    pub sha256: Option<String>,
+    /// The staging outbox id; ids restart when a staging file is recreated or restored.
+    pub staging_version: i64,
+}
+
+impl VersionStamp {
+    /// Whether a write of `self` must be skipped because MySQL holds `other`, a newer version.
+    ///
+    /// The rule (README, "Which version wins"): the gateway's `ts` when both have it; else
+    /// `modified` when both have it and they differ; else the version's identity: the same
+    /// content (equal SHA-256) is never older, rewriting it is idempotent; only then the
+    /// staging version (outbox id). Staging ids start again when a staging file is restored from
+    /// an older copy, so they decide only between versions with the same `modified`: a real
+    /// update, which moves `modified` forward, is never skipped.
+    pub fn is_older_than(&self, other: &VersionStamp) -> bool {
+        if let (Some(mine), Some(theirs)) = (self.ts, other.ts) {
+            return mine < theirs;
+        }
+        if let (Some(mine), Some(theirs)) = (self.modified, other.modified)
+            && mine != theirs
+        {
+            return mine < theirs;
+        }
+        if let (Some(mine), Some(theirs)) = (&self.sha256, &other.sha256)
+            && mine == theirs
+        {
+            return false;
+        }
+        self.staging_version < other.staging_version
+    }
+}
+
 /// The rows one order becomes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrderRows {
     pub o_id: String,
     pub version: VersionKey,
+    /// The order's `modified`, when it has a valid one.
+    pub modified: Option<NaiveDateTime>,
+    /// The SHA-256 of the staged JSON these rows come from (set by the push, which has it).
+    pub sha256: Option<String>,
     /// One row of the order table, cells in the mapping's column order.
     pub order: Vec<Cell>,
     /// Rows of the items table, cells in the mapping's column order.
     pub items: Vec<Vec<Cell>>,
     /// Rows of the payments table, cells in the mapping's column order.
     pub pays: Vec<Vec<Cell>>,
+}
+
+impl OrderRows {
+    /// This version's stamp, compared with what MySQL holds before writing.
+    pub fn stamp(&self) -> VersionStamp {
+        VersionStamp {
+            ts: self.version.ts,
+            modified: self.modified,
+            sha256: self.sha256.clone(),
+            staging_version: self.version.staging_version,
+        }
+    }
 }

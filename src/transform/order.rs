@@ -59,9 +59,15 @@ pub fn transform_order(
     let order_row = context.row(&mapping.order, order, None)?;
     let items = context.child_rows(&mapping.items)?;
     let pays = context.child_rows(&mapping.pays)?;
+    let modified = order
+        .get("modified")
+        .and_then(Value::as_str)
+        .and_then(|text| crate::beijing_time::parse(text.trim()));
     Ok(OrderRows {
         o_id,
         version,
+        modified,
+        sha256: None,
         order: order_row,
         items,
         pays,

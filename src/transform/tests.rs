@@ -113,13 +113,17 @@ fn money_is_an_exact_decimal_from_string_or_number() {
             ("paid_amount", dec("-0.01")),
         ],
     );
-    // Trailing zeros beyond the column's scale are dropped exactly; real digits are not.
+    // Trailing zeros beyond the column's scale (6) are dropped exactly; real digits are not.
     check(
-        order(json!({"pay_amount": "1.230000"})),
-        &[("pay_amount", dec("1.2300"))],
+        order(json!({"pay_amount": "1.23000000"})),
+        &[("pay_amount", dec("1.230000"))],
+    );
+    check(
+        order(json!({"pay_amount": "1.23456"})),
+        &[("pay_amount", dec("1.23456"))],
     );
     check_error(
-        order(json!({"pay_amount": "1.23456"})),
+        order(json!({"pay_amount": "1.2345678"})),
         &["pay_amount", "rounded"],
     );
     check_error(
@@ -469,6 +473,51 @@ fn overrides_that_break_the_mapping_are_refused() {
             .is_err()
     );
     assert!(toml::from_str::<MappingOverrides>("[order]\nunknown = 1").is_err());
+}
+
+#[test]
+fn a_decimal_qty_lands_exactly_and_a_whole_one_stays_an_integer() {
+    let input = json!({"o_id": 9, "items": [
+        {"oi_id": 1, "qty": "1.5"}, {"oi_id": 2, "qty": 2}, {"oi_id": 3, "qty": "3.000"},
+        {"oi_id": 4, "qty": "0.1234567"},
+    ]});
+    let mapping = Mapping::default();
+    let qty = mapping.items.position("qty").unwrap();
+    let error = transform_order(&input, &mapping, VERSION).unwrap_err();
+    assert!(error.to_string().contains("items[3].qty"), "{error}");
+    let mut fine = input.clone();
+    fine["items"].as_array_mut().unwrap().pop();
+    let rows = transform_order(&fine, &mapping, VERSION).unwrap();
+    let cells: Vec<Cell> = rows.items.iter().map(|row| row[qty].clone()).collect();
+    assert_eq!(cells, [dec("1.5"), Cell::Int(2), dec("3.000")]);
+}
+
+#[test]
+fn without_ts_modified_decides_then_content_never_staging_ids() {
+    use crate::transform::VersionStamp;
+    let at = |text: &str| crate::beijing_time::parse(text);
+    let stamp = |modified: Option<&str>, sha: Option<&str>, staging_version| VersionStamp {
+        ts: None,
+        modified: modified.and_then(at),
+        sha256: sha.map(str::to_owned),
+        staging_version,
+    };
+    let (early, late) = (Some("2024-05-01 10:00:00"), Some("2024-05-01 11:00:00"));
+    // A staging restored from an older copy has smaller ids: they never decide.
+    assert!(!stamp(late, Some("b"), 3).is_older_than(&stamp(early, Some("a"), 900)));
+    assert!(stamp(early, Some("a"), 900).is_older_than(&stamp(late, Some("b"), 3)));
+    // The same content is never older, whatever the ids (rewriting it is idempotent).
+    assert!(!stamp(late, Some("a"), 3).is_older_than(&stamp(late, Some("a"), 900)));
+    assert!(!stamp(None, Some("a"), 3).is_older_than(&stamp(None, Some("a"), 900)));
+    // Only between versions with the same `modified` and other content do the ids decide.
+    assert!(stamp(late, Some("b"), 3).is_older_than(&stamp(late, Some("a"), 900)));
+    assert!(stamp(None, None, 3).is_older_than(&stamp(None, None, 900)));
+    // `ts` on both sides decides before anything else.
+    let with_ts = |ts, modified: Option<&str>| VersionStamp {
+        ts: Some(ts),
+        ..stamp(modified, Some("x"), 1)
+    };
+    assert!(with_ts(1, late).is_older_than(&with_ts(2, early)));
 }
 
 #[test]

@@ -4,13 +4,19 @@
 mod support;
 
 mod bench_command;
+mod decimals;
+mod drift_repair;
 mod end_to_end;
 mod failures;
 mod inspecting;
+mod least_privilege;
 mod live_shop;
+mod mysql_errors;
 mod observing;
 mod partitions;
+mod poison;
 mod real_gateway;
 mod repairing;
+mod restored_staging;
 mod schema;
 mod schema_drift;

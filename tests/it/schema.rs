@@ -87,7 +87,8 @@ async fn the_ddl_applies_to_an_empty_database_and_a_second_time_changes_nothing(
             "{table} changed on the second migrate"
         );
     }
-    assert_eq!(db.count("jst_schema_migrations").await, 1);
+    // One record per numbered migration (0001, 0002), each applied once.
+    assert_eq!(db.count("jst_schema_migrations").await, 2);
     let mut conn = db.conn().await;
     let indexes: Vec<String> = conn
         .exec(
@@ -282,7 +283,16 @@ async fn table_prefixes_keep_two_merchants_apart_in_one_database() {
         .query("SELECT scope FROM jst_schema_migrations ORDER BY scope")
         .await
         .unwrap();
-    assert_eq!(scopes, ["shop1_order_list_query", "shop2_orders"]);
+    // Each merchant's tables have each numbered migration (0001, 0002) recorded once.
+    assert_eq!(
+        scopes,
+        [
+            "shop1_order_list_query",
+            "shop1_order_list_query",
+            "shop2_orders",
+            "shop2_orders"
+        ]
+    );
     db.drop().await;
 }
 
@@ -311,6 +321,12 @@ async fn a_migrations_record_from_before_table_scopes_is_upgraded_in_place() {
         .query("SELECT scope, version FROM jst_schema_migrations")
         .await
         .unwrap();
-    assert_eq!(rows, [("order_list_query".to_owned(), 1)]);
+    assert_eq!(
+        rows,
+        [
+            ("order_list_query".to_owned(), 1),
+            ("order_list_query".to_owned(), 2)
+        ]
+    );
     db.drop().await;
 }

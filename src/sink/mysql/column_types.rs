@@ -68,6 +68,14 @@ fn parse(column_type: &str) -> Live {
 /// Compares the live `column_type` of `column` with the mapping's `wanted` kind.
 pub fn compare(column: &str, column_type: &str, wanted: ColumnKind) -> TypeChange {
     let live = parse(column_type);
+    // A quantity is stored as a decimal like any other.
+    let wanted = match wanted {
+        ColumnKind::Quantity => {
+            let (precision, scale) = ColumnKind::QUANTITY_DECIMAL;
+            ColumnKind::Decimal { precision, scale }
+        }
+        other => other,
+    };
     let wanted_sql = wanted.sql_type();
     let narrower = || {
         TypeChange::Refuse(format!(
@@ -138,7 +146,10 @@ mod tests {
         check("text", ColumnKind::LongText, "widen");
         check("longtext", ColumnKind::LongText, "narrower");
         check("mediumtext", text(255), "narrower");
-        check("decimal(18,4)", ColumnKind::MONEY, "same");
+        check("decimal(20,6)", ColumnKind::MONEY, "same");
+        check("decimal(18,4)", ColumnKind::MONEY, "widen");
+        check("decimal(20,6)", ColumnKind::Quantity, "same");
+        check("bigint(20)", ColumnKind::Quantity, "other kind");
         check("decimal(18,4)", decimal(20, 6), "widen");
         check("decimal(18,4)", decimal(18, 6), "narrower");
         check("decimal(18,4)", decimal(18, 2), "narrower");

@@ -39,11 +39,27 @@ const MIGRATIONS_SCOPE_SQL: &str =
     include_str!("../../../sql/mysql/jst_schema_migrations_scope.sql");
 
 /// Every migration, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_order_tables",
-    sql: include_str!("../../../sql/mysql/0001_order_tables.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_order_tables",
+        sql: include_str!("../../../sql/mysql/0001_order_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_fingerprints_and_exact_decimals",
+        sql: include_str!("../../../sql/mysql/0002_fingerprints_and_exact_decimals.sql"),
+    },
+];
+
+/// MySQL's "duplicate column name" and "duplicate key name": a statement of an interrupted
+/// migration that already took effect.
+const ALREADY_APPLIED: [u16; 2] = [1060, 1061];
+
+/// The `jst_schema_migrations` version of the refill mark: the migrator changed what rows hold
+/// (a column re-added or widened, fingerprints added), so the next push re-enqueues every
+/// current staged order and writes it again, then removes the mark.
+pub(crate) const REFILL_MARK_VERSION: u32 = 0;
 
 /// The outcome of a failed step: a driver error, or a schema mismatch in words.
 pub(crate) enum MigrateFailure {
@@ -122,10 +138,24 @@ async fn migrate_locked(
         )
         .await?;
     let template = Template::new(config);
+    // Rows written before a column was re-added or widened must be written again.
+    let had_rows = has_rows(conn, &tables.orders).await?;
+    let mut refill_reasons: Vec<String> = Vec::new();
+    let fingerprints_added = !applied.contains(&2);
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for statement in statements(&render(migration.sql, &template)?) {
-            conn.query_drop(statement).await?;
+            match conn.query_drop(&statement).await {
+                Err(mysql_async::Error::Server(e)) if ALREADY_APPLIED.contains(&e.code) => {
+                    info!(
+                        version = migration.version,
+                        code = e.code,
+                        "MySQL migration step already applied."
+                    );
+                }
+                other => other?,
+            }
         }
+
         conn.exec_drop(
             "INSERT INTO jst_schema_migrations (scope, version, name, applied_at) \
              VALUES (?, ?, ?, NOW(3))",
@@ -167,8 +197,171 @@ async fn migrate_locked(
     for (table, statement, column) in plans.iter().flatten() {
         conn.query_drop(statement).await?;
         info!(table, column, "MySQL column brought up to the mapping.");
+        if had_rows {
+            refill_reasons.push(format!("column `{table}`.`{column}` added or widened"));
+        }
+    }
+    if !refill_reasons.is_empty() {
+        // A row without a fingerprint is one the next push writes again from staging.
+        conn.query_drop(format!(
+            "UPDATE `{}` SET jst_sha256 = NULL WHERE jst_sha256 IS NOT NULL",
+            tables.orders
+        ))
+        .await?;
+    }
+    if !refill_reasons.is_empty() || (had_rows && fingerprints_added) {
+        let reason: String = if refill_reasons.is_empty() {
+            "refill: rows written before fingerprints".to_owned()
+        } else {
+            format!("refill: {}", refill_reasons.join("; "))
+        };
+        conn.exec_drop(
+            "INSERT INTO jst_schema_migrations (scope, version, name, applied_at) VALUES (?, ?, ?, NOW(3)) \
+             ON DUPLICATE KEY UPDATE name = VALUES(name), applied_at = VALUES(applied_at)",
+            (&tables.orders, REFILL_MARK_VERSION, reason.chars().take(255).collect::<String>()),
+        )
+        .await?;
+        info!(
+            tables = %tables.orders,
+            reasons = %refill_reasons.join("; "),
+            "Every current order will be written again by the next push."
+        );
     }
     Ok(())
+}
+
+/// Whether `table` exists and holds at least one row.
+async fn has_rows(conn: &mut Conn, table: &str) -> Result<bool, MigrateFailure> {
+    if table_columns(conn, table).await?.is_empty() {
+        return Ok(false);
+    }
+    let row: Option<i64> = conn
+        .query_first(format!("SELECT 1 FROM `{table}` LIMIT 1"))
+        .await?;
+    Ok(row.is_some())
+}
+
+/// What DDL the tables still need for this jst-sync and mapping, found by reading only.
+#[derive(Debug, Default)]
+pub(crate) struct PendingDdl {
+    /// What must change before a push can write (empty: a user with SELECT, INSERT, UPDATE and
+    /// DELETE can push).
+    pub needed: Vec<String>,
+    /// Partitions for the coming months are missing (rows land in `pmax` meanwhile, so this
+    /// one can wait for a user who may ALTER).
+    pub partitions_due: bool,
+}
+
+/// Reads (no CREATE, no ALTER, no lock) what DDL the tables still need; refuses a
+/// partitioning other than the setting's.
+pub(crate) async fn pending_ddl(
+    conn: &mut Conn,
+    config: &MysqlConfig,
+    mapping: &Mapping,
+) -> Result<PendingDdl, MigrateFailure> {
+    let needed = needed_ddl(conn, config, mapping).await?;
+    let partitions_due = if needed.is_empty() {
+        partitions_due(conn, &config.tables.orders, config.partition_by_month)
+            .await?
+            .is_some()
+    } else {
+        false
+    };
+    Ok(PendingDdl {
+        needed,
+        partitions_due,
+    })
+}
+
+async fn needed_ddl(
+    conn: &mut Conn,
+    config: &MysqlConfig,
+    mapping: &Mapping,
+) -> Result<Vec<String>, MigrateFailure> {
+    let tables = &config.tables;
+    let record: Option<i64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = 'jst_schema_migrations' AND COLUMN_NAME = 'scope'",
+        )
+        .await?;
+    if record != Some(1) {
+        return Ok(vec![
+            "the migrations record `jst_schema_migrations`".to_owned(),
+        ]);
+    }
+    let applied: Vec<u32> = conn
+        .exec(
+            "SELECT version FROM jst_schema_migrations WHERE scope = ?",
+            (&tables.orders,),
+        )
+        .await?;
+    let missing: Vec<String> = MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| format!("migration {}", m.name))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(missing);
+    }
+    let order_extra: Vec<&str> = ORDER_BOOKKEEPING_COLUMNS
+        .iter()
+        .copied()
+        .chain(config.partition_by_month.then_some(PARTITION_COLUMN))
+        .collect();
+    let mut needed = Vec::new();
+    for (table, table_mapping, extra) in [
+        (&tables.orders, &mapping.order, order_extra.as_slice()),
+        (
+            &tables.items,
+            &mapping.items,
+            &CHILD_BOOKKEEPING_COLUMNS[..],
+        ),
+        (&tables.pays, &mapping.pays, &CHILD_BOOKKEEPING_COLUMNS[..]),
+    ] {
+        for (table, _, column) in plan_columns(conn, table, table_mapping, extra).await? {
+            needed.push(format!("column `{table}`.`{column}`"));
+        }
+    }
+    Ok(needed)
+}
+
+/// Whether a migration left a refill mark on these tables.
+pub(crate) async fn refill_wanted(
+    conn: &mut Conn,
+    tables: &TableNames,
+) -> Result<bool, mysql_async::Error> {
+    let marked: Option<i64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM jst_schema_migrations WHERE scope = ? AND version = ?",
+            (&tables.orders, REFILL_MARK_VERSION),
+        )
+        .await?;
+    Ok(marked.unwrap_or(0) > 0)
+}
+
+/// Removes the refill mark once staging has re-enqueued the orders.
+pub(crate) async fn clear_refill_mark(
+    conn: &mut Conn,
+    tables: &TableNames,
+) -> Result<(), mysql_async::Error> {
+    conn.exec_drop(
+        "DELETE FROM jst_schema_migrations WHERE scope = ? AND version = ?",
+        (&tables.orders, REFILL_MARK_VERSION),
+    )
+    .await
+}
+
+/// The orders whose row carries no fingerprint (for `verify`).
+pub(crate) async fn unfingerprinted(
+    conn: &mut Conn,
+    tables: &TableNames,
+) -> Result<Vec<i64>, mysql_async::Error> {
+    conn.query(format!(
+        "SELECT `{ORDER_ID_COLUMN}` FROM `{}` WHERE jst_sha256 IS NULL",
+        tables.orders
+    ))
+    .await
 }
 
 /// Refuses a partitioning other than the setting's; adds future months to a partitioned table.
@@ -177,6 +370,20 @@ async fn check_partitioning(
     table: &str,
     by_month: bool,
 ) -> Result<(), MigrateFailure> {
+    if let Some(statement) = partitions_due(conn, table, by_month).await? {
+        conn.query_drop(statement).await?;
+        info!(table, "MySQL partitions added for the coming months.");
+    }
+    Ok(())
+}
+
+/// Refuses a partitioning other than the setting's (reading only); the statement that adds the
+/// coming months to a partitioned table, when some are missing.
+async fn partitions_due(
+    conn: &mut Conn,
+    table: &str,
+    by_month: bool,
+) -> Result<Option<String>, MigrateFailure> {
     let rows: Vec<(String, Option<String>)> = conn
         .exec(
             "SELECT PARTITION_NAME, PARTITION_DESCRIPTION FROM information_schema.PARTITIONS \
@@ -198,7 +405,7 @@ async fn check_partitioning(
         )));
     }
     if !partitioned {
-        return Ok(());
+        return Ok(None);
     }
     let has_key = !table_columns(conn, table)
         .await?
@@ -214,11 +421,11 @@ async fn check_partitioning(
         .iter()
         .filter_map(|(_, description)| description.as_deref()?.trim().parse().ok())
         .collect();
-    if let Some(statement) = partitions::extend_statement(table, &bounds, beijing_time::now()) {
-        conn.query_drop(statement).await?;
-        info!(table, "MySQL partitions added for the coming months.");
-    }
-    Ok(())
+    Ok(partitions::extend_statement(
+        table,
+        &bounds,
+        beijing_time::now(),
+    ))
 }
 
 /// Fills the templates; table names were validated as plain identifiers.

@@ -23,6 +23,7 @@ mod tests;
 
 pub use config::{MysqlConfig, TableNames};
 pub use error::SinkError;
+pub(crate) use error::reason_of as driver_reason;
 pub use partitions::PARTITION_COLUMN;
 pub use sink::MysqlSink;
 pub use snapshot::StoredOrder;

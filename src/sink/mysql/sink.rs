@@ -2,15 +2,16 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, Transaction, Value};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::config::MysqlConfig;
-use super::error::{Phase, SinkError, classify};
+use super::error::{Identity, Phase, SinkError, classify};
 use super::migrations::{self, MigrateFailure};
 use super::statements::{ChunkLimits, IDS_PER_STATEMENT, in_list};
 use super::write_report::RowCounts;
 use crate::transform::mapping::ORDER_ID_COLUMN;
-use crate::transform::{ColumnKind, Mapping, VersionKey};
+use crate::transform::{ColumnKind, Mapping, VersionKey, VersionStamp};
+use chrono::NaiveDateTime;
 
 /// Prepared statements each connection keeps: the row-count shapes of three tables' inserts
 /// and the `IN (…)` lists, with room to spare.
@@ -28,8 +29,8 @@ pub struct MysqlSink {
     pool: Pool,
     pub(super) config: MysqlConfig,
     pub(super) mapping: Mapping,
-    endpoint: String,
-    max_allowed_packet: usize,
+    /// Server, user and database, and the server's `max_allowed_packet` once read.
+    pub(super) who: Identity,
     /// With `partition_by_month`: where `order_date` is in an order row (it gives `p_month`).
     pub(super) order_date_position: Option<usize>,
 }
@@ -60,7 +61,12 @@ impl MysqlSink {
         let opts = Opts::from_url(config.url.expose()).map_err(|e| {
             SinkError::Config(format!("MySQL URL: {}", config.redact(&e.to_string())))
         })?;
-        let endpoint = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+        let who = Identity {
+            endpoint: format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port()),
+            user: opts.user().unwrap_or_default().to_owned(),
+            database: opts.db_name().unwrap_or_default().to_owned(),
+            max_allowed_packet: 0,
+        };
         create_database_if_missing(&opts).await;
         // Room for every statement shape a batch uses (see `statements::chunks`), so none is
         // prepared twice on one connection.
@@ -80,15 +86,15 @@ impl MysqlSink {
             pool,
             config: config.clone(),
             mapping,
-            endpoint,
-            max_allowed_packet: 0,
+            who,
             order_date_position,
         };
         match sink.probe().await {
-            Ok(max_allowed_packet) => Ok(Self {
-                max_allowed_packet,
-                ..sink
-            }),
+            Ok(max_allowed_packet) => {
+                let mut sink = sink;
+                sink.who.max_allowed_packet = max_allowed_packet;
+                Ok(sink)
+            }
             Err(error) => {
                 sink.disconnect().await;
                 Err(error)
@@ -111,7 +117,12 @@ impl MysqlSink {
 
     /// `host:port` of the server, for messages.
     pub fn endpoint(&self) -> String {
-        self.endpoint.clone()
+        self.who.endpoint.clone()
+    }
+
+    /// The server's `max_allowed_packet`, in bytes.
+    pub fn max_allowed_packet(&self) -> usize {
+        self.who.max_allowed_packet
     }
 
     /// Applies pending migrations and adds columns the mapping has and the tables lack.
@@ -119,10 +130,14 @@ impl MysqlSink {
         let mut conn = self.conn().await?;
         migrations::migrate(&mut conn, &self.config, &self.mapping)
             .await
-            .map_err(|failure| match failure {
-                MigrateFailure::Driver(e) => self.classify(e, Phase::Migrate),
-                MigrateFailure::Schema(message) => SinkError::Schema(message),
-            })
+            .map_err(|failure| self.migrate_failure(failure))
+    }
+
+    fn migrate_failure(&self, failure: MigrateFailure) -> SinkError {
+        match failure {
+            MigrateFailure::Driver(e) => self.classify(e, Phase::Migrate),
+            MigrateFailure::Schema(message) => SinkError::Schema(message),
+        }
     }
 
     /// How many rows each table holds.
@@ -147,6 +162,24 @@ impl MysqlSink {
 
     /// The stored `(jst_ts, jst_version)` of those of `ids` that are in the order table.
     pub async fn order_versions(&self, ids: &[i64]) -> Result<Vec<(i64, VersionKey)>, SinkError> {
+        let stamps = self.order_stamps(ids).await?;
+        Ok(stamps
+            .into_iter()
+            .map(|(id, stamp)| {
+                (
+                    id,
+                    VersionKey {
+                        ts: stamp.ts,
+                        staging_version: stamp.staging_version,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The stored version stamps (`jst_ts`, `jst_modified`, `jst_sha256`, `jst_version`) of
+    /// those of `ids` that are in the order table.
+    pub async fn order_stamps(&self, ids: &[i64]) -> Result<Vec<(i64, VersionStamp)>, SinkError> {
         let mut conn = self.conn().await?;
         self.versions_in(&mut conn, ids, "").await
     }
@@ -156,29 +189,88 @@ impl MysqlSink {
         conn: &mut impl Queryable,
         ids: &[i64],
         suffix: &str,
-    ) -> Result<Vec<(i64, VersionKey)>, SinkError> {
+    ) -> Result<Vec<(i64, VersionStamp)>, SinkError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let sql = format!(
-                "SELECT `{ORDER_ID_COLUMN}`, jst_ts, jst_version FROM `{}` WHERE `{ORDER_ID_COLUMN}` IN {}{suffix}",
+                "SELECT `{ORDER_ID_COLUMN}`, jst_ts, jst_version, jst_modified, jst_sha256 FROM `{}` WHERE `{ORDER_ID_COLUMN}` IN {}{suffix}",
                 self.config.tables.orders,
                 in_list(chunk.len())
             );
-            let rows: Vec<(i64, Option<i64>, i64)> = conn
+            type Stored = (i64, Option<i64>, i64, Option<NaiveDateTime>, Option<String>);
+            let rows: Vec<Stored> = conn
                 .exec(sql, chunk.to_vec())
                 .await
                 .map_err(|e| self.classify(e, Phase::Write))?;
-            out.extend(rows.into_iter().map(|(id, ts, staging_version)| {
-                (
-                    id,
-                    VersionKey {
-                        ts,
-                        staging_version,
-                    },
-                )
-            }));
+            out.extend(
+                rows.into_iter()
+                    .map(|(id, ts, staging_version, modified, sha256)| {
+                        (
+                            id,
+                            VersionStamp {
+                                ts,
+                                modified,
+                                sha256,
+                                staging_version,
+                            },
+                        )
+                    }),
+            );
         }
         Ok(out)
+    }
+
+    /// Checks the tables need no DDL and, when they do, migrates. A user without CREATE or
+    /// ALTER pushes as long as the tables are at the expected version; when they are not,
+    /// [`SinkError::MigrationNeeded`] says to run `jst-sync migrate` as a user who may.
+    pub async fn prepare(&self) -> Result<(), SinkError> {
+        let pending = {
+            let mut conn = self.conn().await?;
+            migrations::pending_ddl(&mut conn, &self.config, &self.mapping)
+                .await
+                .map_err(|failure| self.migrate_failure(failure))?
+        };
+        if pending.needed.is_empty() && !pending.partitions_due {
+            return Ok(());
+        }
+        match self.migrate().await {
+            // Only partitions were due: rows land in `pmax` until someone who may ALTER runs.
+            Err(error) if error.is_denied() && pending.needed.is_empty() => {
+                warn!(%error, "MySQL partitions for the coming months not added: run `jst-sync migrate` as a user with ALTER.");
+                Ok(())
+            }
+            Err(error) if error.is_denied() => Err(SinkError::MigrationNeeded {
+                endpoint: self.who.endpoint.clone(),
+                needed: pending.needed.join(", "),
+                reason: error.to_string(),
+            }),
+            other => other,
+        }
+    }
+
+    /// Whether a migration marked the tables for a refill: every current staged order must be
+    /// written again (a column was re-added or widened, or rows predate fingerprints).
+    pub async fn refill_wanted(&self) -> Result<bool, SinkError> {
+        let mut conn = self.conn().await?;
+        migrations::refill_wanted(&mut conn, &self.config.tables)
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))
+    }
+
+    /// Removes the refill mark (after staging re-enqueued every current order).
+    pub async fn clear_refill_mark(&self) -> Result<(), SinkError> {
+        let mut conn = self.conn().await?;
+        migrations::clear_refill_mark(&mut conn, &self.config.tables)
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))
+    }
+
+    /// The orders whose MySQL row carries no fingerprint (for `verify`).
+    pub async fn unfingerprinted_orders(&self) -> Result<Vec<i64>, SinkError> {
+        let mut conn = self.conn().await?;
+        migrations::unfingerprinted(&mut conn, &self.config.tables)
+            .await
+            .map_err(|e| self.classify(e, Phase::Write))
     }
 
     /// The table names the sink writes, for read-only reports (`verify`).
@@ -208,7 +300,7 @@ impl MysqlSink {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(error)) => Err(self.classify(error, Phase::Connect)),
             Err(_) => Err(SinkError::Unreachable {
-                endpoint: self.endpoint.clone(),
+                endpoint: self.who.endpoint.clone(),
                 reason: format!(
                     "no connection within {} s",
                     self.config.connect_timeout().as_secs()
@@ -231,15 +323,13 @@ impl MysqlSink {
     pub(super) fn limits(&self, values_per_row: usize) -> ChunkLimits {
         ChunkLimits::new(
             self.config.batch_rows,
-            self.max_allowed_packet,
+            self.who.max_allowed_packet,
             values_per_row,
         )
     }
 
     pub(super) fn classify(&self, error: mysql_async::Error, phase: Phase) -> SinkError {
-        classify(error, &self.endpoint, phase, |text| {
-            self.config.redact(text)
-        })
+        classify(error, &self.who, phase, |text| self.config.redact(text))
     }
 }
 

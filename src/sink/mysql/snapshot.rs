@@ -1,5 +1,5 @@
-//! Reading what MySQL holds, for `verify`: per order its stored version, a few columns as
-//! text, and how many item and payment rows it has. Read-only.
+//! Reading what MySQL holds, for `verify`: per order its stored version and fingerprint, the
+//! mapped columns as text, and how many item and payment rows it has. Read-only.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,9 @@ pub struct StoredOrder {
     pub has_row: bool,
     /// `jst_ts`: the gateway's row version of the stored version.
     pub ts: Option<i64>,
+    /// `jst_sha256`: the SHA-256 of the staged JSON the row was written from (`None`: written
+    /// before fingerprints were kept, or cleared by a migration that changed a column).
+    pub sha256: Option<String>,
     /// The requested columns, as MySQL renders them as text (`NULL` = `None`).
     pub fields: Vec<Option<String>>,
     pub items: u64,
@@ -35,7 +38,7 @@ impl MysqlSink {
             .map(|c| format!(", CAST(`{c}` AS CHAR)"))
             .collect();
         let sql = format!(
-            "SELECT `{ORDER_ID_COLUMN}`, jst_ts{select} FROM `{}`",
+            "SELECT `{ORDER_ID_COLUMN}`, jst_ts, jst_sha256{select} FROM `{}`",
             tables.orders
         );
         let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| self.read_error(e))?;
@@ -43,14 +46,16 @@ impl MysqlSink {
         for row in rows {
             let id: i64 = row.get(0).unwrap_or_default();
             let ts: Option<i64> = row.get::<Option<i64>, _>(1).flatten();
+            let sha256: Option<String> = row.get::<Option<String>, _>(2).flatten();
             let fields = (0..columns.len())
-                .map(|i| row.get::<Option<String>, _>(i + 2).flatten())
+                .map(|i| row.get::<Option<String>, _>(i + 3).flatten())
                 .collect();
             orders.insert(
                 id,
                 StoredOrder {
                     has_row: true,
                     ts,
+                    sha256,
                     fields,
                     items: 0,
                     pays: 0,

@@ -19,16 +19,56 @@ use crate::transform::mapping::{
     CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS, ORDER_ID_COLUMN, PARENT_ID_COLUMN,
     TableMapping,
 };
-use crate::transform::{Cell, OrderRows, VersionKey};
+use crate::transform::{Cell, OrderRows, VersionStamp};
+
+/// How many times a batch is tried when MySQL reports a lock wait timeout or a deadlock.
+pub(crate) const CONTENDED_ATTEMPTS: u32 = 3;
+
+/// Bytes of an execute packet besides the values: header, statement id, flags, null bitmap
+/// and types, with room for the estimate's error.
+const PACKET_OVERHEAD: usize = 16 * 1024;
 
 impl MysqlSink {
     /// Writes a batch in one transaction: locks the stored versions, skips orders older than
-    /// what MySQL holds, upserts the rest and replaces their items and payments.
+    /// what MySQL holds (see [`VersionStamp::is_older_than`]), upserts the rest and replaces
+    /// their items and payments. A lock wait timeout or deadlock is retried up to
+    /// [`CONTENDED_ATTEMPTS`] times; an order with a row too big for `max_allowed_packet` is
+    /// refused before anything is sent ([`SinkError::PacketTooLarge`]).
     pub async fn write(&self, batch: &[OrderRows]) -> Result<WriteReport, SinkError> {
         if batch.is_empty() {
             return Ok(WriteReport::default());
         }
         let (newest, duplicates) = self.newest_per_order(batch)?;
+        self.check_packet_sizes(&newest)?;
+        let mut attempt = 1;
+        loop {
+            match self.write_once(&newest, duplicates).await {
+                Err(SinkError::Contended { reason, .. }) if attempt < CONTENDED_ATTEMPTS => {
+                    debug!(attempt, %reason, "MySQL lock wait or deadlock: the batch is tried again.");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                        .await;
+                    attempt += 1;
+                }
+                Err(SinkError::Contended {
+                    endpoint, reason, ..
+                }) => {
+                    return Err(SinkError::Contended {
+                        endpoint,
+                        reason,
+                        attempts: attempt,
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt at [`write`](Self::write): one transaction.
+    async fn write_once(
+        &self,
+        newest: &BTreeMap<i64, &OrderRows>,
+        duplicates: usize,
+    ) -> Result<WriteReport, SinkError> {
         let mut conn = self.conn().await?;
         let mut tx = conn
             .start_transaction(TxOpts::default())
@@ -38,7 +78,7 @@ impl MysqlSink {
             stale_skipped: duplicates,
             ..WriteReport::default()
         };
-        let result = self.write_in(&mut tx, &newest, &mut report).await;
+        let result = self.write_in(&mut tx, newest, &mut report).await;
         match result {
             Ok(()) => tx
                 .commit()
@@ -61,6 +101,50 @@ impl MysqlSink {
         Ok(report)
     }
 
+    /// Refuses, before anything is sent, an order with a row that cannot fit one packet of
+    /// the server's `max_allowed_packet` (the driver would fail with a confusing I/O error).
+    fn check_packet_sizes(&self, newest: &BTreeMap<i64, &OrderRows>) -> Result<(), SinkError> {
+        let max = self.who.max_allowed_packet;
+        if max == 0 {
+            return Ok(());
+        }
+        for (id, rows) in newest {
+            let bytes = std::iter::once(&rows.order)
+                .chain(&rows.items)
+                .chain(&rows.pays)
+                .map(|row| cells_bytes(row))
+                .max()
+                .unwrap_or(0);
+            if bytes + PACKET_OVERHEAD > max {
+                return Err(SinkError::PacketTooLarge {
+                    endpoint: self.who.endpoint.clone(),
+                    max_allowed_packet: max,
+                    detail: format!("order {id} has a row of about {bytes} bytes"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The values of one order row: the mapped cells, then the bookkeeping columns (and
+    /// `p_month` with partitions).
+    fn order_values(&self, rows: &OrderRows, synced_at: &Value) -> Vec<Value> {
+        let mut values: Vec<Value> = rows.order.iter().map(cell_value).collect();
+        values.push(rows.version.ts.into());
+        values.push(rows.version.staging_version.into());
+        values.push(synced_at.clone());
+        values.push(rows.modified.map_or(Value::NULL, datetime_value));
+        values.push(
+            rows.sha256
+                .as_ref()
+                .map_or(Value::NULL, |sha| Value::Bytes(sha.as_bytes().to_vec())),
+        );
+        if let Some(position) = self.order_date_position {
+            values.push(p_month(&rows.order[position]).into());
+        }
+        values
+    }
+
     async fn write_in(
         &self,
         tx: &mut Transaction<'_>,
@@ -68,7 +152,7 @@ impl MysqlSink {
         report: &mut WriteReport,
     ) -> Result<(), SinkError> {
         let ids: Vec<i64> = newest.keys().copied().collect();
-        let stored: BTreeMap<i64, VersionKey> = self
+        let stored: BTreeMap<i64, VersionStamp> = self
             .versions_in(tx, &ids, " FOR UPDATE")
             .await?
             .into_iter()
@@ -78,7 +162,7 @@ impl MysqlSink {
             .filter(|(id, rows)| {
                 !stored
                     .get(id)
-                    .is_some_and(|theirs| rows.version.is_older_than(theirs))
+                    .is_some_and(|theirs| rows.stamp().is_older_than(theirs))
             })
             .map(|(id, rows)| (*id, *rows))
             .collect();
@@ -91,16 +175,7 @@ impl MysqlSink {
 
         let order_rows: Vec<Vec<Value>> = winners
             .iter()
-            .map(|(_, rows)| {
-                let mut values: Vec<Value> = rows.order.iter().map(cell_value).collect();
-                values.push(rows.version.ts.into());
-                values.push(rows.version.staging_version.into());
-                values.push(synced_at.clone());
-                if let Some(position) = self.order_date_position {
-                    values.push(p_month(&rows.order[position]).into());
-                }
-                values
-            })
+            .map(|(_, rows)| self.order_values(rows, &synced_at))
             .collect();
         let mut order_columns = columns_with(&self.mapping.order, &ORDER_BOOKKEEPING_COLUMNS);
         let mut order_key = vec![ORDER_ID_COLUMN];
@@ -343,6 +418,22 @@ fn columns_with<'a>(table: &'a TableMapping, bookkeeping: &[&'a str]) -> Vec<&'a
         .column_names()
         .chain(bookkeeping.iter().copied())
         .collect()
+}
+
+/// [`row_bytes`] of a row's cells, without building its values (the bookkeeping columns are
+/// in the packet overhead).
+fn cells_bytes(cells: &[Cell]) -> usize {
+    cells
+        .iter()
+        .map(|cell| {
+            2 + match cell {
+                Cell::Null => 1,
+                Cell::Text(text) | Cell::Decimal(text) => text.len() + 9,
+                Cell::DateTime(_) => 12,
+                Cell::Int(_) | Cell::Bool(_) => 8,
+            }
+        })
+        .sum()
 }
 
 fn cell_value(cell: &Cell) -> Value {

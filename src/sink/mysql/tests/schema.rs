@@ -51,7 +51,13 @@ async fn migrate_creates_the_mapped_tables_once_and_again_is_a_no_op() {
     let recorded: Vec<(u32, String)> = db
         .query("SELECT version, name FROM jst_schema_migrations")
         .await;
-    assert_eq!(recorded, [(1, "0001_order_tables".to_owned())]);
+    assert_eq!(
+        recorded,
+        [
+            (1, "0001_order_tables".to_owned()),
+            (2, "0002_fingerprints_and_exact_decimals".to_owned())
+        ]
+    );
     let mapping = Mapping::default();
     assert_table_matches(
         &db,

@@ -67,12 +67,12 @@ async fn values_land_with_their_types_and_main_payment() {
     assert_eq!(
         stored,
         [(
-            "19.8000".to_owned(),
-            "12.0000".to_owned(),
+            "19.800000".to_owned(),
+            "12.000000".to_owned(),
             None,
             None,
             "B".to_owned(),
-            Some("227.5000".to_owned()),
+            Some("227.500000".to_owned()),
             "2024-05-01 09:08:07".to_owned(),
             1,
             "2024-05-01 10:00:00".to_owned()
