@@ -2,8 +2,17 @@
 //! changed, unchanged or stale compared with its current version.
 //!
 //! The canonical form is compact JSON with object keys sorted by byte order at every level, so
-//! the order of keys in a response never counts as a change. Numbers keep the exact text the
-//! gateway sent (`"227.00"` and `227.00` stay distinct: that is what the API said).
+//! the order of keys in a response never counts as a change. It is what staging keeps of each
+//! version, numbers with the exact text the gateway sent.
+//!
+//! The hash is taken over the *typed* canonical form, in which one order reads the same from
+//! either route: the Qimen route sends most numbers as strings (`"38852"`, `"227.00"`), the
+//! open platform as numbers (`38852`, `227`), and its payments also carry `o_id` and
+//! `pay_type`. So every number, and every string that is a plain decimal number, is written as
+//! its canonical decimal text (`227`, `1.5`; a string with leading zeros such as `"007"` is
+//! text and stays as it is), booleans as `"true"`/`"false"`, and the payment fields only one
+//! route sends are left out. Reading an order from both routes on every run therefore makes
+//! no new version, and the newer of two that differ still wins by `ts`/`modified`.
 
 pub mod field_changes;
 
@@ -59,6 +68,115 @@ fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out
         out.push(b':');
         write_canonical(item, out);
     }
+}
+
+/// Fields that only one route sends, per array they appear in: left out of the typed form.
+const ROUTE_ONLY_FIELDS: &[(&str, &str)] = &[("pays", "o_id"), ("pays", "pay_type")];
+
+/// The typed canonical form of `value` (see the module documentation), the text its hash is
+/// taken over.
+pub fn typed_canonical_json(value: &Value) -> String {
+    let mut out = Vec::with_capacity(2048);
+    write_typed(value, None, &mut out);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The hash of a version from its stored canonical JSON (the hash staging keys it by).
+pub fn version_sha256(canonical: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(canonical).ok()?;
+    Some(sha256_hex(&typed_canonical_json(&value)))
+}
+
+fn write_typed(value: &Value, array_key: Option<&str>, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map
+                .iter()
+                .filter(|(key, _)| {
+                    !array_key
+                        .is_some_and(|array| ROUTE_ONLY_FIELDS.contains(&(array, key.as_str())))
+                })
+                .collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, key).expect("writing to a Vec cannot fail");
+                out.push(b':');
+                let inner_key = item.is_array().then_some(key.as_str());
+                write_typed(item, inner_key, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_typed(item, array_key, out);
+            }
+            out.push(b']');
+        }
+        Value::Number(number) => {
+            let text = number.to_string();
+            write_string(canonical_decimal(&text).as_deref().unwrap_or(&text), out);
+        }
+        Value::String(text) => match canonical_decimal(text) {
+            Some(decimal) => write_string(&decimal, out),
+            None => write_string(text, out),
+        },
+        Value::Bool(flag) => write_string(if *flag { "true" } else { "false" }, out),
+        Value::Null => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_string(text: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+}
+
+/// `text` as a canonical decimal when it is a plain decimal number (`-12`, `227.00`, `1.50`,
+/// `1e3` from a number): no leading `+`, no leading zeros, no trailing fractional zeros, `0`
+/// for zero. `None` for anything else (`007`, `1,000`, `12abc`, ``).
+fn canonical_decimal(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (digits, ""),
+    };
+    let plain = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !plain(whole) || !plain(fraction) || digits.ends_with('.') {
+        // Exponents come only from JSON numbers: let the decimal crate read them.
+        if text.contains(['e', 'E']) && !text.is_empty() {
+            return text
+                .parse::<rust_decimal::Decimal>()
+                .ok()
+                .or_else(|| rust_decimal::Decimal::from_scientific(text).ok())
+                .map(|d| d.normalize().to_string());
+        }
+        return None;
+    }
+    if whole.len() > 1 && whole.starts_with('0') {
+        return None; // "007" is text (a code), not a number
+    }
+    let fraction = fraction.trim_end_matches('0');
+    let is_zero = whole.bytes().all(|b| b == b'0') && fraction.is_empty();
+    let mut out = String::with_capacity(text.len());
+    if negative && !is_zero {
+        out.push('-');
+    }
+    out.push_str(whole);
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    Some(out)
 }
 
 /// Lower-case hex SHA-256 of `canonical`.
@@ -153,7 +271,7 @@ pub fn order_ts(order: &Value) -> Option<i64> {
 pub fn fingerprint(order: &Value) -> Option<(Fingerprint, String)> {
     let o_id = order_id(order)?;
     let canonical = canonical_json(order);
-    let sha256 = sha256_hex(&canonical);
+    let sha256 = sha256_hex(&typed_canonical_json(order));
     Some((
         Fingerprint {
             o_id,
@@ -303,5 +421,48 @@ mod tests {
         assert_eq!(order_ts(&json!({"ts": 42})), Some(42));
         assert_eq!(order_ts(&json!({"ts": "42"})), Some(42));
         assert_eq!(order_ts(&json!({"ts": "x"})), None);
+    }
+
+    #[test]
+    fn one_order_hashes_the_same_from_either_route() {
+        let qimen = json!({"o_id": "38852", "pay_amount": "227.00", "ts": "5000000001",
+            "is_cod": "false", "so_id": "007", "items": [{"oi_id": "1", "qty": "2", "price": "113.50"}],
+            "pays": [{"pay_id": "9", "amount": "227.00"}]});
+        let openapi = json!({"o_id": 38852, "pay_amount": 227, "ts": 5000000001u64,
+            "is_cod": false, "so_id": "007", "items": [{"oi_id": 1, "qty": 2, "price": 113.5}],
+            "pays": [{"pay_id": 9, "amount": 227.0, "o_id": 38852, "pay_type": "支付宝"}]});
+        let (a, _) = fingerprint(&qimen).unwrap();
+        let (b, _) = fingerprint(&openapi).unwrap();
+        assert_eq!(a.sha256, b.sha256);
+        let changed = json!({"o_id": 38852, "pay_amount": 228, "ts": 5000000001u64,
+            "is_cod": false, "so_id": "007", "items": [{"oi_id": 1, "qty": 2, "price": 113.5}],
+            "pays": [{"pay_id": 9, "amount": 227.0}]});
+        assert_ne!(fingerprint(&changed).unwrap().0.sha256, a.sha256);
+    }
+
+    #[test]
+    fn decimals_are_written_canonically_and_codes_with_leading_zeros_stay_text() {
+        for (text, expected) in [
+            ("227.00", Some("227")),
+            ("1.50", Some("1.5")),
+            ("-0.0", Some("0")),
+            ("0.25", Some("0.25")),
+            ("-12", Some("-12")),
+            ("007", None),
+            ("1,000", None),
+            ("12abc", None),
+            ("", None),
+            ("1.", None),
+            (".5", None),
+        ] {
+            assert_eq!(canonical_decimal(text).as_deref(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_versions_hash_can_be_recomputed_from_its_canonical_json() {
+        let order = json!({"o_id": "1", "amount": "2.50"});
+        let (print, canonical) = fingerprint(&order).unwrap();
+        assert_eq!(version_sha256(&canonical), Some(print.sha256));
     }
 }

@@ -11,7 +11,7 @@ use super::args::{Command, GlobalArgs, PullArgs};
 use super::observe::Observer;
 use super::summary::RunSummary;
 use crate::beijing_time;
-use crate::config::{Config, Strategy};
+use crate::config::{Config, SourceKind, Strategy};
 use crate::pipeline::pull::{self, PlanRequest};
 use crate::pipeline::push;
 use crate::pipeline::{SharedStaging, with_staging};
@@ -232,9 +232,14 @@ pub(super) async fn execute(
 ) -> anyhow::Result<RunSummary> {
     let started = Instant::now();
     let mapping = mapping(config)?;
-    let client = match &options.pull {
-        Some(_) => Some(qimen_client(config)?),
-        None => None,
+    // Every source's client is built (and its configuration checked) before a run is recorded.
+    let clients: Vec<SourceClient> = match &options.pull {
+        Some(_) => config
+            .sources
+            .iter()
+            .map(|kind| SourceClient::build(config, *kind))
+            .collect::<anyhow::Result<_>>()?,
+        None => Vec::new(),
     };
     if options.push && !options.dry_run {
         config.require_mysql()?;
@@ -268,39 +273,34 @@ pub(super) async fn execute(
         summary.requeued = Some(requeued as u64);
     }
 
-    if let (Some(args), Some(client)) = (&options.pull, &client) {
-        let source_key = config.qimen.customer_id.clone().unwrap_or_default();
-        let app_key = client.config().app_key.clone();
-        let ban = wait_for_a_known_ban(config, &staging, &app_key, stop.clone()).await;
-        let planned = match ban {
-            Ok(()) => plan_pull(config, args, strategy, &staging, &source_key).await,
-            Err(error) => Err(error),
-        };
-        match planned {
-            Ok(plan) => {
-                let run = pull::PullRun {
-                    run_id,
-                    source_key: source_key.clone(),
-                    strategy,
-                    concurrency: config.sync.window_concurrency,
-                };
-                let (report, result) = pull::pull(client, &staging, &run, plan, stop.clone()).await;
-                if let Err(error) = result {
-                    errors.push(format!("{:#}", anyhow::Error::from(error)));
+    if let Some(args) = &options.pull {
+        let mut stats = crate::source::SourceStats::default();
+        for client in &clients {
+            let (report, source_stats, error) = pull_source(
+                config,
+                args,
+                strategy,
+                &staging,
+                run_id,
+                client,
+                stop.clone(),
+            )
+            .await?;
+            if let Some(report) = report {
+                match summary.pull.as_mut() {
+                    Some(total) => total.absorb(report),
+                    None => summary.pull = Some(report),
                 }
-                summary.pull = Some(report);
             }
-            Err(error) => errors.push(format!("{error:#}")),
+            stats.add(&source_stats);
+            if let Some(error) = error {
+                errors.push(if clients.len() > 1 {
+                    format!("{}: {error}", client.kind().as_str())
+                } else {
+                    error
+                });
+            }
         }
-        if let Some((until, message)) = client.banned_until() {
-            let ban = crate::staging::GatewayBan {
-                until: beijing_time::to_utc(until),
-                message,
-            };
-            let key = app_key.clone();
-            with_staging(&staging, move |s| s.set_ban(&key, &ban, run_id)).await?;
-        }
-        let stats = client.stats();
         summary.api_calls = stats.calls;
         summary.api_retries = stats.retries;
         summary.api_throttled = stats.throttled;
@@ -422,6 +422,7 @@ async fn plan_pull(
     config: &Config,
     args: &PullArgs,
     strategy: Strategy,
+    archive_after: std::time::Duration,
     staging: &SharedStaging,
     source_key: &str,
 ) -> anyhow::Result<pull::PullPlan> {
@@ -443,7 +444,7 @@ async fn plan_pull(
         safety_lag: config.sync.safety_lag,
         max_window: std::time::Duration::from_secs(7 * 86400),
         initial_backfill: config.sync.initial_backfill,
-        archive_after: config.qimen.archive_after,
+        archive_after,
     };
     let key = source_key.to_owned();
     let overlap = config.sync.overlap;
@@ -478,6 +479,146 @@ async fn plan_pull(
         watermark.as_deref(),
         beijing_time::now(),
     )?)
+}
+
+/// One route's client, built from the configuration.
+pub enum SourceClient {
+    Qimen(QimenClient),
+    OpenApi(crate::source::openapi::OpenApiClient),
+}
+
+impl SourceClient {
+    fn build(config: &Config, kind: SourceKind) -> anyhow::Result<SourceClient> {
+        Ok(match kind {
+            SourceKind::Qimen => SourceClient::Qimen(qimen_client(config)?),
+            SourceKind::Openapi => SourceClient::OpenApi(openapi_client(config)?),
+        })
+    }
+
+    fn kind(&self) -> SourceKind {
+        match self {
+            SourceClient::Qimen(_) => SourceKind::Qimen,
+            SourceClient::OpenApi(_) => SourceKind::Openapi,
+        }
+    }
+
+    /// Whose watermarks: the Qimen `customer_id`, or `openapi:<app_key>`.
+    fn source_key(&self, config: &Config) -> String {
+        match self {
+            SourceClient::Qimen(_) => config.qimen.customer_id.clone().unwrap_or_default(),
+            SourceClient::OpenApi(client) => format!("openapi:{}", client.config().app_key),
+        }
+    }
+}
+
+/// Builds the open-platform client from the configuration; a renewed token pair is kept beside
+/// the staging file.
+pub fn openapi_client(config: &Config) -> anyhow::Result<crate::source::openapi::OpenApiClient> {
+    let (url, app_key, app_secret, access_token) = config.require_openapi()?;
+    let q = &config.qimen;
+    let mut source =
+        crate::source::openapi::OpenApiConfig::new(url, app_key, app_secret, access_token);
+    source.refresh_token = config.openapi.refresh_token.clone();
+    source.token_file = Some(crate::source::openapi::token::token_file_beside(
+        &config.staging,
+    ));
+    source.page_size = config.openapi.page_size;
+    source.per_second = q.per_second;
+    source.per_minute = q.per_minute;
+    source.request_timeout = q.request_timeout;
+    source.max_attempts = q.max_attempts;
+    source.max_body_bytes = q.max_body_bytes;
+    Ok(crate::source::openapi::OpenApiClient::new(source)?)
+}
+
+/// Pulls one route into staging: its own watermark, its own plan. Returns its report, its
+/// counters and the error that stopped it, if any (`Err` only when staging fails).
+async fn pull_source(
+    config: &Config,
+    args: &PullArgs,
+    strategy: Strategy,
+    staging: &SharedStaging,
+    run_id: i64,
+    client: &SourceClient,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(
+    Option<pull::PullReport>,
+    crate::source::SourceStats,
+    Option<String>,
+)> {
+    let source_key = client.source_key(config);
+    let run = pull::PullRun {
+        run_id,
+        source_key: source_key.clone(),
+        strategy,
+        concurrency: config.sync.window_concurrency,
+    };
+    match client {
+        SourceClient::Qimen(client) => {
+            let app_key = client.config().app_key.clone();
+            let ban = wait_for_a_known_ban(config, staging, &app_key, stop.clone()).await;
+            let planned = match ban {
+                Ok(()) => {
+                    plan_pull(
+                        config,
+                        args,
+                        strategy,
+                        config.qimen.archive_after,
+                        staging,
+                        &source_key,
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            };
+            let (report, error) = match planned {
+                Ok(plan) => {
+                    let (report, result) = pull::pull(client, staging, &run, plan, stop).await;
+                    (
+                        Some(report),
+                        result
+                            .err()
+                            .map(|e| format!("{:#}", anyhow::Error::from(e))),
+                    )
+                }
+                Err(error) => (None, Some(format!("{error:#}"))),
+            };
+            if let Some((until, message)) = client.banned_until() {
+                let ban = crate::staging::GatewayBan {
+                    until: beijing_time::to_utc(until),
+                    message,
+                };
+                let key = app_key.clone();
+                with_staging(staging, move |s| s.set_ban(&key, &ban, run_id)).await?;
+            }
+            Ok((report, client.stats(), error))
+        }
+        SourceClient::OpenApi(client) => {
+            // The open platform has no archive query.
+            let planned = plan_pull(
+                config,
+                args,
+                strategy,
+                std::time::Duration::ZERO,
+                staging,
+                &source_key,
+            )
+            .await;
+            let (report, error) = match planned {
+                Ok(plan) => {
+                    let (report, result) = pull::pull(client, staging, &run, plan, stop).await;
+                    (
+                        Some(report),
+                        result
+                            .err()
+                            .map(|e| format!("{:#}", anyhow::Error::from(e))),
+                    )
+                }
+                Err(error) => (None, Some(format!("{error:#}"))),
+            };
+            Ok((report, crate::source::PageFetcher::stats(client), error))
+        }
+    }
 }
 
 /// Before any call: a ban the gateway named in an earlier run is waited out when it ends

@@ -58,6 +58,30 @@ impl Config {
         if let Some(v) = get("JST_MAX_BODY") {
             s.max_body_bytes = super::parse_bytes(&v).context("JST_MAX_BODY")?;
         }
+        if let Some(v) = get("JST_SOURCE") {
+            self.sources = super::SourceKind::parse_list(&v).context("JST_SOURCE")?;
+        }
+        let o = &mut self.openapi;
+        if let Some(v) = get("JST_OPENAPI_URL") {
+            o.url = Some(v);
+        }
+        if let Some(v) = get("JST_OPENAPI_APP_KEY") {
+            o.app_key = Some(v);
+        }
+        if let Some(v) = get("JST_OPENAPI_APP_SECRET") {
+            o.app_secret = Some(Secret::new(v));
+        }
+        if let Some(v) = get("JST_OPENAPI_ACCESS_TOKEN") {
+            o.access_token = Some(Secret::new(v));
+        }
+        if let Some(v) = get("JST_OPENAPI_REFRESH_TOKEN") {
+            o.refresh_token = Some(Secret::new(v));
+        }
+        if let Some(v) = get("JST_OPENAPI_PAGE_SIZE") {
+            o.page_size = v
+                .parse()
+                .context("JST_OPENAPI_PAGE_SIZE must be a whole number")?;
+        }
         if let Some(v) = get("JST_MYSQL_URL") {
             self.mysql_url = Some(Secret::new(v));
         }

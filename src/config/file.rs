@@ -14,7 +14,10 @@ use crate::source::SignMethod;
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     staging: Option<PathBuf>,
+    /// The routes read: `["qimen"]` (default), `["openapi"]` or both.
+    sources: Option<Vec<String>>,
     qimen: Option<FileQimen>,
+    openapi: Option<FileOpenApi>,
     mysql: Option<FileMysql>,
     sync: Option<FileSync>,
     mapping: Option<toml::Table>,
@@ -48,6 +51,17 @@ pub(super) struct FileQimen {
     max_ban_wait: Option<String>,
     archive_after: Option<String>,
     max_body: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileOpenApi {
+    url: Option<String>,
+    app_key: Option<String>,
+    app_secret: Option<Secret>,
+    access_token: Option<Secret>,
+    refresh_token: Option<Secret>,
+    page_size: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +130,20 @@ impl Config {
             if let Some(v) = q.max_body {
                 s.max_body_bytes = super::parse_bytes(&v).context("qimen.max_body")?;
             }
+        }
+        if let Some(o) = file.openapi {
+            let s = &mut self.openapi;
+            s.url = o.url.or(s.url.take());
+            s.app_key = o.app_key.or(s.app_key.take());
+            s.app_secret = o.app_secret.or(s.app_secret.take());
+            s.access_token = o.access_token.or(s.access_token.take());
+            s.refresh_token = o.refresh_token.or(s.refresh_token.take());
+            if let Some(v) = o.page_size {
+                s.page_size = v;
+            }
+        }
+        if let Some(sources) = file.sources {
+            self.sources = super::SourceKind::parse_list(&sources.join(",")).context("sources")?;
         }
         if let Some(m) = file.mysql {
             self.mysql_url = m.url.or(self.mysql_url.take());

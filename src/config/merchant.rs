@@ -18,7 +18,16 @@ use crate::source::SignMethod;
 pub struct MerchantSettings {
     /// A short name for logs and summaries; also names the default staging file.
     pub name: String,
+    /// The Qimen routing id (not needed for an open-platform-only merchant).
+    #[serde(default)]
     pub customer_id: String,
+    /// The routes this merchant is read through (default: the shared `sources`); with both,
+    /// each keeps its own watermarks and both feed the merchant's tables.
+    pub sources: Option<Vec<String>>,
+    pub openapi_app_key: Option<String>,
+    pub openapi_app_secret: Option<Secret>,
+    pub openapi_access_token: Option<Secret>,
+    pub openapi_refresh_token: Option<Secret>,
     pub app_key: Option<String>,
     pub app_secret: Option<Secret>,
     pub api_url: Option<String>,
@@ -58,8 +67,24 @@ impl Config {
             }
             let mut config = self.clone();
             config.merchants.clear();
+            if let Some(sources) = &merchant.sources {
+                config.sources = super::SourceKind::parse_list(&sources.join(","))?;
+            }
+            let o = &mut config.openapi;
+            o.app_key = merchant.openapi_app_key.clone().or(o.app_key.take());
+            o.app_secret = merchant.openapi_app_secret.clone().or(o.app_secret.take());
+            o.access_token = merchant
+                .openapi_access_token
+                .clone()
+                .or(o.access_token.take());
+            o.refresh_token = merchant
+                .openapi_refresh_token
+                .clone()
+                .or(o.refresh_token.take());
             let q = &mut config.qimen;
-            q.customer_id = Some(merchant.customer_id.clone());
+            q.customer_id = (!merchant.customer_id.is_empty())
+                .then(|| merchant.customer_id.clone())
+                .or(q.customer_id.take());
             q.app_key = merchant.app_key.clone().or(q.app_key.take());
             q.app_secret = merchant.app_secret.clone().or(q.app_secret.take());
             q.api_url = merchant.api_url.clone().or(q.api_url.take());

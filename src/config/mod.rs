@@ -81,6 +81,74 @@ pub struct QimenSettings {
     pub max_body_bytes: u64,
 }
 
+/// Which route a merchant's orders are read through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// `jushuitan.order.list.query` through the Qimen router (Taobao-family shops).
+    #[default]
+    Qimen,
+    /// Jushuitan's own open platform, `/open/orders/single/query` (own mall, offline,
+    /// cross-border shops).
+    Openapi,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Qimen => "qimen",
+            SourceKind::Openapi => "openapi",
+        }
+    }
+
+    /// `qimen`, `openapi`, or both separated by commas.
+    pub fn parse_list(text: &str) -> anyhow::Result<Vec<SourceKind>> {
+        let mut kinds = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let kind = match part {
+                "qimen" => SourceKind::Qimen,
+                "openapi" => SourceKind::Openapi,
+                other => bail!(
+                    "unknown source {other:?}: expected qimen, openapi or both (qimen,openapi)"
+                ),
+            };
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        if kinds.is_empty() {
+            bail!("no source named: expected qimen, openapi or both (qimen,openapi)");
+        }
+        Ok(kinds)
+    }
+}
+
+/// Jushuitan's own open platform and the merchant's tokens (`[openapi]`).
+#[derive(Clone, Debug)]
+pub struct OpenApiSettings {
+    /// Base URL, e.g. `https://openapi.jushuitan.com`.
+    pub url: Option<String>,
+    pub app_key: Option<String>,
+    pub app_secret: Option<Secret>,
+    pub access_token: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    /// Up to 100 on this route (the default).
+    pub page_size: u32,
+}
+
+impl Default for OpenApiSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            app_key: None,
+            app_secret: None,
+            access_token: None,
+            refresh_token: None,
+            page_size: 100,
+        }
+    }
+}
+
 /// How runs are shaped.
 #[derive(Clone, Debug)]
 pub struct SyncSettings {
@@ -152,7 +220,10 @@ pub struct MysqlSettings {
 /// The whole, layered configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The routes read, in order; each keeps its own watermarks and feeds the same tables.
+    pub sources: Vec<SourceKind>,
     pub qimen: QimenSettings,
+    pub openapi: OpenApiSettings,
     pub mysql_url: Option<Secret>,
     pub mysql: MysqlSettings,
     pub staging: PathBuf,
@@ -171,6 +242,8 @@ impl Default for Config {
         // The client's own defaults (the gateway's documented limits), set in one place.
         let source = crate::source::SourceConfig::new("", "", Secret::default(), "");
         Config {
+            sources: vec![SourceKind::Qimen],
+            openapi: OpenApiSettings::default(),
             qimen: QimenSettings {
                 api_url: None,
                 app_key: None,
@@ -241,6 +314,9 @@ impl Config {
         if q.max_attempts == 0 {
             bail!("max_attempts must be at least 1");
         }
+        if !(1..=100).contains(&self.openapi.page_size) {
+            bail!("openapi page_size must be between 1 and 100 (JST_OPENAPI_PAGE_SIZE)");
+        }
         if q.max_body_bytes < 1024 {
             bail!("max_body must be at least 1 KB (JST_MAX_BODY, e.g. 16MB)");
         }
@@ -277,6 +353,33 @@ impl Config {
             q.app_key.clone().unwrap_or_default(),
             q.app_secret.clone().unwrap_or_default(),
             q.customer_id.clone().unwrap_or_default(),
+        ))
+    }
+
+    /// The open-platform settings a pull needs, or a message naming every one that is missing.
+    pub fn require_openapi(&self) -> anyhow::Result<(String, String, Secret, Secret)> {
+        let o = &self.openapi;
+        let mut missing = Vec::new();
+        if o.url.is_none() {
+            missing.push("JST_OPENAPI_URL (openapi.url)");
+        }
+        if o.app_key.is_none() {
+            missing.push("JST_OPENAPI_APP_KEY (openapi.app_key)");
+        }
+        if o.app_secret.is_none() {
+            missing.push("JST_OPENAPI_APP_SECRET (openapi.app_secret)");
+        }
+        if o.access_token.is_none() {
+            missing.push("JST_OPENAPI_ACCESS_TOKEN (openapi.access_token)");
+        }
+        if !missing.is_empty() {
+            bail!("missing configuration: {}", missing.join(", "));
+        }
+        Ok((
+            o.url.clone().unwrap_or_default(),
+            o.app_key.clone().unwrap_or_default(),
+            o.app_secret.clone().unwrap_or_default(),
+            o.access_token.clone().unwrap_or_default(),
         ))
     }
 

@@ -41,6 +41,26 @@ pub struct PullReport {
     pub incomplete_windows: Vec<IncompleteWindow>,
 }
 
+impl PullReport {
+    /// Adds another route's pull to this one (a run that reads two routes).
+    pub fn absorb(&mut self, other: PullReport) {
+        self.windows_planned += other.windows_planned;
+        self.windows_done += other.windows_done;
+        self.pages += other.pages;
+        self.orders.add(&other.orders);
+        self.drift_events += other.drift_events;
+        self.rereads += other.rereads;
+        self.subwindows += other.subwindows;
+        self.watermark = other.watermark.or(self.watermark.take());
+        self.new_fields += other.new_fields;
+        self.field_type_changes += other.field_type_changes;
+        self.archive_windows += other.archive_windows;
+        self.extra_pages += other.extra_pages;
+        self.body_repairs.add(&other.body_repairs);
+        self.incomplete_windows.extend(other.incomplete_windows);
+    }
+}
+
 /// A window whose read could not be proven complete.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IncompleteWindow {

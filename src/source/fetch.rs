@@ -74,6 +74,21 @@ pub(crate) struct CallCounters {
     pub repairs: Mutex<BodyRepairs>,
 }
 
+impl SourceStats {
+    /// Adds another source's counters (a run that reads two routes).
+    pub fn add(&mut self, other: &SourceStats) {
+        self.calls += other.calls;
+        self.retries += other.retries;
+        self.throttled += other.throttled;
+        self.pages += other.pages;
+        self.throttle_wait_ms += other.throttle_wait_ms;
+        for (code, count) in &other.errors_by_code {
+            *self.errors_by_code.entry(code.clone()).or_insert(0) += count;
+        }
+        self.repairs.add(&other.repairs);
+    }
+}
+
 impl CallCounters {
     pub fn record_error(&self, error: &SourceError) {
         *lock(&self.errors_by_code)
