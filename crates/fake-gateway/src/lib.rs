@@ -33,6 +33,7 @@ pub use config::{
     BanRule, Churn, Deviations, Faults, GatewayConfig, LateChanges, ORDER_LIST_METHOD, RateLimits,
     ResponseDelay, codes,
 };
+pub use openapi::{OpenApiConfig, OpenApiGateway};
 pub use secret::Secret;
 pub use server::FakeGateway;
 pub use shop::{SharedShop, Shop};

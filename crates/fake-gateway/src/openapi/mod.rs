@@ -33,10 +33,14 @@
 //!   take its type is served as it is.
 
 pub mod config;
-#[allow(dead_code)] // used by the server (next step)
 mod orders;
-#[allow(dead_code)] // used by the server (next step)
 mod query;
+pub mod server;
 pub mod sign;
+pub mod stats;
+#[cfg(test)]
+mod tests;
 
-pub use config::{OpenApiConfig, codes};
+pub use config::{ORDER_QUERY_PATH, OpenApiConfig, REFRESH_TOKEN_PATH, codes};
+pub use server::OpenApiGateway;
+pub use stats::OpenApiStats;
