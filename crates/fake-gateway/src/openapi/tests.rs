@@ -751,3 +751,42 @@ async fn a_skewed_clock_moves_the_timestamp_the_platform_accepts() {
     assert_eq!(code(&body), 0, "{body}");
     assert!(gateway.now() > beijing_time::now() + chrono::Duration::minutes(59));
 }
+
+#[tokio::test]
+async fn late_visibility_hides_a_change_until_the_lag_passes() {
+    let lag = std::time::Duration::from_secs(1);
+    let config = OpenApiConfig {
+        visibility_lag: lag,
+        ..OpenApiConfig::unlimited()
+    };
+    let gateway = OpenApiGateway::start(config, past_shop(10)).unwrap();
+    let o_id = gateway.shop().lock().unwrap().o_ids()[3].clone();
+    let by_id = json!({"o_ids": [o_id.parse::<u64>().unwrap()]});
+    let original = orders(&query(&gateway, &by_id).await)[0].clone();
+
+    let changed_at = std::time::Instant::now();
+    assert!(
+        gateway
+            .shop()
+            .lock()
+            .unwrap()
+            .modify(&o_id, beijing_time::now())
+    );
+    let hidden = orders(&query(&gateway, &by_id).await)[0].clone();
+    assert_eq!(hidden, original, "the change is not visible yet");
+
+    let deadline = changed_at + std::time::Duration::from_secs(5);
+    loop {
+        let seen = orders(&query(&gateway, &by_id).await)[0].clone();
+        if seen != original {
+            assert!(changed_at.elapsed() >= lag, "visible only after the lag");
+            assert!(seen["ts"].as_u64() > original["ts"].as_u64());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change never became visible"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
