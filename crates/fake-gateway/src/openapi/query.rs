@@ -7,6 +7,9 @@
 //! `date_type` (1 included) and an unknown `status` are refused; `is_offline_shop`,
 //! `order_flds`, `order_item_flds`, `order_types` and `is_get_cbfinance` are accepted and
 //! ignored (the fake serves every field of every order); unknown fields are ignored.
+//! `start_ts` selects `ts >= start_ts` sorted by `ts` whatever `is_get_total` says
+//! (`is_get_total=false` only answers the counts as 0); `modified_begin`/`modified_end`
+//! select on the time `date_type` names, and the 7-day rule holds for every `date_type`.
 
 use std::collections::HashSet;
 
