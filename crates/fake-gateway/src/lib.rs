@@ -8,6 +8,9 @@
 //! (throttling, 5xx, truncated bodies, delays), a live shop (churn while paging, late
 //! visibility of changes) and the real route's untidy habits ([`Deviations`]: raw control
 //! characters, code 10, timed bans, missing order lists, under-reported counts, an archive).
+//!
+//! [`OpenApiGateway`] serves the same shop as Jushuitan's own open platform
+//! (`/open/orders/single/query`, token refresh), as `jushuitan-openapi-protocol.md` describes.
 
 pub mod beijing_time;
 mod call_times;
@@ -15,6 +18,7 @@ pub mod config;
 mod deviations;
 mod envelope;
 pub mod generate;
+pub mod openapi;
 mod order_query;
 pub mod secret;
 pub mod server;
@@ -29,6 +33,7 @@ pub use config::{
     BanRule, Churn, Deviations, Faults, GatewayConfig, LateChanges, ORDER_LIST_METHOD, RateLimits,
     ResponseDelay, codes,
 };
+pub use openapi::{OpenApiConfig, OpenApiGateway};
 pub use secret::Secret;
 pub use server::FakeGateway;
 pub use shop::{SharedShop, Shop};

@@ -167,7 +167,7 @@ struct GatewayState {
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide the cause behind another).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -264,7 +264,7 @@ async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -
 }
 
 /// The form body's fields merged over the query string's (the body wins on a clash).
-fn merge_params(query: Option<&str>, body: &[u8]) -> BTreeMap<String, String> {
+pub(crate) fn merge_params(query: Option<&str>, body: &[u8]) -> BTreeMap<String, String> {
     let from_query = form_urlencoded::parse(query.unwrap_or("").as_bytes());
     from_query
         .chain(form_urlencoded::parse(body))
