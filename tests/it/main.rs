@@ -20,3 +20,4 @@ mod repairing;
 mod restored_staging;
 mod schema;
 mod schema_drift;
+mod second_route;
