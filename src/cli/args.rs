@@ -206,6 +206,9 @@ pub struct DemoArgs {
     /// for orders older than two weeks; pages of 100.
     #[arg(long)]
     pub untidy: bool,
+    /// The route(s) to read: qimen, openapi (Jushuitan's own open platform) or qimen,openapi.
+    #[arg(long, default_value = "qimen")]
+    pub source: String,
 }
 
 #[derive(Debug, Args, Clone)]

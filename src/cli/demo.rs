@@ -46,6 +46,19 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let gateway = FakeGateway::start(gateway_config.clone(), shop)
         .context("cannot start the simulated gateway")?;
+    // `--source openapi` (or both): the simulated open platform serves the same shop.
+    let open_platform = if args.source.contains("openapi") {
+        let open_config = crate::gateway::OpenApiConfig {
+            rate_limits: gateway_config.rate_limits,
+            ..crate::gateway::OpenApiConfig::default()
+        };
+        Some(
+            crate::gateway::OpenApiGateway::start_sharing(open_config, gateway.shop())
+                .context("cannot start the simulated open platform")?,
+        )
+    } else {
+        None
+    };
     let staging_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let staging = match &args.demo_staging {
         Some(path) => {
@@ -73,6 +86,19 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // and a real `order_list_query` in the same database is never touched.
     config.mysql.table_prefix = DEMO_TABLE_PREFIX.to_owned();
     config.sync.window_concurrency = 4;
+    config.sources = crate::config::SourceKind::parse_list(&args.source)?;
+    if let Some(open) = &open_platform {
+        let o = open.config();
+        config.openapi.url = Some(open.url());
+        config.openapi.app_key = Some(o.app_key.clone());
+        config.openapi.app_secret = Some(Secret::new(o.app_secret.expose()));
+        config.openapi.access_token = Some(Secret::new(o.access_token.expose()));
+        config.openapi.refresh_token = o.refresh_token.as_ref().map(|t| Secret::new(t.expose()));
+        println!(
+            "Simulated Jushuitan open platform at {} serving the same shop.",
+            open.url()
+        );
+    }
     if args.untidy {
         config.qimen.page_size = 100;
         config.qimen.archive_after = std::time::Duration::from_secs(14 * 86400);
