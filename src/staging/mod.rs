@@ -8,7 +8,9 @@
 mod audit;
 mod error;
 pub mod field_catalog;
+mod file_lock;
 mod fingerprinted_page;
+mod integrity;
 mod migrations;
 mod outbox;
 mod stage;
@@ -18,6 +20,7 @@ pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, VersionR
 pub use error::StagingError;
 pub use field_catalog::{FieldNews, FieldRecord};
 pub use fingerprinted_page::FingerprintedPage;
+pub use integrity::{DamagedPage, DamagedVersion, IntegrityReport};
 pub use outbox::{OutboxEntry, OutboxState, QuarantineEntry};
 pub use stage::PageOutcome;
 pub use store::{RunRecord, RunStatus, StagingStore, StoreCounts};
