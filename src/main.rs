@@ -1,5 +1,5 @@
 //! The `jst-sync` binary: parses the command line, runs it, and prints any error with its
-//! causes on one line.
+//! causes on one line (a JSON line with `--log-format json`).
 
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match jst_sync::cli::run() {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            jst_sync::cli::output::error(&format!("{error:#}"));
             ExitCode::FAILURE
         }
     }

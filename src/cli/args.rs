@@ -77,6 +77,7 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Replay(ReplayArgs),
     /// Reconcile staging with MySQL: counts, key fields, unknown rows. Exits 1 on drift.
+    /// `verify --integrity` checks the staging file itself instead.
     ///
     /// Every order staging has pushed must be in MySQL with the same jst_ts, so_id, status
     /// and modified and as many item and payment rows; nothing may be in MySQL that staging
@@ -133,6 +134,10 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
+    /// Check the staging file itself instead: SQLite's integrity check and the SHA-256 of
+    /// every stored page and order version, naming damaged pages and their runs (no MySQL).
+    #[arg(long)]
+    pub integrity: bool,
     /// How many ids to name per kind of difference.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,

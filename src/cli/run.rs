@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::args::{Command, GlobalArgs, PullArgs};
 use super::observe::Observer;
+use super::output;
 use super::summary::RunSummary;
 use crate::beijing_time;
 use crate::config::{Config, Strategy};
@@ -96,7 +97,7 @@ pub(super) async fn run_cli_command(
                 }
             }
             Err(error) => {
-                eprintln!("error: merchant {name}: {error:#}");
+                output::error(&format!("merchant {name}: {error:#}"));
                 observer
                     .run_not_started(options.command_name(), &error)
                     .await;
@@ -107,12 +108,12 @@ pub(super) async fn run_cli_command(
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
-            "error: {} of {} merchants failed: {}",
+        output::error(&format!(
+            "{} of {} merchants failed: {}",
             failed.len(),
             merchants.len(),
             failed.join(", ")
-        );
+        ));
         Ok(ExitCode::FAILURE)
     }
 }
@@ -121,7 +122,7 @@ pub(super) async fn run_cli_command(
 pub(super) fn report_summary(summary: &RunSummary) -> ExitCode {
     print!("{summary}");
     if let Some(error) = &summary.error {
-        eprintln!("error: {error}");
+        output::error(error);
     }
     if summary.succeeded {
         ExitCode::SUCCESS
@@ -239,8 +240,14 @@ pub(super) async fn execute(
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => config.sync.strategy,
     };
-    let store = StagingStore::open(&config.staging)
-        .with_context(|| format!("cannot use staging file {}", config.staging.display()))?;
+    // Arguments are checked before the run is recorded: a typo is not a failed run.
+    let bounds = options.pull.as_ref().map(pull_bounds).transpose()?;
+    // Only a pull creates the staging file; a push or replay of a missing file is refused.
+    let store = if options.pull.is_some() && requeue.is_none() {
+        StagingStore::open(&config.staging)?
+    } else {
+        StagingStore::open_existing(&config.staging)?
+    };
     let command = if requeue.is_some() {
         "replay"
     } else {
@@ -264,9 +271,9 @@ pub(super) async fn execute(
         summary.requeued = Some(requeued as u64);
     }
 
-    if let (Some(args), Some(client)) = (&options.pull, &client) {
+    if let (Some(bounds), Some(client)) = (bounds, &client) {
         let source_key = config.qimen.customer_id.clone().unwrap_or_default();
-        match plan_pull(config, args, strategy, &staging, &source_key).await {
+        match plan_pull(config, bounds, strategy, &staging, &source_key).await {
             Ok(plan) => {
                 let run = pull::PullRun {
                     run_id,
@@ -390,23 +397,20 @@ pub(super) async fn execute(
             "Run finished."
         );
     } else {
-        tracing::error!(
-            run = run_id,
-            command,
-            error = summary.error.as_deref().unwrap_or(""),
-            "Run failed."
-        );
+        // The error itself is said once, by the caller (`report_summary`).
+        tracing::error!(run = run_id, command, "Run failed.");
     }
     Ok(summary)
 }
 
-async fn plan_pull(
-    config: &Config,
-    args: &PullArgs,
-    strategy: Strategy,
-    staging: &SharedStaging,
-    source_key: &str,
-) -> anyhow::Result<pull::PullPlan> {
+/// `--since` and `--until` of a pull, read and checked.
+#[derive(Clone, Copy, Debug)]
+struct PullBounds {
+    since: Option<chrono::NaiveDateTime>,
+    until: Option<chrono::NaiveDateTime>,
+}
+
+fn pull_bounds(args: &PullArgs) -> anyhow::Result<PullBounds> {
     let parse_time =
         |flag: &str, text: &Option<String>| -> anyhow::Result<Option<chrono::NaiveDateTime>> {
             text.as_deref()
@@ -417,10 +421,33 @@ async fn plan_pull(
                 })
                 .transpose()
         };
-    let request = PlanRequest {
-        strategy,
+    let bounds = PullBounds {
         since: parse_time("--since", &args.since)?,
         until: parse_time("--until", &args.until)?,
+    };
+    if let (Some(since), Some(until)) = (bounds.since, bounds.until)
+        && since >= until
+    {
+        anyhow::bail!(
+            "--since {} is not before --until {}: swap them",
+            beijing_time::format(since),
+            beijing_time::format(until)
+        );
+    }
+    Ok(bounds)
+}
+
+async fn plan_pull(
+    config: &Config,
+    bounds: PullBounds,
+    strategy: Strategy,
+    staging: &SharedStaging,
+    source_key: &str,
+) -> anyhow::Result<pull::PullPlan> {
+    let request = PlanRequest {
+        strategy,
+        since: bounds.since,
+        until: bounds.until,
         overlap: config.sync.overlap,
         safety_lag: config.sync.safety_lag,
         max_window: std::time::Duration::from_secs(7 * 86400),

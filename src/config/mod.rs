@@ -305,7 +305,10 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
             .map(Duration::from_secs)
             .map_err(|_| anyhow::anyhow!("number is too large"))
     } else {
-        humantime::parse_duration(text).map_err(|e| anyhow::anyhow!("{e}"))
+        humantime::parse_duration(text).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => anyhow::anyhow!("number is too large"),
+            other => anyhow::anyhow!("{other}"),
+        })
     };
     match parsed {
         Ok(duration) if duration <= MAX_DURATION => Ok(duration),

@@ -26,7 +26,7 @@ pub enum StagingError {
         source: std::io::Error,
     },
     #[error(
-        "staging file {path} is damaged ({problem}): run `jst-sync verify --staging` to name the damaged pages and runs, then restore the file from a backup, or move it aside and pull again with --since"
+        "staging file {path} is damaged ({problem}): run `jst-sync verify --integrity` to name the damaged pages and runs, then restore the file from a backup, or move it aside and pull again with --since"
     )]
     Damaged { path: PathBuf, problem: String },
     #[error("cannot use staging file {path}")]

@@ -1,6 +1,6 @@
 //! Is the staging file still what jst-sync wrote? SQLite's `integrity_check`, then every stored
 //! page body and every order version re-hashed against the SHA-256 stored with it — for
-//! `jst-sync verify --staging`. Also hashing the pages stored before hashes were kept (the
+//! `jst-sync verify --integrity`. Also hashing the pages stored before hashes were kept (the
 //! 0004 migration).
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -11,7 +11,7 @@ use super::{StagingError, StagingStore};
 /// The most findings of SQLite's integrity check that are kept.
 const SQLITE_FINDINGS: usize = 100;
 
-/// What `verify --staging` found.
+/// What `verify --integrity` found.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct IntegrityReport {
     /// SQLite's own findings (`integrity_check`), or why it could not read the file; empty

@@ -448,6 +448,6 @@ fn a_file_that_is_not_a_database_is_reported_damaged_at_open() {
         StagingStore::open_read_only(&path).unwrap_err(),
     ] {
         assert!(matches!(error, StagingError::Damaged { .. }), "{error}");
-        assert!(error.to_string().contains("verify --staging"), "{error}");
+        assert!(error.to_string().contains("verify --integrity"), "{error}");
     }
 }
