@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match jst_sync::cli::run() {
         Ok(code) => code,
         Err(error) => {
-            jst_sync::cli::output::error(&format!("{error:#}"));
+            jst_sync::cli::output::error(&jst_sync::cli::error_text::chain(&error));
             ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@ mod args;
 mod audit;
 mod bench;
 mod demo;
+pub mod error_text;
 mod fake_gateway;
 mod logging;
 mod observe;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::args::{Command, GlobalArgs, PullArgs};
+use super::error_text::{chain, chain_of};
 use super::observe::Observer;
 use super::output;
 use super::summary::RunSummary;
@@ -97,7 +98,7 @@ pub(super) async fn run_cli_command(
                 }
             }
             Err(error) => {
-                output::error(&format!("merchant {name}: {error:#}"));
+                output::error(&format!("merchant {name}: {}", chain(&error)));
                 observer
                     .run_not_started(options.command_name(), &error)
                     .await;
@@ -188,8 +189,7 @@ pub fn mapping(config: &Config) -> anyhow::Result<Mapping> {
                 .clone()
                 .try_into()
                 .context("invalid [mapping] in the config file")?;
-            Mapping::with_overrides(&overrides)
-                .map_err(|e| anyhow::anyhow!("invalid [mapping]: {e}"))
+            Mapping::with_overrides(&overrides).map_err(anyhow::Error::new)
         }
     }
 }
@@ -283,11 +283,11 @@ pub(super) async fn execute(
                 };
                 let (report, result) = pull::pull(client, &staging, &run, plan, stop.clone()).await;
                 if let Err(error) = result {
-                    errors.push(format!("{:#}", anyhow::Error::from(error)));
+                    errors.push(chain_of(&error));
                 }
                 summary.pull = Some(report);
             }
-            Err(error) => errors.push(format!("{error:#}")),
+            Err(error) => errors.push(chain(&error)),
         }
         let stats = client.stats();
         summary.api_calls = stats.calls;
@@ -302,7 +302,7 @@ pub(super) async fn execute(
             let probe = match config.require_mysql() {
                 Ok(_) => MysqlSink::connect(&mysql_config(config)?, mapping.clone())
                     .await
-                    .map_err(|e| format!("{e}")),
+                    .map_err(|e| chain_of(&e)),
                 Err(_) => Err("no MySQL configured (JST_MYSQL_URL)".to_owned()),
             };
             let (mut report, result) = push::dry_run(
@@ -340,7 +340,10 @@ pub(super) async fn execute(
                     let pending = with_staging(&staging, |s| s.pending_count())
                         .await
                         .unwrap_or(-1);
-                    errors.push(format!("{pending} orders staged, not pushed: {error:#}"));
+                    errors.push(format!(
+                        "{pending} orders staged, not pushed: {}",
+                        chain(&error)
+                    ));
                     (
                         push::PushReport {
                             pending_left: pending,
@@ -354,8 +357,8 @@ pub(super) async fn execute(
         if let Err(error) = result {
             let pending = report.pending_left;
             errors.push(format!(
-                "{pending} orders staged, not pushed: {:#}",
-                anyhow::Error::from(error)
+                "{pending} orders staged, not pushed: {}",
+                chain_of(&error)
             ));
         }
         summary.push = Some(report);
