@@ -229,17 +229,17 @@ pub struct FakeGatewayArgs {
     /// Orders in the simulated shop.
     #[arg(long, default_value_t = 3000)]
     pub orders: usize,
-    /// Days over which the orders were modified.
-    #[arg(long, default_value_t = 20)]
+    /// Days over which the orders were modified (1 to 3650).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=3650))]
     pub days: i64,
     /// Seed of the generated shop.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Calls allowed per second (the real gateway: 5).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_second: u32,
     /// Calls allowed per minute (the real gateway: 100).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_minute: u32,
     /// Orders modified before answering each page request (a live shop).
     #[arg(long, default_value_t = 0)]

@@ -118,8 +118,7 @@ fn sqlite_findings(conn: &Connection) -> Vec<String> {
                 .collect::<Result<Vec<_>, _>>()
         });
     match findings {
-        Ok(findings) if findings == ["ok"] => Vec::new(),
-        Ok(findings) => findings,
+        Ok(rows) => super::store::check_findings(&rows),
         Err(error) => vec![format!("SQLite cannot check the file: {error}")],
     }
 }

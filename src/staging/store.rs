@@ -309,12 +309,23 @@ fn private_file(path: &Path) -> std::io::Result<File> {
 /// SQLite's `quick_check` (structure of every b-tree page, without the index cross-checks of
 /// `integrity_check`): `None` when the file is sound, else its first findings.
 pub(super) fn quick_check(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    let findings: Vec<String> = conn
-        .prepare("PRAGMA quick_check(5)")?
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA quick_check(3)")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    Ok(match findings.as_slice() {
-        [ok] if ok == "ok" => None,
-        _ => Some(format!("SQLite quick_check: {}", findings.join("; "))),
-    })
+    let findings = check_findings(&rows);
+    Ok((!findings.is_empty()).then(|| format!("SQLite quick_check: {}", findings.join("; "))))
+}
+
+/// The findings of `quick_check` or `integrity_check`, one a line: none when it said "ok".
+pub(super) fn check_findings(rows: &[String]) -> Vec<String> {
+    if rows == ["ok"] {
+        return Vec::new();
+    }
+    rows.iter()
+        .flat_map(|row| row.lines())
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("*** in database"))
+        .map(str::to_owned)
+        .collect()
 }

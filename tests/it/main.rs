@@ -4,6 +4,7 @@
 mod support;
 
 mod bench_command;
+mod cli_robustness;
 mod end_to_end;
 mod failures;
 mod inspecting;
@@ -13,3 +14,4 @@ mod partitions;
 mod repairing;
 mod schema;
 mod schema_drift;
+mod staging_integrity;
