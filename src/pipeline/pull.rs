@@ -85,7 +85,7 @@ pub async fn pull(
         strategy,
         concurrency,
     } = *run;
-    let (events, events_rx) = mpsc::channel::<StageEvent>(64);
+    let (events, events_rx) = mpsc::channel::<StageEvent>(2);
     let (planned, watermark_cap) = match &plan {
         PullPlan::Windows {
             windows,
@@ -93,7 +93,7 @@ pub async fn pull(
         } => (windows.clone(), *watermark_cap),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
-    let (fingerprinted, fingerprinted_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(8);
+    let (fingerprinted, fingerprinted_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(1);
     let fingerprinter = spawn_fingerprinter(events_rx, fingerprinted);
     let writer = spawn_stager(
         staging.clone(),
@@ -186,7 +186,7 @@ pub async fn pull(
 fn page_forwarder(
     events: &mpsc::Sender<StageEvent>,
 ) -> (mpsc::Sender<FetchedPage>, tokio::task::JoinHandle<()>) {
-    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
+    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(1);
     let events = events.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(page) = pages_rx.recv().await {

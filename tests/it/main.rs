@@ -9,6 +9,7 @@ mod end_to_end;
 mod failures;
 mod inspecting;
 mod live_shop;
+mod memory;
 mod observing;
 mod partitions;
 mod repairing;
