@@ -77,6 +77,7 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Replay(ReplayArgs),
     /// Reconcile staging with MySQL: counts, key fields, unknown rows. Exits 1 on drift.
+    /// `verify --integrity` checks the staging file itself instead.
     ///
     /// Every order staging has pushed must be in MySQL with the same jst_ts, so_id, status
     /// and modified and as many item and payment rows; nothing may be in MySQL that staging
@@ -143,6 +144,10 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
+    /// Check the staging file itself instead: SQLite's integrity check and the SHA-256 of
+    /// every stored page and order version, naming damaged pages and their runs (no MySQL).
+    #[arg(long)]
+    pub integrity: bool,
     /// How many ids to name per kind of difference.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
@@ -242,17 +247,17 @@ pub struct FakeGatewayArgs {
     /// Orders in the simulated shop.
     #[arg(long, default_value_t = 3000)]
     pub orders: usize,
-    /// Days over which the orders were modified.
-    #[arg(long, default_value_t = 20)]
+    /// Days over which the orders were modified (1 to 3650).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=3650))]
     pub days: i64,
     /// Seed of the generated shop.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Calls allowed per second (the real gateway: 5).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_second: u32,
     /// Calls allowed per minute (the real gateway: 100).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub per_minute: u32,
     /// Orders modified before answering each page request (a live shop).
     #[arg(long, default_value_t = 0)]

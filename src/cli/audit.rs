@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::args::{AuditArgs, AuditCommand, GlobalArgs};
@@ -13,8 +12,7 @@ use crate::staging::{StagingStore, VersionRecord};
 
 pub(super) fn audit(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
-    let store = StagingStore::open_read_only(&config.staging)
-        .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
+    let store = StagingStore::open_read_only(&config.staging)?;
     match args.what {
         AuditCommand::Order { o_id, json } => audit_order(&store, &o_id, json),
         AuditCommand::Raw { page_id, json } => audit_raw(&store, page_id, json),
@@ -24,7 +22,7 @@ pub(super) fn audit(global: &GlobalArgs, args: AuditArgs) -> anyhow::Result<Exit
 fn audit_order(store: &StagingStore, o_id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let versions = store.order_history(o_id)?;
     if versions.is_empty() {
-        eprintln!("error: staging has no order with o_id {o_id:?}");
+        super::output::error(&format!("staging has no order with o_id {o_id:?}"));
         return Ok(ExitCode::FAILURE);
     }
     let changes: Vec<Vec<String>> = std::iter::once(Vec::new())
@@ -110,7 +108,7 @@ fn print_version(version: &VersionRecord, changes: &[String]) {
 
 fn audit_raw(store: &StagingStore, page_id: i64, as_json: bool) -> anyhow::Result<ExitCode> {
     let Some(page) = store.page(page_id)? else {
-        eprintln!("error: staging has no page {page_id}");
+        super::output::error(&format!("staging has no page {page_id}"));
         return Ok(ExitCode::FAILURE);
     };
     if as_json {

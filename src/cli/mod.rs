@@ -1,10 +1,15 @@
 //! The command line: `sync`, `pull`, `push`, `demo` and the operator commands, parsed once
 //! into a validated configuration before any work starts.
 
+// First: its `print!`, `println!` and `eprintln!` replace the standard ones in every module below.
+#[macro_use]
+pub mod output;
+
 mod args;
 mod audit;
 mod bench;
 mod demo;
+pub mod error_text;
 mod fake_gateway;
 mod logging;
 mod migrate;
@@ -16,6 +21,7 @@ mod schema;
 mod status;
 mod summary;
 mod verify;
+mod verify_staging;
 
 use std::process::ExitCode;
 
@@ -29,6 +35,7 @@ pub use summary::RunSummary;
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     logging::init(&cli.log_format, cli.verbose);
+    output::set_json(cli.log_format == "json");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

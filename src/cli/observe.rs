@@ -75,7 +75,7 @@ impl Observer {
     pub async fn run_not_started(&mut self, command: &str, error: &anyhow::Error) {
         let summary = RunSummary {
             command: command.to_owned(),
-            error: Some(format!("{error:#}")),
+            error: Some(super::error_text::chain(error)),
             ..RunSummary::default()
         };
         self.metrics.record(&summary);
@@ -83,7 +83,7 @@ impl Observer {
         self.alert(AlertEvent::RunFailed {
             run_id: None,
             command: command.to_owned(),
-            error: format!("{error:#}"),
+            error: super::error_text::chain(error),
         })
         .await;
     }

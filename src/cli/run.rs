@@ -8,7 +8,9 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::args::{Command, GlobalArgs, PullArgs};
+use super::error_text::{chain, chain_of};
 use super::observe::Observer;
+use super::output;
 use super::summary::RunSummary;
 use crate::beijing_time;
 use crate::config::{Config, SourceKind, Strategy};
@@ -100,7 +102,7 @@ pub(super) async fn run_cli_command(
                 }
             }
             Err(error) => {
-                eprintln!("error: merchant {name}: {error:#}");
+                output::error(&format!("merchant {name}: {}", chain(&error)));
                 observer
                     .run_not_started(options.command_name(), &error)
                     .await;
@@ -113,12 +115,12 @@ pub(super) async fn run_cli_command(
     } else if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
-            "error: {} of {} merchants failed: {}",
+        output::error(&format!(
+            "{} of {} merchants failed: {}",
             failed.len(),
             merchants.len(),
             failed.join(", ")
-        );
+        ));
         Ok(ExitCode::FAILURE)
     }
 }
@@ -127,7 +129,7 @@ pub(super) async fn run_cli_command(
 pub(super) fn report_summary(summary: &RunSummary) -> ExitCode {
     print!("{summary}");
     if let Some(error) = &summary.error {
-        eprintln!("error: {error}");
+        output::error(error);
     }
     summary.exit_code()
 }
@@ -191,8 +193,7 @@ pub fn mapping(config: &Config) -> anyhow::Result<Mapping> {
                 .clone()
                 .try_into()
                 .context("invalid [mapping] in the config file")?;
-            Mapping::with_overrides(&overrides)
-                .map_err(|e| anyhow::anyhow!("invalid [mapping]: {e}"))
+            Mapping::with_overrides(&overrides).map_err(anyhow::Error::new)
         }
     }
 }
@@ -248,8 +249,14 @@ pub(super) async fn execute(
         Some(text) => text.parse().map_err(anyhow::Error::msg)?,
         None => config.sync.strategy,
     };
-    let store = StagingStore::open(&config.staging)
-        .with_context(|| format!("cannot use staging file {}", config.staging.display()))?;
+    // Arguments are checked before the run is recorded: a typo is not a failed run.
+    let bounds = options.pull.as_ref().map(pull_bounds).transpose()?;
+    // Only a pull creates the staging file; a push or replay of a missing file is refused.
+    let store = if options.pull.is_some() && requeue.is_none() {
+        StagingStore::open(&config.staging)?
+    } else {
+        StagingStore::open_existing(&config.staging)?
+    };
     let command = if requeue.is_some() {
         "replay"
     } else {
@@ -273,12 +280,12 @@ pub(super) async fn execute(
         summary.requeued = Some(requeued as u64);
     }
 
-    if let Some(args) = &options.pull {
+    if let Some(bounds) = bounds {
         let mut stats = crate::source::SourceStats::default();
         for client in &clients {
             let (report, source_stats, error) = pull_source(
                 config,
-                args,
+                bounds,
                 strategy,
                 &staging,
                 run_id,
@@ -313,7 +320,7 @@ pub(super) async fn execute(
             let probe = match config.require_mysql() {
                 Ok(_) => MysqlSink::connect(&mysql_config(config)?, mapping.clone())
                     .await
-                    .map_err(|e| format!("{e}")),
+                    .map_err(|e| chain_of(&e)),
                 Err(_) => Err("no MySQL configured (JST_MYSQL_URL)".to_owned()),
             };
             let (mut report, result) = push::dry_run(
@@ -351,7 +358,10 @@ pub(super) async fn execute(
                     let pending = with_staging(&staging, |s| s.pending_count())
                         .await
                         .unwrap_or(-1);
-                    errors.push(format!("{pending} orders staged, not pushed: {error:#}"));
+                    errors.push(format!(
+                        "{pending} orders staged, not pushed: {}",
+                        chain(&error)
+                    ));
                     (
                         push::PushReport {
                             pending_left: pending,
@@ -365,8 +375,8 @@ pub(super) async fn execute(
         if let Err(error) = result {
             let pending = report.pending_left;
             errors.push(format!(
-                "{pending} orders staged, not pushed: {:#}",
-                anyhow::Error::from(error)
+                "{pending} orders staged, not pushed: {}",
+                chain_of(&error)
             ));
         }
         summary.push = Some(report);
@@ -408,24 +418,20 @@ pub(super) async fn execute(
             "Run finished."
         );
     } else {
-        tracing::error!(
-            run = run_id,
-            command,
-            error = summary.error.as_deref().unwrap_or(""),
-            "Run failed."
-        );
+        // The error itself is said once, by the caller (`report_summary`).
+        tracing::error!(run = run_id, command, "Run failed.");
     }
     Ok(summary)
 }
 
-async fn plan_pull(
-    config: &Config,
-    args: &PullArgs,
-    strategy: Strategy,
-    archive_after: std::time::Duration,
-    staging: &SharedStaging,
-    source_key: &str,
-) -> anyhow::Result<pull::PullPlan> {
+/// `--since` and `--until` of a pull, read and checked.
+#[derive(Clone, Copy, Debug)]
+struct PullBounds {
+    since: Option<chrono::NaiveDateTime>,
+    until: Option<chrono::NaiveDateTime>,
+}
+
+fn pull_bounds(args: &PullArgs) -> anyhow::Result<PullBounds> {
     let parse_time =
         |flag: &str, text: &Option<String>| -> anyhow::Result<Option<chrono::NaiveDateTime>> {
             text.as_deref()
@@ -436,10 +442,34 @@ async fn plan_pull(
                 })
                 .transpose()
         };
-    let request = PlanRequest {
-        strategy,
+    let bounds = PullBounds {
         since: parse_time("--since", &args.since)?,
         until: parse_time("--until", &args.until)?,
+    };
+    if let (Some(since), Some(until)) = (bounds.since, bounds.until)
+        && since >= until
+    {
+        anyhow::bail!(
+            "--since {} is not before --until {}: swap them",
+            beijing_time::format(since),
+            beijing_time::format(until)
+        );
+    }
+    Ok(bounds)
+}
+
+async fn plan_pull(
+    config: &Config,
+    bounds: PullBounds,
+    strategy: Strategy,
+    archive_after: std::time::Duration,
+    staging: &SharedStaging,
+    source_key: &str,
+) -> anyhow::Result<pull::PullPlan> {
+    let request = PlanRequest {
+        strategy,
+        since: bounds.since,
+        until: bounds.until,
         overlap: config.sync.overlap,
         safety_lag: config.sync.safety_lag,
         max_window: std::time::Duration::from_secs(7 * 86400),
@@ -535,7 +565,7 @@ pub fn openapi_client(config: &Config) -> anyhow::Result<crate::source::openapi:
 /// counters and the error that stopped it, if any (`Err` only when staging fails).
 async fn pull_source(
     config: &Config,
-    args: &PullArgs,
+    bounds: PullBounds,
     strategy: Strategy,
     staging: &SharedStaging,
     run_id: i64,
@@ -561,7 +591,7 @@ async fn pull_source(
                 Ok(()) => {
                     plan_pull(
                         config,
-                        args,
+                        bounds,
                         strategy,
                         config.qimen.archive_after,
                         staging,
@@ -597,7 +627,7 @@ async fn pull_source(
             // The open platform has no archive query.
             let planned = plan_pull(
                 config,
-                args,
+                bounds,
                 strategy,
                 std::time::Duration::ZERO,
                 staging,

@@ -49,7 +49,7 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
                     report_summary(&summary)
                 }
                 Err(error) => {
-                    tracing::error!(merchant = %name, error = format!("{error:#}"), "Run could not start.");
+                    tracing::error!(merchant = %name, error = super::error_text::chain(&error), "Run could not start.");
                     observer.run_not_started("sync", &error).await;
                     ExitCode::FAILURE
                 }

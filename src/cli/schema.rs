@@ -72,7 +72,7 @@ pub struct TypeChange {
 pub(super) fn schema(global: &GlobalArgs, args: SchemaArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
     let mapping = mapping(&config)?;
-    let store = StagingStore::open(&config.staging)?;
+    let store = StagingStore::open_existing(&config.staging)?;
     if args.rescan {
         let versions = field_catalog::rebuild(store.connection())?;
         eprintln!("Field catalog rebuilt from {versions} staged versions.");

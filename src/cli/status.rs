@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde_json::Value;
 
 use super::args::{GlobalArgs, QuarantineArgs, StatusArgs};
@@ -13,8 +12,7 @@ use crate::staging::StagingStore;
 
 pub(super) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
-    let store = StagingStore::open_read_only(&config.staging)
-        .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
+    let store = StagingStore::open_read_only(&config.staging)?;
     let counts = store.counts()?;
     let watermarks = store.watermarks()?;
     let runs = store.recent_runs(args.runs)?;
@@ -66,8 +64,7 @@ pub(super) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Ex
 
 pub(super) fn quarantine(global: &GlobalArgs, args: QuarantineArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
-    let store = StagingStore::open_read_only(&config.staging)
-        .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
+    let store = StagingStore::open_read_only(&config.staging)?;
     let entries = store.quarantine_entries(args.all, args.limit)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&entries)?);

@@ -71,6 +71,9 @@ impl Drift {
 }
 
 pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if args.integrity {
+        return super::verify_staging::verify_staging(global, &args);
+    }
     let config = load_config(global)?;
     let mapping = mapping(&config)?;
     // Every mapped column but the id (the row's key).
@@ -80,8 +83,7 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
         .filter(|c| *c != crate::transform::mapping::ORDER_ID_COLUMN)
         .collect();
     let view = {
-        let store = StagingStore::open_read_only(&config.staging)
-            .with_context(|| format!("cannot read staging file {}", config.staging.display()))?;
+        let store = StagingStore::open_read_only(&config.staging)?;
         read_staging(&store, &mapping, &columns)?
     };
     let sink = MysqlSink::connect(&mysql_config(&config)?, mapping.clone()).await?;

@@ -326,6 +326,23 @@ impl Config {
         if self.sync.batch_orders == 0 {
             bail!("batch_orders must be at least 1");
         }
+        if q.request_timeout.is_zero() {
+            bail!("request_timeout must be longer than zero, e.g. 30s");
+        }
+        // Set in code as well as parsed: a duration the pull plan cannot add to a date would
+        // otherwise fail in the middle of a run.
+        let durations = [
+            ("request_timeout", Some(q.request_timeout)),
+            ("overlap", Some(self.sync.overlap)),
+            ("safety_lag", Some(self.sync.safety_lag)),
+            ("initial_backfill", Some(self.sync.initial_backfill)),
+            ("max_watermark_lag", self.alerts.max_watermark_lag),
+        ];
+        for (name, duration) in durations {
+            if duration.is_some_and(|d| d > MAX_DURATION) {
+                bail!("{name} is longer than ten years: use at most 3650d");
+            }
+        }
         Ok(())
     }
 
@@ -413,23 +430,30 @@ pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("size {text:?} is too large"))
 }
 
-/// Parses `90s`, `10m`, `2h`, `1d` or a bare number of seconds.
+
+/// The longest duration any setting accepts: ten years. Longer ones are typos (and would not
+/// fit a date), so they are refused when the configuration is read, never later.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
+
+/// Parses a duration as humantime reads it (`90s`, `10m`, `1h30m`, `2d`, `250ms`) or a bare
+/// number of seconds, at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let value: u64 = number
-        .parse()
-        .with_context(|| format!("invalid duration {text:?}: expected e.g. 30s, 10m, 2h"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "ms" => return Ok(Duration::from_millis(value)),
-        "m" | "min" => value * 60,
-        "h" => value * 3600,
-        "d" => value * 86400,
-        other => bail!("invalid duration unit {other:?} in {text:?}: use s, m, h or d"),
+    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| anyhow::anyhow!("number is too large"))
+    } else {
+        humantime::parse_duration(text).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => anyhow::anyhow!("number is too large"),
+            other => anyhow::anyhow!("{other}"),
+        })
     };
-    Ok(Duration::from_secs(seconds))
+    match parsed {
+        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
+        Ok(_) => bail!("duration {text:?} is longer than ten years: use at most 3650d"),
+        Err(reason) => bail!(
+            "invalid duration {text:?} ({reason}): use e.g. 30s, 10m, 1h30m or 2d (at most 3650d)"
+        ),
+    }
 }

@@ -152,3 +152,23 @@ fn durations_parse_with_units() {
     }
     assert!(parse_duration("ten minutes").is_err());
 }
+
+#[test]
+fn durations_read_humantime_forms_and_refuse_what_does_not_fit() {
+    assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    for text in [
+        "999999999999999999d",
+        "99999999999999999999999",
+        "3651d",
+        "-5m",
+        "",
+        "10 parsecs",
+    ] {
+        let error = format!("{:#}", parse_duration(text).unwrap_err());
+        assert!(error.contains("3650d"), "{text:?}: {error}");
+    }
+    let error = load(None, &[("JST_OVERLAP", "999999999999999999d")]).unwrap_err();
+    let text = format!("{error:#}");
+    assert!(text.starts_with("JST_OVERLAP: "), "{text}");
+}

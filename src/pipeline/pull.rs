@@ -142,7 +142,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         strategy,
         concurrency,
     } = *run;
-    let (events, events_rx) = mpsc::channel::<StageEvent>(64);
+    let (events, events_rx) = mpsc::channel::<StageEvent>(2);
     let (planned, watermark_cap): (Vec<PlannedWindow>, _) = match &plan {
         PullPlan::Windows {
             windows,
@@ -150,7 +150,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         } => (windows.clone(), *watermark_cap),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
-    let (fingerprinted, fingerprinted_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(8);
+    let (fingerprinted, fingerprinted_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(1);
     let fingerprinter = spawn_fingerprinter(events_rx, fingerprinted);
     let writer = spawn_stager(
         staging.clone(),
@@ -259,7 +259,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
 fn page_forwarder(
     events: &mpsc::Sender<StageEvent>,
 ) -> (mpsc::Sender<FetchedPage>, tokio::task::JoinHandle<()>) {
-    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(16);
+    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(1);
     let events = events.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(page) = pages_rx.recv().await {

@@ -81,28 +81,32 @@ impl StagingStore {
     /// `run --every` keeps it), no migrations, no writes. For `status`, `quarantine` and `audit`.
     pub fn open_read_only(path: &Path) -> Result<Self, StagingError> {
         if !path.exists() {
-            return Err(StagingError::Open {
+            return Err(StagingError::Missing {
                 path: path.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file: run `jst-sync sync` first, or pass --staging / JST_STAGING",
-                ),
             });
         }
+        let damaged = |error| super::error::in_file(path, error);
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
-        let applied: i64 = conn
-            .query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or(0);
+        )
+        .map_err(damaged)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(damaged)?;
+        let applied: i64 = match conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        ) {
+            Ok(applied) => applied,
+            Err(error) => match damaged(error) {
+                damage @ StagingError::Damaged { .. } => return Err(damage),
+                // No migration table: a file no jst-sync has migrated yet.
+                _ => 0,
+            },
+        };
         if applied > migrations::latest_version() {
             return Err(StagingError::TooNew {
                 path: path.to_owned(),

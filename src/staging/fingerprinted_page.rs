@@ -10,13 +10,20 @@ use crate::source::FetchedPage;
 pub struct FingerprintedPage {
     page: FetchedPage,
     prints: Vec<Option<(Fingerprint, String)>>,
+    body_sha256: String,
 }
 
 impl FingerprintedPage {
-    /// Canonicalises and hashes every order of `page` (the CPU part of staging).
+    /// Canonicalises and hashes every order of `page`, and hashes its body (the CPU part of
+    /// staging).
     pub fn new(page: FetchedPage) -> Self {
         let prints = fingerprint_orders(&page.orders);
-        Self { page, prints }
+        let body_sha256 = diff::sha256_hex(&page.body);
+        Self {
+            page,
+            prints,
+            body_sha256,
+        }
     }
 
     pub fn page(&self) -> &FetchedPage {
@@ -26,6 +33,11 @@ impl FingerprintedPage {
     /// One fingerprint per order, in page order.
     pub(super) fn prints(&self) -> &[Option<(Fingerprint, String)>] {
         &self.prints
+    }
+
+    /// The SHA-256 of the page's body, stored with it.
+    pub(super) fn body_sha256(&self) -> &str {
+        &self.body_sha256
     }
 }
 

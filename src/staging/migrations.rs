@@ -23,11 +23,27 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../sql/sqlite/0003_current_modified.sql"),
     ),
     (
+        4,
+        "page_body_sha256",
+        include_str!("../../sql/sqlite/0004_page_body_sha256.sql"),
+    ),
+    (
         5,
         "gateway_state",
         include_str!("../../sql/sqlite/0005_gateway_state.sql"),
     ),
 ];
+
+/// The part of a migration SQL cannot do, run after its SQL in the same transaction.
+fn after_sql(version: i64, tx: &rusqlite::Transaction<'_>) -> Result<(), StagingError> {
+    if version == 4 {
+        let hashed = super::integrity::hash_unhashed_pages(tx)?;
+        if hashed > 0 {
+            tracing::info!(pages = hashed, "Stored page bodies hashed.");
+        }
+    }
+    Ok(())
+}
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
@@ -55,6 +71,7 @@ pub fn apply(conn: &mut Connection, path: &std::path::Path) -> Result<(), Stagin
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        after_sql(*version, &tx)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![version, name, chrono::Utc::now().to_rfc3339()],

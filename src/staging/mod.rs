@@ -8,8 +8,10 @@
 mod audit;
 mod error;
 pub mod field_catalog;
+mod file_lock;
 mod fingerprinted_page;
 mod gateway_state;
+mod integrity;
 mod migrations;
 mod outbox;
 mod stage;
@@ -20,6 +22,7 @@ pub use error::StagingError;
 pub use field_catalog::{FieldNews, FieldRecord};
 pub use fingerprinted_page::FingerprintedPage;
 pub use gateway_state::GatewayBan;
+pub use integrity::{DamagedPage, DamagedVersion, IntegrityReport};
 pub use outbox::{OutboxEntry, OutboxState, QuarantineEntry};
 pub use stage::PageOutcome;
 pub use store::{RunRecord, RunStatus, StagingStore, StoreCounts};

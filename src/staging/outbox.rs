@@ -50,8 +50,15 @@ pub struct QuarantineEntry {
     pub resolved_at: Option<String>,
 }
 
+/// The most canonical JSON one read of the outbox returns (beyond its first entry): a batch of
+/// fat orders (60 items with long names, 70 KB each) is parsed, transformed and written while
+/// the next is read, so its size in bytes, not only in orders, bounds the push's memory.
+pub const OUTBOX_READ_BYTES: usize = 4 << 20;
+
 impl StagingStore {
-    /// Up to `limit` pending outbox entries with ids above `after`, oldest first.
+    /// Pending outbox entries with ids above `after`, oldest first: up to `limit` of them, and
+    /// fewer when their canonical JSON passes [`OUTBOX_READ_BYTES`] (always at least one).
+    /// Empty only when no entry is pending after `after`.
     pub fn pending_outbox(
         &self,
         after: i64,
@@ -62,16 +69,23 @@ impl StagingStore {
              FROM outbox o JOIN order_versions v ON v.id = o.version_id
              WHERE o.state = 'pending' AND o.id > ?1 ORDER BY o.id LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![after, limit as i64], |row| {
-            Ok(OutboxEntry {
+        let mut rows = statement.query(params![after, limit as i64])?;
+        let mut entries = Vec::new();
+        let mut bytes = 0;
+        while bytes < OUTBOX_READ_BYTES
+            && let Some(row) = rows.next()?
+        {
+            let entry = OutboxEntry {
                 id: row.get(0)?,
                 version_id: row.get(1)?,
                 o_id: row.get(2)?,
                 ts: row.get(3)?,
                 canonical_json: row.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            };
+            bytes += entry.canonical_json.len();
+            entries.push(entry);
+        }
+        Ok(entries)
     }
 
     /// Number of pending outbox entries.

@@ -43,7 +43,13 @@ impl StagingStore {
         run_id: i64,
         page: &FetchedPage,
     ) -> Result<PageOutcome, StagingError> {
-        self.stage_orders(run_id, page, &fingerprint_orders(&page.orders))
+        let body_sha256 = diff::sha256_hex(&page.body);
+        self.stage_orders(
+            run_id,
+            page,
+            &body_sha256,
+            &fingerprint_orders(&page.orders),
+        )
     }
 
     /// [`stage_page`](Self::stage_page) for a page whose orders were fingerprinted already
@@ -53,13 +59,14 @@ impl StagingStore {
         run_id: i64,
         page: &FingerprintedPage,
     ) -> Result<PageOutcome, StagingError> {
-        self.stage_orders(run_id, page.page(), page.prints())
+        self.stage_orders(run_id, page.page(), page.body_sha256(), page.prints())
     }
 
     fn stage_orders(
         &mut self,
         run_id: i64,
         page: &FetchedPage,
+        body_sha256: &str,
         prints: &[Option<(Fingerprint, String)>],
     ) -> Result<PageOutcome, StagingError> {
         let tx = self.conn.transaction()?;
@@ -76,8 +83,8 @@ impl StagingStore {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         tx.prepare_cached(
             "INSERT INTO pages (run_id, window_start, window_end, page_index, params_json,
-                                http_status, body, received_at, order_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                http_status, body, received_at, order_count, body_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             run_id,
@@ -89,6 +96,7 @@ impl StagingStore {
             page.body,
             received_at,
             page.orders.len() as i64,
+            body_sha256,
         ])?;
         let page_id = tx.last_insert_rowid();
         let mut outcome = PageOutcome::default();

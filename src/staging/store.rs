@@ -6,19 +6,22 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
+use super::error;
 use super::field_catalog::FieldObserver;
+use super::file_lock::{FileLock, LockError};
 use super::{StagingError, migrations};
 
 /// The staging store. Opening it takes an exclusive lock held until it is dropped, so two
 /// jst-sync processes never write one staging file at once.
 pub struct StagingStore {
+    /// Declared before `_lock`: the connection closes first (see `file_lock.rs`).
     pub(super) conn: Connection,
     pub(super) path: PathBuf,
     /// `None` for a read-only store (see `StagingStore::open_read_only`).
-    pub(super) _lock: Option<File>,
+    pub(super) _lock: Option<FileLock>,
     /// Keeps the field catalog while pages are staged.
     pub(super) fields: FieldObserver,
 }
@@ -31,7 +34,8 @@ impl std::fmt::Debug for StagingStore {
     }
 }
 
-/// How a run ended.
+/// How a run ended. A run whose process died stays "running" until the next writer opens the
+/// store and marks it "interrupted".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunStatus {
     Succeeded,
@@ -67,7 +71,8 @@ pub(super) fn now() -> String {
 }
 
 impl StagingStore {
-    /// Opens (creating with mode 0600 if missing) and migrates the staging file, taking its lock.
+    /// Opens the staging file for a run that pulls (`pull`, `sync`, `demo`), creating it with
+    /// mode 0600 if missing; then as [`open_existing`](Self::open_existing).
     pub fn open(path: &Path) -> Result<Self, StagingError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StagingError::Open {
@@ -75,45 +80,93 @@ impl StagingStore {
                 source,
             })?;
         }
-        let lock_path = lock_path(path);
-        let lock = private_file(&lock_path).map_err(|source| StagingError::Open {
-            path: lock_path.clone(),
-            source,
-        })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StagingError::Locked {
-                    path: path.to_owned(),
-                    lock: lock_path,
-                });
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StagingError::Open {
-                    path: lock_path,
-                    source,
-                });
-            }
+        if !path.exists() {
+            private_file(path).map_err(|source| StagingError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         }
-        private_file(path).map_err(|source| StagingError::Open {
-            path: path.to_owned(),
-            source,
+        Self::open_existing(path)
+    }
+
+    /// Opens an existing staging file for writing: takes its lock (refused while another run,
+    /// by any path, holds it), checks it is not damaged (SQLite's `quick_check`), migrates it,
+    /// and marks the runs a killed process left "running" as "interrupted". A missing file is
+    /// refused: only a pull creates one.
+    pub fn open_existing(path: &Path) -> Result<Self, StagingError> {
+        if !path.exists() {
+            return Err(StagingError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let lock = FileLock::acquire(path).map_err(|error| match error {
+            LockError::Held => StagingError::Locked {
+                path: path.to_owned(),
+                canonical: std::fs::canonicalize(path).ok(),
+            },
+            LockError::Io(source) => StagingError::Open {
+                path: path.to_owned(),
+                source,
+            },
         })?;
-        let mut conn = Connection::open(path)?;
+        let damaged = |error| error::in_file(path, error);
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(damaged)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -8192;",
-        )?;
-        migrations::apply(&mut conn, path)?;
-        Ok(Self {
+        )
+        .map_err(damaged)?;
+        if let Some(problem) = quick_check(&conn).map_err(damaged)? {
+            return Err(StagingError::Damaged {
+                path: path.to_owned(),
+                problem,
+            });
+        }
+        let in_file = |error| error::staging_in_file(path, error);
+        migrations::apply(&mut conn, path).map_err(in_file)?;
+        let store = Self {
             conn,
             path: path.to_owned(),
             _lock: Some(lock),
             fields: FieldObserver::default(),
-        })
+        };
+        store.mark_interrupted_runs().map_err(in_file)?;
+        Ok(store)
+    }
+
+    /// Runs still "running" when the lock is free were left by a process that died (SIGKILL,
+    /// a crash, a power cut): they become "interrupted".
+    fn mark_interrupted_runs(&self) -> Result<(), StagingError> {
+        let ids: Vec<i64> = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE status = 'running' ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.conn.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = ?1, error = ?2
+             WHERE status = 'running'",
+            params![
+                now(),
+                "interrupted: the process ended before the run finished (killed, crashed or the machine stopped); what it staged is kept and the next run goes on from there"
+            ],
+        )?;
+        tracing::warn!(
+            runs = ?ids,
+            "Runs left running by a process that ended are marked interrupted."
+        );
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -235,12 +288,6 @@ impl StagingStore {
     }
 }
 
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
 pub(super) fn wal_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push("-wal");
@@ -257,4 +304,28 @@ fn private_file(path: &Path) -> std::io::Result<File> {
         options.mode(0o600);
     }
     options.open(path)
+}
+
+/// SQLite's `quick_check` (structure of every b-tree page, without the index cross-checks of
+/// `integrity_check`): `None` when the file is sound, else its first findings.
+pub(super) fn quick_check(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA quick_check(3)")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let findings = check_findings(&rows);
+    Ok((!findings.is_empty()).then(|| format!("SQLite quick_check: {}", findings.join("; "))))
+}
+
+/// The findings of `quick_check` or `integrity_check`, one a line: none when it said "ok".
+pub(super) fn check_findings(rows: &[String]) -> Vec<String> {
+    if rows == ["ok"] {
+        return Vec::new();
+    }
+    rows.iter()
+        .flat_map(|row| row.lines())
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("*** in database"))
+        .map(str::to_owned)
+        .collect()
 }

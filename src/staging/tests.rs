@@ -278,3 +278,178 @@ fn without_ts_an_earlier_modified_is_stale_and_never_becomes_current() {
     let pending = store.pending_outbox(0, 10).unwrap();
     assert!(pending[0].canonical_json.contains(r#""remark":"new""#));
 }
+
+#[test]
+fn only_open_creates_a_missing_file_the_other_openings_refuse_it_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.sqlite");
+    for error in [
+        StagingStore::open_existing(&path).unwrap_err(),
+        StagingStore::open_read_only(&path).unwrap_err(),
+    ] {
+        assert!(matches!(error, StagingError::Missing { .. }), "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains("run `jst-sync sync`"),
+            "{text}"
+        );
+    }
+    assert!(!path.exists());
+    StagingStore::open(&path).unwrap();
+    assert!(path.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_or_a_hard_link_to_a_file_in_use_is_refused() {
+    let (dir, _store) = store();
+    let target = dir.path().join("staging.sqlite");
+    let link = dir.path().join("link.sqlite");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let hard = dir.path().join("hard.sqlite");
+    std::fs::hard_link(&target, &hard).unwrap();
+    let dotted = dir.path().join(".").join("staging.sqlite");
+    for other in [&link, &hard, &dotted] {
+        let error = StagingStore::open_existing(other).unwrap_err();
+        assert!(matches!(error, StagingError::Locked { .. }), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("another jst-sync run is in progress"),
+            "{error}"
+        );
+    }
+    let text = StagingStore::open(&link).unwrap_err().to_string();
+    assert!(text.contains("staging.sqlite"), "{text}");
+}
+
+#[test]
+fn the_lock_is_released_with_the_store() {
+    let (dir, store) = store();
+    drop(store);
+    StagingStore::open_existing(&dir.path().join("staging.sqlite")).unwrap();
+}
+
+#[test]
+fn a_run_left_running_by_a_dead_process_is_marked_interrupted_by_the_next_open() {
+    let (dir, store) = store();
+    let run = store.begin_run("sync", Some("window")).unwrap();
+    drop(store); // as a SIGKILL would leave it: no finish_run
+    let store = StagingStore::open_existing(&dir.path().join("staging.sqlite")).unwrap();
+    let runs = store.recent_runs(5).unwrap();
+    assert_eq!(runs[0].id, run);
+    assert_eq!(runs[0].status, "interrupted");
+    assert!(runs[0].finished_at.is_some());
+    assert!(
+        runs[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("process ended"))
+    );
+}
+
+#[test]
+fn every_stored_page_carries_the_sha256_of_its_body_and_a_sound_file_checks_clean() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let first = page(vec![order("1", "a", 1)]);
+    store.stage_page(run, &first).unwrap();
+    let second = FingerprintedPage::new(page(vec![order("2", "b", 1)]));
+    store.stage_fingerprinted(run, &second).unwrap();
+    let stored: Vec<String> = store
+        .connection()
+        .prepare("SELECT body_sha256 FROM pages ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            crate::diff::sha256_hex(&first.body),
+            crate::diff::sha256_hex(&second.page().body)
+        ]
+    );
+    let report = store.check_integrity();
+    assert!(report.is_sound(), "{report:?}");
+    assert_eq!((report.pages_checked, report.versions_checked), (2, 2));
+}
+
+#[test]
+fn an_altered_page_body_or_order_version_is_named_with_its_run() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "a", 1)]))
+        .unwrap();
+    let other = store.begin_run("pull", None).unwrap();
+    store
+        .stage_page(other, &page(vec![order("2", "b", 1)]))
+        .unwrap();
+    store
+        .connection()
+        .execute_batch(
+            "UPDATE pages SET body = replace(body, '\"a\"', '\"A\"') WHERE id = 1;
+             UPDATE order_versions SET canonical_json = replace(canonical_json, '\"b\"', '\"B\"')
+                 WHERE o_id = '2';",
+        )
+        .unwrap();
+    let report = store.check_integrity();
+    assert!(!report.is_sound());
+    assert_eq!(
+        report
+            .damaged_pages
+            .iter()
+            .map(|p| (p.id, p.run_id, p.page_index))
+            .collect::<Vec<_>>(),
+        [(1, Some(run), Some(1))]
+    );
+    assert_eq!(
+        report
+            .damaged_versions
+            .iter()
+            .map(|v| (v.o_id.as_deref(), v.first_run_id))
+            .collect::<Vec<_>>(),
+        [(Some("2"), Some(other))]
+    );
+    assert_eq!(report.damaged_runs(), [run, other]);
+}
+
+#[test]
+fn pages_stored_before_page_hashes_are_hashed_by_the_migration() {
+    let (dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let old = page(vec![order("1", "a", 1)]);
+    store.stage_page(run, &old).unwrap();
+    // The file as jst-sync left it before migration 4.
+    store
+        .connection()
+        .execute_batch(
+            "ALTER TABLE pages DROP COLUMN body_sha256;
+             DELETE FROM schema_migrations WHERE version = 4;",
+        )
+        .unwrap();
+    drop(store);
+    let store = StagingStore::open_existing(&dir.path().join("staging.sqlite")).unwrap();
+    let hash: String = store
+        .connection()
+        .query_row("SELECT body_sha256 FROM pages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(hash, crate::diff::sha256_hex(&old.body));
+    assert!(store.check_integrity().is_sound());
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_reported_damaged_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.sqlite");
+    std::fs::write(&path, vec![0x5a_u8; 64 * 1024]).unwrap();
+    for error in [
+        StagingStore::open_existing(&path).unwrap_err(),
+        StagingStore::open_read_only(&path).unwrap_err(),
+    ] {
+        assert!(matches!(error, StagingError::Damaged { .. }), "{error}");
+        assert!(error.to_string().contains("verify --integrity"), "{error}");
+    }
+}

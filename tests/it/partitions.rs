@@ -113,6 +113,8 @@ async fn migrate_splits_the_coming_months_out_of_the_catch_all_partition() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
+    // Only a pull creates a staging file; an empty one stands for it here.
+    drop(jst_sync::staging::StagingStore::open(&staging).unwrap());
     let push = || {
         Jst::new(&["push"])
             .env("JST_MYSQL_URL", db.url())

@@ -61,6 +61,8 @@ async fn the_ddl_applies_to_an_empty_database_and_a_second_time_changes_nothing(
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
+    // Only a pull creates a staging file; an empty one stands for it here.
+    drop(jst_sync::staging::StagingStore::open(&staging).unwrap());
     let push = || {
         Jst::new(&["push"])
             .env("JST_MYSQL_URL", db.url())
@@ -301,6 +303,8 @@ async fn a_migrations_record_from_before_table_scopes_is_upgraded_in_place() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
+    // Only a pull creates a staging file; an empty one stands for it here.
+    drop(jst_sync::staging::StagingStore::open(&staging).unwrap());
     let push = || {
         Jst::new(&["push"])
             .env("JST_MYSQL_URL", db.url())
