@@ -430,7 +430,6 @@ pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("size {text:?} is too large"))
 }
 
-
 /// The longest duration any setting accepts: ten years. Longer ones are typos (and would not
 /// fit a date), so they are refused when the configuration is read, never later.
 pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);

@@ -82,7 +82,7 @@ enum Target<'a> {
 pub enum PushError {
     #[error(transparent)]
     Sink(#[from] SinkError),
-    #[error("staging failed during push: {0}")]
+    #[error("staging failed during push")]
     Staging(#[from] StagingError),
     #[error("interrupted: committed batches are marked pushed, the rest stays pending")]
     Interrupted,

@@ -68,7 +68,14 @@ pub fn apply(conn: &mut Connection, path: &std::path::Path) -> Result<(), Stagin
             known: latest_version(),
         });
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    // Every known migration not recorded yet, in order (not only those above the newest
+    // recorded one: two branches of development may have added neighbouring versions).
+    let recorded: std::collections::BTreeSet<i64> = {
+        let mut statement = conn.prepare("SELECT version FROM schema_migrations")?;
+        let versions = statement.query_map([], |r| r.get(0))?;
+        versions.collect::<Result<_, _>>()?
+    };
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.0)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         after_sql(*version, &tx)?;

@@ -4,16 +4,16 @@
 mod support;
 
 mod bench_command;
+mod cli_robustness;
 mod decimals;
 mod drift_repair;
-mod cli_robustness;
 mod end_to_end;
 mod failures;
 mod inspecting;
 mod least_privilege;
 mod live_shop;
-mod mysql_errors;
 mod memory;
+mod mysql_errors;
 mod observing;
 mod partitions;
 mod poison;
