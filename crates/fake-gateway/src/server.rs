@@ -340,7 +340,7 @@ impl GatewayState {
             .and_then(|horizon| now.checked_sub_signed(horizon));
         let request_number = self.request_counter.load(Ordering::Relaxed);
         let late = deviations.late_changes.filter(|late| {
-            late.every_nth_request > 0 && request_number % late.every_nth_request == 0
+            late.every_nth_request > 0 && request_number.is_multiple_of(late.every_nth_request)
         });
         let mut shop = lock(&self.shop);
         if churn.changes_per_request > 0 {
@@ -462,7 +462,7 @@ impl GatewayState {
             && banned_until.is_none_or(|until| until <= now)
         {
             let calls = self.bannable_calls.fetch_add(1, Ordering::Relaxed) + 1;
-            if rule.every_n_calls > 0 && calls % rule.every_n_calls == 0 {
+            if rule.every_n_calls > 0 && calls.is_multiple_of(rule.every_n_calls) {
                 *banned_until = Some(now + rule.length);
             }
         }

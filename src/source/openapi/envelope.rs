@@ -24,7 +24,7 @@ pub mod codes {
 /// Reads a response body: `Ok` for a success, the matching [`SourceError`] otherwise.
 pub fn parse(body: &str) -> Result<Envelope, SourceError> {
     let (top, repairs) = parse_object(body)?;
-    match top.get("code").map(|code| lenient_i64(code)) {
+    match top.get("code").map(lenient_i64) {
         None => return Err(malformed("no `code` in the answer")),
         Some(Some(0)) => {}
         Some(Some(code)) => return Err(failure(code, &top)),
