@@ -583,72 +583,58 @@ async fn pull_source(
         strategy,
         concurrency: config.sync.window_concurrency,
     };
-    match client {
-        SourceClient::Qimen(client) => {
-            let app_key = client.config().app_key.clone();
-            let ban = wait_for_a_known_ban(config, staging, &app_key, stop.clone()).await;
-            let planned = match ban {
-                Ok(()) => {
-                    plan_pull(
-                        config,
-                        bounds,
-                        strategy,
-                        config.qimen.archive_after,
-                        staging,
-                        &source_key,
-                    )
-                    .await
-                }
-                Err(error) => Err(error),
-            };
-            let (report, error) = match planned {
-                Ok(plan) => {
-                    let (report, result) = pull::pull(client, staging, &run, plan, stop).await;
-                    (
-                        Some(report),
-                        result
-                            .err()
-                            .map(|e| format!("{:#}", anyhow::Error::from(e))),
-                    )
-                }
-                Err(error) => (None, Some(format!("{error:#}"))),
-            };
-            if let Some((until, message)) = client.banned_until() {
+    let archive_after = match client {
+        SourceClient::Qimen(_) => config.qimen.archive_after,
+        // The open platform has no archive query.
+        SourceClient::OpenApi(_) => std::time::Duration::ZERO,
+    };
+    let ban = match client {
+        SourceClient::Qimen(qimen) => {
+            let app_key = &qimen.config().app_key;
+            wait_for_a_known_ban(config, staging, app_key, stop.clone()).await
+        }
+        SourceClient::OpenApi(_) => Ok(()),
+    };
+    let planned = match ban {
+        Ok(()) => {
+            plan_pull(
+                config,
+                bounds,
+                strategy,
+                archive_after,
+                staging,
+                &source_key,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let (report, error) = match (planned, client) {
+        (Ok(plan), SourceClient::Qimen(qimen)) => {
+            let (report, result) = pull::pull(qimen, staging, &run, plan, stop).await;
+            (Some(report), result.err().map(|e| chain_of(&e)))
+        }
+        (Ok(plan), SourceClient::OpenApi(open)) => {
+            let (report, result) = pull::pull(open, staging, &run, plan, stop).await;
+            (Some(report), result.err().map(|e| chain_of(&e)))
+        }
+        (Err(error), _) => (None, Some(chain(&error))),
+    };
+    let stats = match client {
+        SourceClient::Qimen(qimen) => {
+            if let Some((until, message)) = qimen.banned_until() {
                 let ban = crate::staging::GatewayBan {
                     until: beijing_time::to_utc(until),
                     message,
                 };
-                let key = app_key.clone();
+                let key = qimen.config().app_key.clone();
                 with_staging(staging, move |s| s.set_ban(&key, &ban, run_id)).await?;
             }
-            Ok((report, client.stats(), error))
+            qimen.stats()
         }
-        SourceClient::OpenApi(client) => {
-            // The open platform has no archive query.
-            let planned = plan_pull(
-                config,
-                bounds,
-                strategy,
-                std::time::Duration::ZERO,
-                staging,
-                &source_key,
-            )
-            .await;
-            let (report, error) = match planned {
-                Ok(plan) => {
-                    let (report, result) = pull::pull(client, staging, &run, plan, stop).await;
-                    (
-                        Some(report),
-                        result
-                            .err()
-                            .map(|e| format!("{:#}", anyhow::Error::from(e))),
-                    )
-                }
-                Err(error) => (None, Some(format!("{error:#}"))),
-            };
-            Ok((report, crate::source::PageFetcher::stats(client), error))
-        }
-    }
+        SourceClient::OpenApi(open) => crate::source::PageFetcher::stats(open),
+    };
+    Ok((report, stats, error))
 }
 
 /// Before any call: a ban the gateway named in an earlier run is waited out when it ends

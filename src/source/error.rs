@@ -166,6 +166,75 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The same error with the gateway's message passed through `scrub` (which removes
+    /// secrets, tokens and the signature from text the gateway sent back), and, for a clock
+    /// error, the offset measured from the answer's `Date` header.
+    pub fn scrubbed(self, scrub: impl Fn(&str) -> String, clock_offset: Option<i64>) -> Self {
+        match self {
+            SourceError::Rejected {
+                code,
+                message,
+                request_id,
+            } => SourceError::Rejected {
+                code,
+                message: scrub(&message),
+                request_id,
+            },
+            SourceError::Refused {
+                code,
+                message,
+                request_id,
+                hint,
+            } => SourceError::Refused {
+                code,
+                message: scrub(&message),
+                request_id,
+                hint,
+            },
+            SourceError::TokenInvalid {
+                code,
+                message,
+                hint,
+            } => SourceError::TokenInvalid {
+                code,
+                message: scrub(&message),
+                hint,
+            },
+            SourceError::Throttled {
+                code,
+                message,
+                request_id,
+                ban,
+            } => SourceError::Throttled {
+                code,
+                message: scrub(&message),
+                request_id,
+                ban,
+            },
+            SourceError::Clock {
+                code,
+                message,
+                request_id,
+                ..
+            } => SourceError::Clock {
+                code,
+                message: scrub(&message),
+                request_id,
+                clock_offset_secs: clock_offset,
+            },
+            SourceError::Unavailable {
+                code,
+                message,
+                request_id,
+            } => SourceError::Unavailable {
+                code,
+                message: scrub(&message),
+                request_id,
+            },
+            other => other,
+        }
+    }
+
     /// Whether trying the same call again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

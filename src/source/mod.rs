@@ -6,6 +6,7 @@
 //! A source knows nothing of staging or MySQL: every page it receives is handed, as received,
 //! to a [`PageSender`]; the caller decides what to do with it.
 
+pub mod answer;
 pub mod body_repair;
 pub mod cursor;
 pub mod error;

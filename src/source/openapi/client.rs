@@ -17,6 +17,7 @@ use super::token::{self, TokenPair};
 use super::{envelope, sign};
 use crate::beijing_time;
 use crate::secret::{self, Secret};
+use crate::source::answer;
 use crate::source::error::{SourceError, chain, printable_url};
 use crate::source::fetch::{CallCounters, PageFetcher, PagingLimits, SourceStats, lock};
 use crate::source::query::{PageQuery, QueryRange};
@@ -226,18 +227,7 @@ impl OpenApiClient {
                        the app again and set JST_OPENAPI_ACCESS_TOKEN and \
                        JST_OPENAPI_REFRESH_TOKEN",
             },
-            SourceError::Refused {
-                code,
-                message,
-                request_id,
-                hint,
-            } => SourceError::Refused {
-                code,
-                message: self.scrub(&message, &guard.0),
-                request_id,
-                hint,
-            },
-            other => other,
+            other => other.scrubbed(|text| self.scrub(text, &guard.0), None),
         })?;
         let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
         let Some(access) = text("access_token").filter(|t| !t.is_empty()) else {
@@ -297,7 +287,7 @@ impl OpenApiClient {
         fields.push(("sign".into(), signature.clone()));
         inner.counters.calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let mut response = inner
+        let response = inner
             .http
             .post(inner.orders_url.clone())
             .header(CONTENT_TYPE, FORM_CONTENT_TYPE)
@@ -305,35 +295,12 @@ impl OpenApiClient {
             .send()
             .await
             .map_err(|e| self.transport(e))?;
-        let status = response.status();
-        let clock_offset_secs = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
-            .map(|gateway| (Utc::now() - gateway.to_utc()).num_seconds());
-        let limit = config.max_body_bytes;
-        let too_large = || SourceError::BodyTooLarge {
-            page_index: query.page_index,
-            limit,
-        };
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
-        {
-            return Err(too_large());
-        }
-        let mut bytes: Vec<u8> = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
-            if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        let body = match String::from_utf8(bytes) {
-            Ok(body) => body,
-            Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-        };
+        let answer = answer::read(response, config.max_body_bytes, query.page_index, |e| {
+            self.transport(e)
+        })
+        .await?;
+        let (status, body, clock_offset_secs) =
+            (answer.status, answer.body, answer.clock_offset_secs);
         debug!(
             page_index = query.page_index,
             status = status.as_u16(),
@@ -349,40 +316,8 @@ impl OpenApiClient {
                 body_snippet: self.scrub(&snippet, tokens),
             });
         }
-        let envelope = envelope::parse(&body).map_err(|error| match error {
-            SourceError::Refused {
-                code,
-                message,
-                request_id,
-                hint,
-            } => SourceError::Refused {
-                code,
-                message: self.scrub(&message, tokens),
-                request_id,
-                hint,
-            },
-            SourceError::Clock {
-                code,
-                message,
-                request_id,
-                ..
-            } => SourceError::Clock {
-                code,
-                message: self.scrub(&message, tokens),
-                request_id,
-                clock_offset_secs,
-            },
-            SourceError::TokenInvalid {
-                code,
-                message,
-                hint,
-            } => SourceError::TokenInvalid {
-                code,
-                message: self.scrub(&message, tokens),
-                hint,
-            },
-            other => other,
-        })?;
+        let envelope = envelope::parse(&body)
+            .map_err(|error| error.scrubbed(|text| self.scrub(text, tokens), clock_offset_secs))?;
         let window = match query.range {
             QueryRange::Window(window) => Some(window),
             QueryRange::FromTs(_) => None,

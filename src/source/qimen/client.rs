@@ -15,6 +15,7 @@ use super::config::SourceConfig;
 use super::{envelope, sign};
 use crate::beijing_time;
 use crate::secret;
+use crate::source::answer;
 use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, chain, printable_url};
 use crate::source::fetch::{CallCounters, PageFetcher, PagingLimits, SourceStats};
 use crate::source::query::{PageQuery, QueryRange, SAFE_PAGE_SIZE};
@@ -288,7 +289,7 @@ impl QimenClient {
 
         inner.counters.calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let mut response = inner
+        let response = inner
             .http
             .post(inner.url.clone())
             .header(CONTENT_TYPE, FORM_CONTENT_TYPE)
@@ -296,39 +297,12 @@ impl QimenClient {
             .send()
             .await
             .map_err(|e| self.transport(e))?;
-        let status = response.status();
-        let gateway_clock = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok());
-        let clock_offset_secs =
-            gateway_clock.map(|gateway| (Utc::now() - gateway.to_utc()).num_seconds());
-        let limit = config.max_body_bytes;
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
-        {
-            return Err(SourceError::BodyTooLarge {
-                page_index: query.page_index,
-                limit,
-            });
-        }
-        let mut bytes: Vec<u8> = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
-            if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(SourceError::BodyTooLarge {
-                    page_index: query.page_index,
-                    limit,
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        // Bodies are UTF-8; a stray invalid byte becomes U+FFFD rather than failing the page.
-        let body = match String::from_utf8(bytes) {
-            Ok(body) => body,
-            Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-        };
+        let answer = answer::read(response, config.max_body_bytes, query.page_index, |e| {
+            self.transport(e)
+        })
+        .await?;
+        let (status, body, clock_offset_secs) =
+            (answer.status, answer.body, answer.clock_offset_secs);
         debug!(
             page_index = query.page_index,
             status = status.as_u16(),
@@ -355,47 +329,7 @@ impl QimenClient {
                     message: self.scrub(&message, &signature),
                 }
             }
-            SourceError::Rejected {
-                code,
-                message,
-                request_id,
-            } => SourceError::Rejected {
-                code,
-                message: self.scrub(&message, &signature),
-                request_id,
-            },
-            SourceError::Throttled {
-                code,
-                message,
-                request_id,
-                ban,
-            } => SourceError::Throttled {
-                code,
-                message: self.scrub(&message, &signature),
-                request_id,
-                ban,
-            },
-            SourceError::Clock {
-                code,
-                message,
-                request_id,
-                ..
-            } => SourceError::Clock {
-                code,
-                message: self.scrub(&message, &signature),
-                request_id,
-                clock_offset_secs,
-            },
-            SourceError::Unavailable {
-                code,
-                message,
-                request_id,
-            } => SourceError::Unavailable {
-                code,
-                message: self.scrub(&message, &signature),
-                request_id,
-            },
-            other => other,
+            other => other.scrubbed(|text| self.scrub(text, &signature), clock_offset_secs),
         })?;
         let window = match query.range {
             QueryRange::Window(window) => Some(window),
