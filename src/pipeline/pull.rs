@@ -10,7 +10,7 @@ pub use super::plan::{PlanError, PlanRequest, PlannedWindow, PullPlan, plan};
 use super::stager::{spawn_fingerprinter, spawn_stager};
 use crate::config::Strategy;
 use crate::source::{
-    BodyRepairs, FetchedPage, PageFetcher, SourceError, WindowReport, cursor, pager,
+    BodyRepairs, FetchedPage, PageFetcher, PageSink, SourceError, WindowReport, cursor, pager,
 };
 use crate::staging::{FingerprintedPage, PageOutcome, StagingError};
 
@@ -142,7 +142,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         strategy,
         concurrency,
     } = *run;
-    let (events, events_rx) = mpsc::channel::<StageEvent>(2);
+    let (events, events_rx) = mpsc::channel::<StageEvent>(1);
     let (planned, watermark_cap): (Vec<PlannedWindow>, _) = match &plan {
         PullPlan::Windows {
             windows,
@@ -212,13 +212,12 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
             outcome
         }
         PullPlan::Cursor { start_ts } => {
-            let (pages, forwarder) = page_forwarder(&events);
+            let pages = StageSink(events.clone());
             let result = tokio::select! {
                 result = cursor::pull_from_ts(client, start_ts, &pages) => Some(result),
                 _ = crate::pipeline::stopped(&mut stop) => None,
             };
             drop(pages);
-            let _ = forwarder.await;
             match result {
                 Some(Ok(report)) => {
                     let _ = events.send(StageEvent::CursorDone(report.cursor)).await;
@@ -254,21 +253,18 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
     (report, result)
 }
 
-/// A page sender whose pages are forwarded, in order, to the stager's event channel. Drop the
-/// sender and await the handle to know every page was handed over.
-fn page_forwarder(
-    events: &mpsc::Sender<StageEvent>,
-) -> (mpsc::Sender<FetchedPage>, tokio::task::JoinHandle<()>) {
-    let (pages, mut pages_rx) = mpsc::channel::<FetchedPage>(1);
-    let events = events.clone();
-    let forwarder = tokio::spawn(async move {
-        while let Some(page) = pages_rx.recv().await {
-            if events.send(StageEvent::Page(page)).await.is_err() {
-                break;
-            }
-        }
-    });
-    (pages, forwarder)
+/// The source's pages, handed straight to the stager's event channel (no task in between, so
+/// no page waits in a second queue): a window's pages are in the channel before its
+/// `WindowDone`, which the same channel carries.
+struct StageSink(mpsc::Sender<StageEvent>);
+
+impl PageSink for StageSink {
+    async fn send_page(&self, page: FetchedPage) -> Result<(), SourceError> {
+        self.0
+            .send(StageEvent::Page(page))
+            .await
+            .map_err(|_| SourceError::ReceiverClosed)
+    }
 }
 
 /// Pulls one window, forwarding its pages; reports it done only after all its pages were
@@ -283,10 +279,9 @@ async fn pull_one_window<F: PageFetcher>(
     let mut tries = 0;
     loop {
         tries += 1;
-        let (pages, forwarder) = page_forwarder(&events);
+        let pages = StageSink(events.clone());
         let result = pager::pull_window(&client, planned.window, planned.archive, &pages).await;
         drop(pages);
-        let _ = forwarder.await;
         match result {
             Ok(report) if !report.is_complete() && tries < 2 && !planned.settling => {
                 tracing::warn!(window = %planned, reason = report.incomplete.as_deref().unwrap_or(""), "Window incomplete; reading it again.");

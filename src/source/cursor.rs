@@ -20,7 +20,7 @@ use crate::source::error::SourceError;
 use crate::source::fetch::PageFetcher;
 use crate::source::pager::{order_id, order_ts};
 use crate::source::query::PageQuery;
-use crate::source::{FetchedPage, PageSender};
+use crate::source::{FetchedPage, PageSink};
 
 /// What a cursor scan took and found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +42,10 @@ pub struct CursorReport {
 }
 
 /// Reads every order with `ts >= start_ts`, sending every page to `pages` as it arrives.
-pub async fn pull_from_ts<F: PageFetcher>(
+pub async fn pull_from_ts<F: PageFetcher, S: PageSink>(
     source: &F,
     start_ts: i64,
-    pages: &PageSender,
+    pages: &S,
 ) -> Result<CursorReport, SourceError> {
     {
         let page_size = source.page_size();
@@ -118,9 +118,9 @@ pub async fn pull_from_ts<F: PageFetcher>(
     }
 }
 
-struct Scan<'a, F> {
+struct Scan<'a, F, S> {
     client: &'a F,
-    pages: &'a PageSender,
+    pages: &'a S,
     /// `(o_id, ts)` versions received.
     seen: HashSet<(String, i64)>,
     distinct: HashSet<String>,
@@ -135,7 +135,7 @@ struct Read {
     fresh: usize,
 }
 
-impl<F: PageFetcher> Scan<'_, F> {
+impl<F: PageFetcher, S: PageSink> Scan<'_, F, S> {
     async fn read(&mut self, cursor: i64, page_index: u32) -> Result<Read, SourceError> {
         let query = PageQuery::from_ts(cursor, page_index, self.client.page_size());
         let page: FetchedPage = self.client.fetch_page(&query).await?;
@@ -167,10 +167,7 @@ impl<F: PageFetcher> Scan<'_, F> {
                 fresh += 1;
             }
         }
-        self.pages
-            .send(page)
-            .await
-            .map_err(|_| SourceError::ReceiverClosed)?;
+        self.pages.send_page(page).await?;
         Ok(Read { fresh, ..read })
     }
 }

@@ -59,8 +59,26 @@ pub struct FetchedPage {
     pub repairs: body_repair::BodyRepairs,
 }
 
-/// Where the source sends pages; the receiver stages them.
+/// A channel of pages: the simplest [`PageSink`].
 pub type PageSender = tokio::sync::mpsc::Sender<FetchedPage>;
+
+/// Where a source hands each page as it arrives; the receiver stages them. The page moves on
+/// (never copied), so a sink that holds few pages keeps the pull's memory flat.
+pub trait PageSink: Send + Sync {
+    /// Hands one page on; [`SourceError::ReceiverClosed`] when the receiver has gone away.
+    fn send_page(
+        &self,
+        page: FetchedPage,
+    ) -> impl std::future::Future<Output = Result<(), SourceError>> + Send;
+}
+
+impl PageSink for PageSender {
+    async fn send_page(&self, page: FetchedPage) -> Result<(), SourceError> {
+        self.send(page)
+            .await
+            .map_err(|_| SourceError::ReceiverClosed)
+    }
+}
 
 /// Beijing wall-clock time, as the gateway speaks it.
 pub type BeijingTime = NaiveDateTime;

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use crate::source::error::SourceError;
 use crate::source::fetch::PageFetcher;
 use crate::source::query::{PageQuery, SAFE_PAGE_SIZE};
-use crate::source::{FetchedPage, PageSender, Window};
+use crate::source::{FetchedPage, PageSink, Window};
 
 /// What reading one window took and found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,11 +90,11 @@ impl WindowReport {
 
 /// Reads every order modified in `window` — the live orders, or with `archive` the archived
 /// ones — sending every page fetched (re-reads included) to `pages` as soon as it arrives.
-pub async fn pull_window<F: PageFetcher>(
+pub async fn pull_window<F: PageFetcher, S: PageSink>(
     source: &F,
     window: Window,
     archive: bool,
-    pages: &PageSender,
+    pages: &S,
 ) -> Result<WindowReport, SourceError> {
     let mut walk = Walk {
         client: source,
@@ -149,11 +149,11 @@ struct PageFacts {
 }
 
 /// The state of reading one window, its pieces included.
-struct Walk<'a, F> {
+struct Walk<'a, F, S> {
     client: &'a F,
     /// Every call of the walk reads the archive.
     archive: bool,
-    pages: &'a PageSender,
+    pages: &'a S,
     distinct: HashSet<String>,
     report: WindowReport,
     /// The last `data_count` of each window actually paged.
@@ -175,7 +175,7 @@ struct Leaf {
     drifted: bool,
 }
 
-impl<F: PageFetcher> Walk<'_, F> {
+impl<F: PageFetcher, S: PageSink> Walk<'_, F, S> {
     async fn window(&mut self, window: Window) -> Result<(), SourceError> {
         let limits = self.client.paging();
         let max_window = chrono::Duration::from_std(limits.max_window)
@@ -441,10 +441,7 @@ impl<F: PageFetcher> Walk<'_, F> {
             page_count: page.page_count,
             has_next: page.has_next,
         };
-        self.pages
-            .send(page)
-            .await
-            .map_err(|_| SourceError::ReceiverClosed)?;
+        self.pages.send_page(page).await?;
         if let Some(size) = cut_to {
             self.client.fall_back_to_page_size(
                 query.page_size,
