@@ -271,3 +271,20 @@ fn a_configuration_that_cannot_work_is_refused_before_any_call() {
     bad.app_secret = Secret::new("");
     assert!(matches!(QimenClient::new(bad), Err(SourceError::Config(_))));
 }
+
+#[tokio::test]
+async fn whitespace_only_parameters_are_neither_sent_nor_signed() {
+    let gateway = TestGateway::start(|_| one_order_page()).await;
+    let mut config = config(&gateway.url);
+    config.session = Some(Secret::new("   "));
+    config.filters = vec![("shop_id".into(), " \t".into())];
+    let page = client(config)
+        .fetch_page(&PageQuery::window(day(), 1, 25).with_filter("status", "  "))
+        .await
+        .expect("the gateway accepts the signature made without them");
+    assert_eq!(page.orders.len(), 1);
+    let call = gateway.calls().pop().unwrap();
+    for key in ["session", "shop_id", "status"] {
+        assert!(!call.params.contains_key(key), "{key} was sent");
+    }
+}
