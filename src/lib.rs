@@ -12,6 +12,7 @@ pub mod beijing_time;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod error_text;
 pub mod pipeline;
 pub mod secret;
 pub mod sink;

@@ -77,11 +77,12 @@ fn print_version(version: &VersionRecord, changes: &[String]) {
         version.modified.as_deref().unwrap_or("-")
     );
     println!(
-        "  first seen {} by run {} ({}), page {} (see `jst-sync audit raw {}`)",
+        "  first seen {} by run {} ({}), page {} from the {} route (see `jst-sync audit raw {}`)",
         version.first_seen_at,
         version.first_run_id,
         version.first_run_command.as_deref().unwrap_or("?"),
         version.first_page_id,
+        version.route,
         version.first_page_id
     );
     for entry in &version.outbox {

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::args::{DemoArgs, PullArgs};
-use super::run::{RunOptions, mysql_config, run_command, stop_on_signals};
+use super::args::DemoArgs;
 use crate::beijing_time;
 use crate::config::Config;
 use crate::gateway::{Deviations, FakeGateway, GatewayConfig, RateLimits, Shop};
+use crate::pipeline::run::{PullOptions, RunOptions, mysql_config, run_command, stop_on_signals};
 use crate::secret::Secret;
 use crate::sink::mysql::MysqlSink;
 
@@ -130,9 +130,9 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let first = run_command(
         &config,
         &RunOptions {
-            pull: Some(PullArgs {
+            pull: Some(PullOptions {
                 since: Some(beijing_time::format(since)),
-                ..PullArgs::default()
+                ..PullOptions::default()
             }),
             push: true,
             dry_run: false,
@@ -163,7 +163,7 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let second = run_command(
         &config,
         &RunOptions {
-            pull: Some(PullArgs::default()),
+            pull: Some(PullOptions::default()),
             push: true,
             dry_run: false,
         },
@@ -175,7 +175,11 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
 
-    let sink = MysqlSink::connect(&mysql_config(&config)?, super::run::mapping(&config)?).await?;
+    let sink = MysqlSink::connect(
+        &mysql_config(&config)?,
+        crate::pipeline::run::mapping(&config)?,
+    )
+    .await?;
     let endpoint = sink.endpoint();
     let counts = sink.count_rows().await?;
     let (orders, items, pays) = (counts.orders, counts.items, counts.pays);
@@ -198,47 +202,13 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Drops the demo's tables and their migration records, so the demo starts from nothing.
 async fn drop_demo_tables(config: &Config) -> anyhow::Result<()> {
-    use mysql_async::prelude::Queryable;
-    let tables = mysql_config(config)?.tables;
-    let url = config.require_mysql()?;
-    let opts = mysql_async::Opts::from_url(url.expose()).map_err(|e| {
-        anyhow::anyhow!(
-            "invalid MySQL URL: {}",
-            crate::secret::redact(&e.to_string(), &url)
-        )
-    })?;
-    let endpoint = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
-    let pool = mysql_async::Pool::new(opts);
-    let result = async {
-        let mut conn = pool.get_conn().await?;
-        conn.query_drop(format!(
-            "DROP TABLE IF EXISTS `{}`, `{}`, `{}`",
-            tables.items, tables.pays, tables.orders
-        ))
-        .await?;
-        let has_record: Option<i64> = conn
-            .query_first(
-                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
-                 AND TABLE_NAME = 'jst_schema_migrations' AND COLUMN_NAME = 'scope'",
+    let mysql = mysql_config(config)?;
+    crate::sink::mysql::reset::drop_tables_and_records(&mysql)
+        .await
+        .map_err(|reason| {
+            anyhow::anyhow!(
+                "{reason}: start MySQL or MariaDB there, or pass --mysql-url (JST_MYSQL_URL) \
+                 naming a server and database the demo may create tables in"
             )
-            .await?;
-        if has_record == Some(1) {
-            conn.exec_drop(
-                "DELETE FROM jst_schema_migrations WHERE scope = ?",
-                (tables.orders.as_str(),),
-            )
-            .await?;
-        }
-        Ok::<(), mysql_async::Error>(())
-    }
-    .await;
-    let _ = pool.disconnect().await;
-    result.map_err(|e| {
-        anyhow::anyhow!(
-            "MySQL at {endpoint} cannot be used for the demo ({}): start MySQL or MariaDB there, \
-             or pass --mysql-url (JST_MYSQL_URL) naming a server and database the demo may \
-             create tables in",
-            crate::secret::redact(&crate::sink::mysql::driver_reason(&e), &url)
-        )
-    })
+        })
 }

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use super::args::{GlobalArgs, MigrateArgs};
-use super::run::{load_config, mapping, mysql_config};
+use super::run::load_config;
+use crate::pipeline::run::{mapping, mysql_config};
 use crate::sink::mysql::MysqlSink;
 
 pub(super) async fn migrate(global: &GlobalArgs, _args: MigrateArgs) -> anyhow::Result<ExitCode> {

@@ -9,7 +9,6 @@ mod args;
 mod audit;
 mod bench;
 mod demo;
-pub mod error_text;
 mod fake_gateway;
 mod logging;
 mod migrate;
@@ -19,7 +18,6 @@ mod run;
 mod schedule;
 mod schema;
 mod status;
-mod summary;
 mod verify;
 mod verify_staging;
 
@@ -27,9 +25,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+pub use crate::error_text;
+pub use crate::pipeline::run::{RunOptions, run_command};
+pub use crate::pipeline::summary::RunSummary;
 pub use args::{Cli, Command};
-pub use run::{RunOptions, run_command};
-pub use summary::RunSummary;
 
 /// Parses the process arguments and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {

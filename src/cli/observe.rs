@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::summary::RunSummary;
 use crate::config::{AlertSettings, Config};
+use crate::pipeline::summary::RunSummary;
 use crate::telemetry::{AlertEvent, Metrics, send_alert};
 
 /// Metrics and alert state over the runs of one process.

@@ -10,8 +10,9 @@ use anyhow::Context;
 
 use super::args::{GlobalArgs, ReplayArgs};
 use super::observe::Observer;
-use super::run::{RunOptions, execute, load_config, report_summary, stop_on_signals};
+use super::run::{load_config, report_summary};
 use crate::beijing_time;
+use crate::pipeline::run::{RunOptions, execute, stop_on_signals};
 use crate::staging::RequeueFilter;
 
 pub(super) async fn replay(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitCode> {

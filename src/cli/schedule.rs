@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use super::args::{GlobalArgs, ScheduleArgs};
 use super::observe::Observer;
-use super::run::{RunOptions, load_config, report_summary, run_command, stop_on_signals};
+use super::run::{load_config, report_summary};
 use crate::config::parse_duration;
+use crate::pipeline::run::{RunOptions, run_command, stop_on_signals};
 
 pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(global)?;
@@ -26,7 +27,7 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
     loop {
         let started = tokio::time::Instant::now();
         let options = RunOptions {
-            pull: Some(pull.clone()),
+            pull: Some(pull.clone().into()),
             push: true,
             dry_run: false,
         };

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::args::{GlobalArgs, SchemaArgs};
-use super::run::{load_config, mapping};
+use super::run::load_config;
+use crate::pipeline::run::mapping;
 use crate::staging::StagingStore;
 use crate::staging::field_catalog::{self, FieldRecord};
 use crate::transform::{Mapping, TableMapping};

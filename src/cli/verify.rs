@@ -16,7 +16,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::args::{GlobalArgs, VerifyArgs};
-use super::run::{load_config, mapping, mysql_config};
+use super::run::load_config;
+use crate::pipeline::run::{mapping, mysql_config};
 use crate::sink::mysql::{MysqlSink, StoredOrder};
 use crate::staging::StagingStore;
 use crate::transform::{Cell, Mapping, Transformed, VersionKey, transform};

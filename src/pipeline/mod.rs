@@ -4,7 +4,10 @@
 pub mod plan;
 pub mod pull;
 pub mod push;
+pub mod run;
 mod stager;
+pub mod summary;
+pub mod watermark_lag;
 
 use std::sync::{Arc, Mutex};
 

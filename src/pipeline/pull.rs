@@ -7,68 +7,11 @@ use tokio::task::JoinSet;
 
 use super::SharedStaging;
 pub use super::plan::{PlanError, PlanRequest, PlannedWindow, PullPlan, plan};
-use super::stager::{spawn_fingerprinter, spawn_stager};
+pub use super::stager::{IncompleteWindow, PullReport};
+use super::stager::{StageEvent, spawn_fingerprinter, spawn_stager};
 use crate::config::Strategy;
-use crate::source::{
-    BodyRepairs, FetchedPage, PageFetcher, PageSink, SourceError, WindowReport, cursor, pager,
-};
-use crate::staging::{FingerprintedPage, PageOutcome, StagingError};
-
-/// What a pull did.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct PullReport {
-    pub windows_planned: usize,
-    pub windows_done: usize,
-    pub pages: u64,
-    pub orders: PageOutcome,
-    pub drift_events: u64,
-    pub rereads: u64,
-    pub subwindows: u64,
-    pub watermark: Option<String>,
-    /// Field paths the API sent for the first time (see `jst-sync schema`).
-    pub new_fields: u64,
-    /// Known field paths that arrived with another JSON type.
-    pub field_type_changes: u64,
-    /// Windows read a second time from the archive (`archive=true`).
-    pub archive_windows: usize,
-    /// Pages read past the count because the last counted page came back full.
-    pub extra_pages: u64,
-    /// What had to be repaired in bodies before they would parse (bodies are staged as
-    /// received).
-    pub body_repairs: BodyRepairs,
-    /// Windows that could not be proven complete, with why: the watermark stays before them and
-    /// the run fails (a settling tail window only warns: the next run reads it again).
-    pub incomplete_windows: Vec<IncompleteWindow>,
-}
-
-impl PullReport {
-    /// Adds another route's pull to this one (a run that reads two routes).
-    pub fn absorb(&mut self, other: PullReport) {
-        self.windows_planned += other.windows_planned;
-        self.windows_done += other.windows_done;
-        self.pages += other.pages;
-        self.orders.add(&other.orders);
-        self.drift_events += other.drift_events;
-        self.rereads += other.rereads;
-        self.subwindows += other.subwindows;
-        self.watermark = other.watermark.or(self.watermark.take());
-        self.new_fields += other.new_fields;
-        self.field_type_changes += other.field_type_changes;
-        self.archive_windows += other.archive_windows;
-        self.extra_pages += other.extra_pages;
-        self.body_repairs.add(&other.body_repairs);
-        self.incomplete_windows.extend(other.incomplete_windows);
-    }
-}
-
-/// A window whose read could not be proven complete.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct IncompleteWindow {
-    pub window: String,
-    pub reason: String,
-    /// The settling tail window: read again by the next run, not a failure.
-    pub settling: bool,
-}
+use crate::source::{FetchedPage, PageFetcher, PageSink, SourceError, cursor, pager};
+use crate::staging::{FingerprintedPage, StagingError};
 
 /// Why a pull stopped early. What was staged stays staged.
 #[derive(Debug, thiserror::Error)]
@@ -104,15 +47,6 @@ fn incomplete_text(windows: &[IncompleteWindow]) -> String {
         windows.len(),
         listed.join("; ")
     )
-}
-
-/// What the fetchers hand to staging, in order: pages (`P` is a [`FetchedPage`], then a
-/// [`FingerprintedPage`] once the fingerprinter has hashed its orders) and window ends.
-pub(super) enum StageEvent<P = FetchedPage> {
-    Page(P),
-    /// The planned window at this position was read.
-    WindowDone(usize, WindowReport),
-    CursorDone(i64),
 }
 
 /// Who pulls: the run, whose watermark, and how many windows at once.

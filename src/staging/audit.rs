@@ -31,6 +31,8 @@ pub struct VersionRecord {
     pub first_run_id: i64,
     pub first_run_command: Option<String>,
     pub first_page_id: i64,
+    /// The route the page that first carried this version came from: `qimen` or `openapi`.
+    pub route: String,
     pub first_seen_at: String,
     pub current: bool,
     pub outbox: Vec<OutboxRecord>,
@@ -135,8 +137,9 @@ impl StagingStore {
             .optional()?;
         let mut statement = conn.prepare(
             "SELECT v.id, v.sha256, v.ts, v.modified, v.first_run_id, r.command, v.first_page_id,
-                    v.first_seen_at, v.canonical_json
+                    v.first_seen_at, v.canonical_json, p.params_json
              FROM order_versions v LEFT JOIN runs r ON r.id = v.first_run_id
+                  LEFT JOIN pages p ON p.id = v.first_page_id
              WHERE v.o_id = ?1 ORDER BY v.id",
         )?;
         let mut versions = statement
@@ -151,6 +154,7 @@ impl StagingStore {
                     first_run_id: row.get(4)?,
                     first_run_command: row.get(5)?,
                     first_page_id: row.get(6)?,
+                    route: route_of(row.get::<_, Option<String>>(9)?.as_deref()).to_owned(),
                     first_seen_at: row.get(7)?,
                     current: current == Some(id),
                     outbox: Vec::new(),
@@ -262,5 +266,15 @@ impl StagingStore {
             });
         }
         Ok(())
+    }
+}
+
+/// The route a page's request parameters show: the open platform sends `biz`, the Qimen router
+/// `method`.
+pub fn route_of(params_json: Option<&str>) -> &'static str {
+    match params_json {
+        Some(params) if params.contains("[\"biz\",") => "openapi",
+        Some(_) => "qimen",
+        None => "unknown",
     }
 }

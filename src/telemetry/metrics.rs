@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::cli::RunSummary;
+use crate::pipeline::summary::RunSummary;
 
 /// The metrics of this process's runs.
 #[derive(Clone, Debug, Default)]

@@ -4,8 +4,6 @@
 
 pub mod alert;
 pub mod metrics;
-pub mod watermark_lag;
-
+pub use crate::pipeline::watermark_lag::{WatermarkLag, watermark_lag};
 pub use alert::{AlertEvent, send_alert};
 pub use metrics::Metrics;
-pub use watermark_lag::{WatermarkLag, watermark_lag};

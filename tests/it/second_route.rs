@@ -303,3 +303,32 @@ async fn a_wrong_secret_fails_at_once_with_the_platforms_message_and_no_secret_o
     }
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_says_which_route_an_order_version_came_from() {
+    let (gateway, since) = open_platform(OpenApiConfig::unlimited(), 207, 10);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+    fast(against_openapi(
+        Jst::new(&["sync", "--since", &since]),
+        &gateway,
+        &db.url(),
+        &staging,
+    ))
+    .run()
+    .await
+    .success();
+    let o_id = gateway.shop().lock().unwrap().o_ids()[0].clone();
+    let audit = Jst::new(&["audit", "order", &o_id, "--json"])
+        .env("JST_STAGING", staging.display().to_string())
+        .run()
+        .await
+        .success();
+    let audit = json_of(&audit.stdout());
+    let versions = audit["versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert_eq!(versions[0]["route"], "openapi", "{audit}");
+    db.drop().await;
+}

@@ -10,10 +10,9 @@ use anyhow::Context;
 use chrono::NaiveDateTime;
 
 use crate::beijing_time;
-use crate::cli::args::PullArgs;
-use crate::cli::run::{RunOptions, run_command};
 use crate::config::Config;
 use crate::gateway::{FakeGateway, GatewayConfig, RateLimits, Shop};
+use crate::pipeline::run::{PullOptions, RunOptions, run_command};
 use crate::secret::Secret;
 use crate::source::rate_limit::{Limit, Schedule};
 use crate::staging::StagingStore;
@@ -99,7 +98,7 @@ pub async fn measure(
     config.staging = dir.path().join("api.sqlite");
     config.sync.safety_lag = Duration::ZERO;
     let options = RunOptions {
-        pull: Some(PullArgs {
+        pull: Some(PullOptions {
             since: Some(beijing_time::format(since)),
             until: Some(beijing_time::format(now)),
             strategy: None,

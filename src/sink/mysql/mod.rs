@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod migrations;
 mod partitions;
+pub mod reset;
 mod sink;
 mod snapshot;
 mod statements;
@@ -20,6 +21,15 @@ mod write_report;
 
 #[cfg(test)]
 mod tests;
+
+/// mysql_async keeps the buffers of sent statements for reuse: by default up to 128 of up to
+/// 4 MiB each, so a push of fat orders (statements of several MB) keeps hundreds of MB
+/// resident. A few buffers of at most 256 KiB are plenty (a larger one is shrunk back when
+/// returned). An operator's own setting wins.
+pub const DRIVER_BUFFER_POOL: [(&str, &str); 2] = [
+    ("MYSQL_ASYNC_BUFFER_POOL_CAP", "16"),
+    ("MYSQL_ASYNC_BUFFER_SIZE_CAP", "262144"),
+];
 
 pub use config::{MysqlConfig, TableNames};
 pub use error::SinkError;

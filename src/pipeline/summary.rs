@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::watermark_lag::WatermarkLag;
 use crate::pipeline::pull::PullReport;
 use crate::pipeline::push::PushReport;
-use crate::telemetry::WatermarkLag;
 
 /// The exit code of a run that lost nothing but set orders aside: MySQL refused them for
 /// their data and they wait in quarantine (`jst-sync quarantine`). 0 means nothing lost and
