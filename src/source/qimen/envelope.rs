@@ -90,6 +90,11 @@ pub fn read_success(
         },
         _ => None,
     };
+    // `"orders": null` says "no orders" in so many words; an absent key says nothing.
+    let null_list = response.get("orders").is_some_and(Value::is_null)
+        || data
+            .as_ref()
+            .is_some_and(|d| d.get("orders").is_some_and(Value::is_null));
     // A field beside the orders wins over the same field under `data`; `null` counts as absent.
     let mut take = |name: &str| -> Option<Value> {
         let beside = response.remove(name).filter(|v| !v.is_null());
@@ -126,6 +131,8 @@ pub fn read_success(
                 match (data_count, has_next) {
                     // Nothing to list: an empty page may omit its orders.
                     (Some(0), _) | (None, Some(false)) => Vec::new(),
+                    // An explicit null list with no count (a cursor page of nothing).
+                    (None, None) if null_list => Vec::new(),
                     (Some(count), _) => {
                         return Err(malformed(&format!(
                             "a success answer counts {count} orders but carries no order list"
@@ -480,6 +487,15 @@ mod tests {
                 "{body}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn an_explicit_null_list_without_a_count_is_an_empty_page() {
+        let page = parse(r#"{"response":{"flag":"success","code":0,"orders":null}}"#).unwrap();
+        assert!(page.orders.is_empty());
+        let error =
+            error_of(r#"{"response":{"flag":"success","code":0,"data_count":2,"orders":null}}"#);
+        assert!(matches!(error, SourceError::MalformedBody { .. }));
     }
 
     #[test]
