@@ -73,20 +73,4 @@ impl ColumnKind {
 
     /// The `DECIMAL(precision, scale)` of [`ColumnKind::Quantity`].
     pub const QUANTITY_DECIMAL: (u32, u32) = (20, 6);
-
-    /// The MySQL column type this kind is stored as.
-    pub fn sql_type(self) -> String {
-        match self {
-            Self::Text { max_chars } => format!("VARCHAR({max_chars})"),
-            Self::LongText => "MEDIUMTEXT".to_owned(),
-            Self::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
-            Self::DateTime => "DATETIME".to_owned(),
-            Self::BigInt => "BIGINT".to_owned(),
-            Self::Quantity => {
-                let (precision, scale) = Self::QUANTITY_DECIMAL;
-                format!("DECIMAL({precision},{scale})")
-            }
-            Self::Bool => "TINYINT(1)".to_owned(),
-        }
-    }
 }

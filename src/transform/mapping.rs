@@ -15,18 +15,8 @@ use super::mapping_overrides::MappingOverrides;
 pub const ORDER_ID_COLUMN: &str = "id";
 /// The child tables' column naming their order; always sourced from `$.o_id`.
 pub const PARENT_ID_COLUMN: &str = "o_id";
-/// The bookkeeping columns the sink adds to the order table after the mapped ones.
-/// `jst_modified` and `jst_sha256` are the written version's `modified` and the SHA-256 of its
-/// staged JSON: they decide staleness without `ts` and let `verify` check content.
-pub const ORDER_BOOKKEEPING_COLUMNS: [&str; 5] = [
-    "jst_ts",
-    "jst_version",
-    "jst_synced_at",
-    "jst_modified",
-    "jst_sha256",
-];
-/// The bookkeeping columns the sink adds to each child table after the mapped ones.
-pub const CHILD_BOOKKEEPING_COLUMNS: [&str; 2] = ["jst_version", "jst_synced_at"];
+/// Column names a sink may add for its own bookkeeping: a mapping may not use them.
+pub const RESERVED_COLUMN_PREFIX: &str = "jst_";
 
 /// How an order becomes rows of the order, items and payments tables.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -79,9 +69,13 @@ impl TableMapping {
             if !seen.insert(column.name.to_ascii_lowercase()) {
                 return fail(format!("column `{}` appears twice", column.name));
             }
-            if ORDER_BOOKKEEPING_COLUMNS.contains(&column.name.as_str()) {
+            if column
+                .name
+                .to_ascii_lowercase()
+                .starts_with(RESERVED_COLUMN_PREFIX)
+            {
                 return fail(format!(
-                    "column `{}` is reserved for bookkeeping",
+                    "column `{}` is reserved for bookkeeping (names starting with jst_)",
                     column.name
                 ));
             }

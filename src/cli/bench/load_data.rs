@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::pipeline::SharedStaging;
 use crate::sink::mysql::TableNames;
-use crate::transform::mapping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
+use crate::sink::mysql::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
 use crate::transform::{
     Cell, Mapping, OrderRows, TableMapping, Transformed, VersionKey, transform,
 };

@@ -8,6 +8,22 @@
 
 use crate::transform::ColumnKind;
 
+/// The MySQL column type a mapped column of `kind` is stored as.
+pub(crate) fn sql_type(kind: ColumnKind) -> String {
+    match kind {
+        ColumnKind::Text { max_chars } => format!("VARCHAR({max_chars})"),
+        ColumnKind::LongText => "MEDIUMTEXT".to_owned(),
+        ColumnKind::Decimal { precision, scale } => format!("DECIMAL({precision},{scale})"),
+        ColumnKind::DateTime => "DATETIME".to_owned(),
+        ColumnKind::BigInt => "BIGINT".to_owned(),
+        ColumnKind::Quantity => {
+            let (precision, scale) = ColumnKind::QUANTITY_DECIMAL;
+            format!("DECIMAL({precision},{scale})")
+        }
+        ColumnKind::Bool => "TINYINT(1)".to_owned(),
+    }
+}
+
 /// What to do about one mapped column that exists in MySQL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TypeChange {
@@ -76,7 +92,7 @@ pub fn compare(column: &str, column_type: &str, wanted: ColumnKind) -> TypeChang
         }
         other => other,
     };
-    let wanted_sql = wanted.sql_type();
+    let wanted_sql = sql_type(wanted);
     let narrower = || {
         TypeChange::Refuse(format!(
             "column `{column}` is {column_type} in MySQL but the mapping now says {wanted_sql}, \

@@ -17,13 +17,12 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use tracing::info;
 
+use super::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
 use super::column_types::{self, TypeChange};
 use super::config::{MysqlConfig, TableNames};
 use super::partitions::{self, PARTITION_COLUMN};
 use crate::beijing_time;
-use crate::transform::mapping::{
-    CHILD_BOOKKEEPING_COLUMNS, Mapping, ORDER_BOOKKEEPING_COLUMNS, ORDER_ID_COLUMN, TableMapping,
-};
+use crate::transform::mapping::{Mapping, ORDER_ID_COLUMN, TableMapping};
 
 /// One numbered SQL file.
 pub(crate) struct Migration {
@@ -511,7 +510,7 @@ async fn plan_columns(
                 let sql = format!(
                     "ALTER TABLE `{table}` ADD COLUMN `{}` {} NULL COMMENT '{}' {position}",
                     column.name,
-                    column.kind.sql_type(),
+                    super::column_types::sql_type(column.kind),
                     sql_string(column.source.as_str())
                 );
                 plan.push((table.to_owned(), sql, column.name.clone()));
@@ -522,7 +521,7 @@ async fn plan_columns(
                 TypeChange::Widen => {
                     plan.push((
                         table.to_owned(),
-                        live.modify_to(table, &column.kind.sql_type()),
+                        live.modify_to(table, &super::column_types::sql_type(column.kind)),
                         column.name.clone(),
                     ));
                 }

@@ -7,7 +7,8 @@
 //! partitioned by `p_month` (see `partitions.rs`). Errors say whether retrying later can help
 //! ([`SinkError::is_transient`]).
 
-mod column_types;
+pub mod bookkeeping;
+pub(crate) mod column_types;
 mod config;
 mod error;
 mod migrations;

@@ -10,15 +10,13 @@ use mysql_async::{Transaction, TxOpts, Value};
 use tracing::debug;
 
 use super::MysqlSink;
+use super::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
 use super::error::{Phase, SinkError};
 use super::partitions::{PARTITION_COLUMN, p_month};
 use super::statements::{IDS_PER_STATEMENT, chunks, in_list, row_bytes, upsert_sql};
 use super::write_report::WriteReport;
 use crate::beijing_time;
-use crate::transform::mapping::{
-    CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS, ORDER_ID_COLUMN, PARENT_ID_COLUMN,
-    TableMapping,
-};
+use crate::transform::mapping::{ORDER_ID_COLUMN, PARENT_ID_COLUMN, TableMapping};
 use crate::transform::{Cell, OrderRows, VersionStamp};
 
 /// How many times a batch is tried when MySQL reports a lock wait timeout or a deadlock.

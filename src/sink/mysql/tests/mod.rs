@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::secret::Secret;
-use crate::transform::mapping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
+use crate::sink::mysql::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
 use crate::transform::{
     Mapping, MappingOverrides, OrderRows, TableMapping, VersionKey, transform_order,
 };

@@ -26,7 +26,13 @@ async fn assert_table_matches(
     let expected: Vec<String> = mapping
         .columns
         .iter()
-        .map(|c| format!("{} {}", c.name, normalise_type(&c.kind.sql_type())))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.name,
+                normalise_type(&crate::sink::mysql::column_types::sql_type(c.kind))
+            )
+        })
         .collect();
     let actual: Vec<String> = columns
         .iter()
