@@ -54,6 +54,7 @@ impl FakeGateway {
         let state = Arc::new(GatewayState {
             churn: Mutex::new(config.churn),
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
+            fault_rng: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0xfa17)),
             config,
             shop: Arc::new(Mutex::new(shop)),
             stats: Mutex::default(),
@@ -156,6 +157,9 @@ struct GatewayState {
     churn: Mutex<Churn>,
     /// Drives faults, delays, request ids and key shuffling.
     rng: Mutex<StdRng>,
+    /// Drives the injected faults alone, so that how many keys a body shuffles (which varies
+    /// with the page) never moves which calls fail: the same seed fails the same calls.
+    fault_rng: Mutex<StdRng>,
     stats: Mutex<StatsRecorder>,
     /// Calls that passed the rate limits, for the limits.
     accepted_calls: Mutex<CallTimes>,
@@ -224,14 +228,14 @@ async fn handle(State(state): State<Arc<GatewayState>>, uri: Uri, body: Bytes) -
     if matches!(outcome, Outcome::Success { .. }) && format == BodyFormat::Json {
         text = deviations::untidy_text(text, &state.config.deviations, &mut rng);
     }
-    let truncated = rng.random_bool(
+    drop(rng);
+    let truncated = lock(&state.fault_rng).random_bool(
         state
             .config
             .faults
             .truncated_body_probability
             .clamp(0.0, 1.0),
     );
-    drop(rng);
     if truncated {
         let mut cut = text.len() / 2;
         while !text.is_char_boundary(cut) {
@@ -295,7 +299,7 @@ impl GatewayState {
     }
 
     fn injected_server_error(&self) -> Option<StatusCode> {
-        let mut rng = lock(&self.rng);
+        let mut rng = lock(&self.fault_rng);
         if !rng.random_bool(self.config.faults.server_error_probability.clamp(0.0, 1.0)) {
             return None;
         }
@@ -322,11 +326,15 @@ impl GatewayState {
         self.check_system_parameters(params)?;
         self.check_ban()?;
         self.check_rate_limits()?;
-        if lock(&self.rng).random_bool(self.config.faults.throttle_probability.clamp(0.0, 1.0)) {
+        if lock(&self.fault_rng)
+            .random_bool(self.config.faults.throttle_probability.clamp(0.0, 1.0))
+        {
             return Err(Refusal::new(codes::THROTTLED, "App Call Limited"));
         }
         let deviations = &self.config.deviations;
-        if lock(&self.rng).random_bool(deviations.service_unavailable_probability.clamp(0.0, 1.0)) {
+        if lock(&self.fault_rng)
+            .random_bool(deviations.service_unavailable_probability.clamp(0.0, 1.0))
+        {
             return Err(Refusal::new(
                 codes::SERVICE_UNAVAILABLE,
                 "Service Currently Unavailable",
