@@ -12,7 +12,12 @@ pub use super::bench::BenchArgs;
 /// Pull: every API page lands in an SQLite staging store. Diff: an order whose canonical
 /// SHA-256 changed is a new version. Push: only new versions are written to MySQL.
 #[derive(Debug, Parser)]
-#[command(name = "jst-sync", version, about, long_about)]
+#[command(
+    name = "jst-sync",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("JST_GIT_COMMIT"), ")"),
+    about,
+    long_about
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -100,6 +105,16 @@ pub enum Command {
     /// version, and a DBA runs `jst-sync migrate` once after each upgrade. No API calls.
     #[command(verbatim_doc_comment)]
     Migrate(MigrateArgs),
+    /// Print a shell completion script: `jst-sync completions bash > /etc/bash_completion.d/jst-sync`
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `jst-sync man > /usr/local/share/man/man1/jst-sync.1`
+    Man,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -15,6 +15,7 @@ mod live_shop;
 mod memory;
 mod mysql_errors;
 mod observing;
+mod packaging;
 mod partitions;
 mod poison;
 mod real_gateway;
