@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 use super::SharedStaging;
 pub use super::plan::{PlanError, PlanRequest, PlannedWindow, PullPlan, plan};
 pub use super::stager::{IncompleteWindow, PullReport};
-use super::stager::{StageEvent, spawn_fingerprinter, spawn_stager};
+use super::stager::{StageEvent, spawn_stager};
 use crate::config::Strategy;
 use crate::source::{FetchedPage, PageFetcher, PageSink, SourceError, cursor, pager};
 use crate::staging::{FingerprintedPage, StagingError};
@@ -76,7 +76,9 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         strategy,
         concurrency,
     } = *run;
-    let (events, events_rx) = mpsc::channel::<StageEvent>(1);
+    // Pages arrive fingerprinted (see `StageSink`): one page deep, and what waits in the queue
+    // is canonical JSON, not a parsed tree several times its size.
+    let (events, events_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(1);
     let (planned, watermark_cap): (Vec<PlannedWindow>, _) = match &plan {
         PullPlan::Windows {
             windows,
@@ -84,8 +86,6 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         } => (windows.clone(), *watermark_cap),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
-    let (fingerprinted, fingerprinted_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(1);
-    let fingerprinter = spawn_fingerprinter(events_rx, fingerprinted);
     let writer = spawn_stager(
         staging.clone(),
         run_id,
@@ -93,7 +93,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         strategy,
         planned,
         watermark_cap,
-        fingerprinted_rx,
+        events_rx,
     );
 
     let fetch_result: Result<(), PullError> = match plan {
@@ -170,7 +170,6 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
     };
     drop(events);
     let (report, staged) = writer.await.expect("stager does not panic");
-    fingerprinter.await.expect("fingerprinter does not panic");
     let failing: Vec<IncompleteWindow> = report
         .incomplete_windows
         .iter()
@@ -187,13 +186,17 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
     (report, result)
 }
 
-/// The source's pages, handed straight to the stager's event channel (no task in between, so
-/// no page waits in a second queue): a window's pages are in the channel before its
-/// `WindowDone`, which the same channel carries.
-struct StageSink(mpsc::Sender<StageEvent>);
+/// The source's pages, fingerprinted (canonical JSON and SHA-256 of each order, on a blocking
+/// thread, so that fetching and the one SQLite writer run in parallel) and handed straight to
+/// the stager's queue: a window's pages are in the queue before its `WindowDone`, which the same
+/// queue carries, and no parsed page waits in a queue.
+struct StageSink(mpsc::Sender<StageEvent<FingerprintedPage>>);
 
 impl PageSink for StageSink {
     async fn send_page(&self, page: FetchedPage) -> Result<(), SourceError> {
+        let page = tokio::task::spawn_blocking(move || FingerprintedPage::new(page))
+            .await
+            .expect("fingerprinting does not panic");
         self.0
             .send(StageEvent::Page(page))
             .await
@@ -208,7 +211,7 @@ async fn pull_one_window<F: PageFetcher>(
     client: F,
     index: usize,
     planned: PlannedWindow,
-    events: mpsc::Sender<StageEvent>,
+    events: mpsc::Sender<StageEvent<FingerprintedPage>>,
 ) -> Result<(), PullError> {
     let mut tries = 0;
     loop {

@@ -1,7 +1,6 @@
-//! The staging side of a pull: the events the fetchers hand it (pages, window ends), a thread
-//! that fingerprints pages, and the one thread that writes them to SQLite in order, moves the
-//! watermark over the contiguous prefix of windows whose pages are all committed, and keeps
-//! the pull's report.
+//! The staging side of a pull: the events the fetchers hand it (fingerprinted pages, window
+//! ends) and the one thread that writes them to SQLite in order, moves the watermark over the
+//! contiguous prefix of windows whose pages are all committed, and keeps the pull's report.
 
 use std::collections::BTreeSet;
 
@@ -81,27 +80,6 @@ pub(super) enum StageEvent<P = FetchedPage> {
     CursorDone(i64),
 }
 
-/// Canonicalises and hashes each page's orders on its own thread, so the stager's one thread
-/// only diffs and writes SQLite; events keep their order.
-pub(super) fn spawn_fingerprinter(
-    mut events: mpsc::Receiver<StageEvent>,
-    fingerprinted: mpsc::Sender<StageEvent<FingerprintedPage>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::task::spawn_blocking(move || {
-        while let Some(event) = events.blocking_recv() {
-            let event = match event {
-                StageEvent::Page(page) => StageEvent::Page(FingerprintedPage::new(page)),
-                StageEvent::WindowDone(index, report) => StageEvent::WindowDone(index, report),
-                StageEvent::CursorDone(cursor) => StageEvent::CursorDone(cursor),
-            };
-            // The stager stopped (a staging error): stop too, so the fetchers see it.
-            if fingerprinted.blocking_send(event).is_err() {
-                break;
-            }
-        }
-    })
-}
-
 pub(super) fn spawn_stager(
     staging: SharedStaging,
     run_id: i64,
@@ -136,11 +114,11 @@ pub(super) fn spawn_stager(
                 match event {
                     StageEvent::Page(page) => {
                         let outcome = store.stage_fingerprinted(run_id, &page)?;
+                        let max_ts = page.max_ts();
                         let page = page.page();
                         if strategy == Strategy::Ts
                             && page.window.is_none()
-                            && let Some(max_ts) =
-                                page.orders.iter().filter_map(crate::diff::order_ts).max()
+                            && let Some(max_ts) = max_ts
                         {
                             store.record_cursor_mark(
                                 &source_key,

@@ -1,6 +1,8 @@
 //! [`FingerprintedPage`]: a fetched page with each order's canonical JSON and SHA-256 already
 //! computed, so that CPU work can run on another thread than the one SQLite writer.
 
+use serde_json::Value;
+
 use crate::diff::{self, Fingerprint};
 use crate::source::FetchedPage;
 
@@ -8,24 +10,50 @@ use crate::source::FetchedPage;
 /// one entry per order, `None` for an order that is not an object or has no usable `o_id`.
 #[derive(Debug)]
 pub struct FingerprintedPage {
+    /// The page as fetched, its parsed orders dropped once fingerprinted: their canonical JSON
+    /// is in `prints` (a parsed page takes several times its body's size in memory).
     page: FetchedPage,
     prints: Vec<Option<(Fingerprint, String)>>,
+    /// The parsed orders that could not be fingerprinted (kept to quarantine them as sent).
+    unprintable: Vec<Option<Value>>,
     body_sha256: String,
 }
 
 impl FingerprintedPage {
     /// Canonicalises and hashes every order of `page`, and hashes its body (the CPU part of
     /// staging).
-    pub fn new(page: FetchedPage) -> Self {
+    pub fn new(mut page: FetchedPage) -> Self {
         let prints = fingerprint_orders(&page.orders);
         let body_sha256 = diff::sha256_hex(&page.body);
+        let unprintable = std::mem::take(&mut page.orders)
+            .into_iter()
+            .zip(&prints)
+            .map(|(order, print)| print.is_none().then_some(order))
+            .collect();
         Self {
             page,
             prints,
+            unprintable,
             body_sha256,
         }
     }
 
+    /// The largest `ts` among the page's orders.
+    pub fn max_ts(&self) -> Option<i64> {
+        self.prints
+            .iter()
+            .flatten()
+            .filter_map(|(print, _)| print.ts)
+            .max()
+    }
+
+    /// Per order, its parsed JSON where it was kept (only the orders that could not be
+    /// fingerprinted).
+    pub(super) fn kept_orders(&self) -> Vec<Option<&Value>> {
+        self.unprintable.iter().map(Option::as_ref).collect()
+    }
+
+    /// The page as fetched, without its parsed orders (see [`prints`](Self::prints)).
     pub fn page(&self) -> &FetchedPage {
         &self.page
     }

@@ -44,11 +44,13 @@ impl StagingStore {
         page: &FetchedPage,
     ) -> Result<PageOutcome, StagingError> {
         let body_sha256 = diff::sha256_hex(&page.body);
+        let kept: Vec<Option<&serde_json::Value>> = page.orders.iter().map(Some).collect();
         self.stage_orders(
             run_id,
             page,
             &body_sha256,
             &fingerprint_orders(&page.orders),
+            &kept,
         )
     }
 
@@ -59,7 +61,13 @@ impl StagingStore {
         run_id: i64,
         page: &FingerprintedPage,
     ) -> Result<PageOutcome, StagingError> {
-        self.stage_orders(run_id, page.page(), page.body_sha256(), page.prints())
+        self.stage_orders(
+            run_id,
+            page.page(),
+            page.body_sha256(),
+            page.prints(),
+            &page.kept_orders(),
+        )
     }
 
     fn stage_orders(
@@ -68,6 +76,7 @@ impl StagingStore {
         page: &FetchedPage,
         body_sha256: &str,
         prints: &[Option<(Fingerprint, String)>],
+        kept: &[Option<&serde_json::Value>],
     ) -> Result<PageOutcome, StagingError> {
         let tx = self.conn.transaction()?;
         let params_json = serde_json::to_string(
@@ -95,7 +104,7 @@ impl StagingStore {
             page.http_status,
             page.body,
             received_at,
-            page.orders.len() as i64,
+            prints.len() as i64,
             body_sha256,
         ])?;
         let page_id = tx.last_insert_rowid();
@@ -103,9 +112,11 @@ impl StagingStore {
         let seen_at = now();
         // The current versions of the page's orders, in one query.
         let mut currents = current_versions(&tx, prints)?;
-        for (order, print) in page.orders.iter().zip(prints) {
+        for (index, print) in prints.iter().enumerate() {
             outcome.orders += 1;
+            let order = kept.get(index).copied().flatten();
             let Some((fingerprint, canonical)) = print.as_ref() else {
+                let order = order.cloned().unwrap_or(serde_json::Value::Null);
                 let reason = if order.is_object() {
                     "order has no usable o_id"
                 } else {
@@ -133,6 +144,17 @@ impl StagingStore {
                 Change::New => outcome.new += 1,
                 Change::Changed => outcome.changed += 1,
             }
+            // The field catalog reads the parsed order: kept, or parsed back from its canonical
+            // JSON (only new and changed orders get here).
+            let parsed;
+            let order = match order {
+                Some(order) => order,
+                None => {
+                    parsed = serde_json::from_str::<serde_json::Value>(canonical)
+                        .unwrap_or(serde_json::Value::Null);
+                    &parsed
+                }
+            };
             self.fields
                 .observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
             let modified = fingerprint.modified.as_deref();
