@@ -11,6 +11,7 @@ pub mod bookkeeping;
 pub(crate) mod column_types;
 mod config;
 mod error;
+mod live_columns;
 mod migrations;
 mod partitions;
 pub mod reset;
