@@ -78,7 +78,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
     } = *run;
     // Pages arrive fingerprinted (see `StageSink`): one page deep, and what waits in the queue
     // is canonical JSON, not a parsed tree several times its size.
-    let (events, events_rx) = mpsc::channel::<StageEvent<FingerprintedPage>>(1);
+    let (events, events_rx) = mpsc::channel::<StageEvent>(1);
     let (planned, watermark_cap): (Vec<PlannedWindow>, _) = match &plan {
         PullPlan::Windows {
             windows,
@@ -181,8 +181,10 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         (Ok(()), Ok(())) if !failing.is_empty() => Err(PullError::Incomplete(failing)),
         (Ok(()), other) => other,
     };
-    let mut report = report;
-    report.body_repairs = client.stats().repairs;
+    let report = PullReport {
+        body_repairs: client.stats().repairs,
+        ..report
+    };
     (report, result)
 }
 
@@ -190,7 +192,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
 /// thread, so that fetching and the one SQLite writer run in parallel) and handed straight to
 /// the stager's queue: a window's pages are in the queue before its `WindowDone`, which the same
 /// queue carries, and no parsed page waits in a queue.
-struct StageSink(mpsc::Sender<StageEvent<FingerprintedPage>>);
+struct StageSink(mpsc::Sender<StageEvent>);
 
 impl PageSink for StageSink {
     async fn send_page(&self, page: FetchedPage) -> Result<(), SourceError> {
@@ -211,7 +213,7 @@ async fn pull_one_window<F: PageFetcher>(
     client: F,
     index: usize,
     planned: PlannedWindow,
-    events: mpsc::Sender<StageEvent<FingerprintedPage>>,
+    events: mpsc::Sender<StageEvent>,
 ) -> Result<(), PullError> {
     let mut tries = 0;
     loop {

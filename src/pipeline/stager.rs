@@ -11,7 +11,7 @@ use super::SharedStaging;
 use super::plan::PlannedWindow;
 use crate::beijing_time;
 use crate::config::Strategy;
-use crate::source::{BodyRepairs, FetchedPage, WindowReport};
+use crate::source::{BodyRepairs, WindowReport};
 use crate::staging::PageOutcome;
 use crate::staging::{FingerprintedPage, StagingError};
 
@@ -71,10 +71,10 @@ pub struct IncompleteWindow {
     pub settling: bool,
 }
 
-/// What the fetchers hand to staging, in order: pages (`P` is a [`FetchedPage`], then a
-/// [`FingerprintedPage`] once the fingerprinter has hashed its orders) and window ends.
-pub(super) enum StageEvent<P = FetchedPage> {
-    Page(P),
+/// What the fetchers hand to staging, in order: pages, their orders already fingerprinted,
+/// and window ends.
+pub(super) enum StageEvent {
+    Page(FingerprintedPage),
     /// The planned window at this position was read.
     WindowDone(usize, WindowReport),
     CursorDone(i64),
@@ -87,7 +87,7 @@ pub(super) fn spawn_stager(
     strategy: Strategy,
     planned: Vec<PlannedWindow>,
     watermark_cap: Option<NaiveDateTime>,
-    mut events: mpsc::Receiver<StageEvent<FingerprintedPage>>,
+    mut events: mpsc::Receiver<StageEvent>,
 ) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
     // A progress bar on a terminal (see `cli::logging`); nothing elsewhere.
     let progress = tracing::info_span!("pull", indicatif.pb_show = tracing::field::Empty);
