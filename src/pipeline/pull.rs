@@ -358,4 +358,36 @@ mod tests {
             Some("2024-05-02 00:00:00")
         );
     }
+
+    #[tokio::test]
+    async fn a_window_short_of_its_count_after_a_second_read_fails_the_pull_and_keeps_the_watermark()
+     {
+        // Every window counts three orders and lists two, on every read.
+        let gateway = TestGateway::start(|_| {
+            Reply::Json(success(
+                vec![
+                    serde_json::json!({"o_id": "1"}),
+                    serde_json::json!({"o_id": 2}),
+                ],
+                3,
+                1,
+                25,
+            ))
+        })
+        .await;
+        let (_dir, report, result, staging) = pull_days(&client(&gateway.url), 1).await;
+        let Err(PullError::Incomplete(windows)) = result else {
+            panic!("an incomplete window fails the pull: {result:?}")
+        };
+        assert_eq!(windows.len(), 5, "{windows:?}");
+        assert!(windows[0].reason.contains("1 more orders"), "{windows:?}");
+        assert_eq!(report.incomplete_windows.len(), 5);
+        let store = staging.lock().unwrap();
+        assert_eq!(store.watermark("10969016", "window").unwrap(), None);
+        assert_eq!(
+            store.counts().unwrap().current_orders,
+            2,
+            "what was read is staged"
+        );
+    }
 }
