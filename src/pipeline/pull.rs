@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::SharedStaging;
+use super::freshness::Arrivals;
 pub use super::plan::{PlanError, PlanRequest, PlannedWindow, PullPlan, plan};
 pub use super::stager::{IncompleteWindow, PullReport};
 use super::stager::{StageEvent, spawn_stager};
@@ -58,6 +59,8 @@ pub struct PullRun {
     pub strategy: Strategy,
     /// Windows pulled at once; they share the client's rate limit.
     pub concurrency: usize,
+    /// Where the stager notes when the pages behind new outbox entries arrived (freshness).
+    pub arrivals: Arrivals,
 }
 
 /// Pulls `plan` into staging under `run.run_id`, keeping the watermark of (`source_key`,
@@ -75,6 +78,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         ref source_key,
         strategy,
         concurrency,
+        ref arrivals,
     } = *run;
     // Pages arrive fingerprinted (see `StageSink`): one page deep, and what waits in the queue
     // is canonical JSON, not a parsed tree several times its size.
@@ -93,6 +97,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         strategy,
         planned,
         watermark_cap,
+        arrivals.clone(),
         events_rx,
     );
 
@@ -292,6 +297,7 @@ mod tests {
             source_key: "10969016".into(),
             strategy: Strategy::Window,
             concurrency,
+            arrivals: Arrivals::default(),
         };
         let plan = PullPlan::Windows {
             windows: days(),

@@ -11,9 +11,11 @@
 //! widened), every current staged order is re-enqueued before the drain starts.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::freshness::{Arrivals, Freshness};
 use super::{SharedStaging, with_staging};
 use crate::diff::sha256_hex;
 use crate::sink::mysql::WriteReport;
@@ -40,8 +42,31 @@ pub struct PushReport {
     pub pending_left: i64,
     /// How long the push took, in seconds.
     pub duration_secs: f64,
+    /// How long orders waited between their page's receipt and their rows' commit.
+    pub freshness: Freshness,
+    /// Whether the push followed the pull, writing while later windows were still read.
+    pub streamed: bool,
     /// What a dry run would do to each table (only for dry runs).
     pub dry_run: Option<DryRunReport>,
+}
+
+impl PushReport {
+    /// Adds a later push of the same run (a second attempt after MySQL came back).
+    pub fn absorb(&mut self, other: PushReport) {
+        self.batches += other.batches;
+        self.orders_pushed += other.orders_pushed;
+        self.stale_skipped += other.stale_skipped;
+        self.item_rows += other.item_rows;
+        self.pay_rows += other.pay_rows;
+        self.write_statements += other.write_statements;
+        self.quarantined += other.quarantined;
+        self.rejected_by_mysql += other.rejected_by_mysql;
+        self.requeued_after_migration += other.requeued_after_migration;
+        self.filtered += other.filtered;
+        self.pending_left = other.pending_left;
+        self.duration_secs += other.duration_secs;
+        self.freshness.absorb(&other.freshness);
+    }
 }
 
 /// What a dry run would write, table by table. Inserts and updates are told apart by reading
@@ -77,6 +102,31 @@ enum Target<'a> {
     DryRun(Option<&'a MysqlSink>),
 }
 
+/// What a push measures freshness against: when the run started, and when the pages behind
+/// this run's outbox entries arrived.
+#[derive(Clone, Debug)]
+pub struct PushClock {
+    pub run_started: Instant,
+    pub arrivals: Arrivals,
+}
+
+impl Default for PushClock {
+    fn default() -> Self {
+        Self {
+            run_started: Instant::now(),
+            arrivals: Arrivals::default(),
+        }
+    }
+}
+
+/// How far a drain goes: until the outbox is empty, or, while a pull still fills it, until a
+/// batch comes out short (the drain has caught up with the pull: the next one waits for more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DrainUntil {
+    Empty,
+    CaughtUp,
+}
+
 /// Why a push stopped early. Entries not yet marked pushed stay pending.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -97,6 +147,28 @@ pub async fn push(
     batch_orders: usize,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> (PushReport, Result<(), PushError>) {
+    push_measured(
+        staging,
+        sink,
+        mapping,
+        run_id,
+        batch_orders,
+        stop,
+        &PushClock::default(),
+    )
+    .await
+}
+
+/// [`push`], measuring freshness against `clock`.
+pub async fn push_measured(
+    staging: &SharedStaging,
+    sink: &MysqlSink,
+    mapping: &Mapping,
+    run_id: i64,
+    batch_orders: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    clock: &PushClock,
+) -> (PushReport, Result<(), PushError>) {
     drain_reporting(
         staging,
         Target::Write(sink),
@@ -104,8 +176,96 @@ pub async fn push(
         run_id,
         batch_orders,
         stop,
+        clock,
     )
     .await
+}
+
+/// How long orders may wait in the outbox while a pull is still running, when fewer than a
+/// batch have gathered, before the streaming push writes them anyway.
+const FOLLOW_PATIENCE: Duration = Duration::from_secs(2);
+/// How often the streaming push looks at the outbox while it waits.
+const FOLLOW_POLL: Duration = Duration::from_millis(250);
+
+/// A push that follows a pull: while `pull_done` is false it drains the outbox whenever a
+/// batch's worth of orders is pending or the oldest has waited [`FOLLOW_PATIENCE`], then drains
+/// once more after the pull has ended. The outbox rules are those of [`push`]: an entry is
+/// marked only after MySQL committed it, so a failure leaves the rest pending. A stop while
+/// waiting ends the push without error (nothing was being written).
+#[allow(clippy::too_many_arguments)]
+pub async fn follow(
+    staging: &SharedStaging,
+    sink: &MysqlSink,
+    mapping: &Mapping,
+    run_id: i64,
+    batch_orders: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    clock: &PushClock,
+    mut pull_done: tokio::sync::watch::Receiver<bool>,
+) -> (PushReport, Result<(), PushError>) {
+    let started = Instant::now();
+    let mut report = PushReport {
+        streamed: true,
+        ..PushReport::default()
+    };
+    let mut result = requeue_if_requested(staging, sink, run_id, &mut report).await;
+    let mut last_drain = Instant::now();
+    let mut pull_ended = false;
+    while result.is_ok() {
+        pull_ended = pull_ended || *pull_done.borrow_and_update();
+        let due = pull_ended || {
+            let pending = with_staging(staging, |s| s.pending_count()).await;
+            match pending {
+                Ok(pending) => {
+                    pending >= batch_orders as i64
+                        || (pending > 0 && last_drain.elapsed() >= FOLLOW_PATIENCE)
+                }
+                Err(error) => {
+                    result = Err(error.into());
+                    break;
+                }
+            }
+        };
+        if due {
+            result = drain(
+                staging,
+                Target::Write(sink),
+                mapping,
+                run_id,
+                batch_orders,
+                stop,
+                clock,
+                if pull_ended {
+                    DrainUntil::Empty
+                } else {
+                    DrainUntil::CaughtUp
+                },
+                &mut report,
+            )
+            .await;
+            last_drain = Instant::now();
+            if pull_ended {
+                break;
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            changed = pull_done.changed() => {
+                // The pull's side is gone: it has ended.
+                if changed.is_err() {
+                    pull_ended = true;
+                }
+            }
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+        }
+    }
+    if let Ok(left) = with_staging(staging, |s| s.pending_count()).await {
+        report.pending_left = left;
+    }
+    report.duration_secs = started.elapsed().as_secs_f64();
+    (report, result)
 }
 
 /// A dry run: transforms every pending version and reports what would be inserted, updated
@@ -126,6 +286,7 @@ pub async fn dry_run(
         run_id,
         batch_orders,
         stop,
+        &PushClock::default(),
     )
     .await
 }
@@ -137,8 +298,9 @@ async fn drain_reporting(
     run_id: i64,
     batch_orders: usize,
     stop: &tokio::sync::watch::Receiver<bool>,
+    clock: &PushClock,
 ) -> (PushReport, Result<(), PushError>) {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut report = PushReport::default();
     if let Target::DryRun(probe) = target {
         report.dry_run = Some(DryRunReport {
@@ -160,6 +322,8 @@ async fn drain_reporting(
                 run_id,
                 batch_orders,
                 stop,
+                clock,
+                DrainUntil::Empty,
                 &mut report,
             )
             .await
@@ -268,6 +432,8 @@ async fn drain(
     run_id: i64,
     batch_orders: usize,
     stop: &tokio::sync::watch::Receiver<bool>,
+    clock: &PushClock,
+    until: DrainUntil,
     report: &mut PushReport,
 ) -> Result<(), PushError> {
     let mapping = Arc::new(mapping.clone());
@@ -279,6 +445,8 @@ async fn drain(
         run_id,
         batch_orders,
         stop,
+        clock,
+        until,
         report,
         &mut next,
     )
@@ -299,6 +467,8 @@ async fn drain_batches(
     run_id: i64,
     batch_orders: usize,
     stop: &tokio::sync::watch::Receiver<bool>,
+    clock: &PushClock,
+    until: DrainUntil,
     report: &mut PushReport,
     next: &mut Option<tokio::task::JoinHandle<Result<Option<PreparedBatch>, StagingError>>>,
 ) -> Result<(), PushError> {
@@ -310,13 +480,16 @@ async fn drain_batches(
         let Some(batch) = preparing.await.expect("preparing a batch does not panic")? else {
             return Ok(());
         };
+        // A batch short of `batch_orders` read the outbox to its end (or to the read's byte cap).
+        let caught_up =
+            batch.pushed.len() + batch.filtered.len() + batch.refused.len() < batch_orders;
         *next = Some(prepare_batch(staging, mapping, batch.last_id, batch_orders));
         let PreparedBatch {
+            last_id,
             rows,
             mut pushed,
             filtered,
             refused,
-            ..
         } = batch;
 
         for (entry, reason) in refused {
@@ -380,6 +553,19 @@ async fn drain_batches(
                 .collect();
             report.write_statements += sink.delete_orders(&ids).await?;
         }
+        if !pushed.is_empty() {
+            let committed_at = chrono::Utc::now();
+            let freshness = &mut report.freshness;
+            freshness
+                .first_commit_secs
+                .get_or_insert_with(|| clock.run_started.elapsed().as_secs_f64());
+            let received: Vec<_> = pushed
+                .iter()
+                .filter_map(|(id, _)| clock.arrivals.received_at(*id))
+                .collect();
+            freshness.add(committed_at, received);
+        }
+        clock.arrivals.forget_through(last_id);
         with_staging(staging, move |s| {
             let pushed: Vec<(i64, &str)> = pushed.iter().map(|(id, o)| (*id, o.as_str())).collect();
             s.finish_outbox(&pushed, OutboxState::Pushed)?;
@@ -389,6 +575,9 @@ async fn drain_batches(
         })
         .await?;
         tracing::debug!(orders = report.orders_pushed, "Batch pushed.");
+        if caught_up && until == DrainUntil::CaughtUp {
+            return Ok(());
+        }
     }
 }
 

@@ -183,41 +183,56 @@ pub async fn execute(
         summary.requeued = Some(requeued as u64);
     }
 
-    if let Some(bounds) = bounds {
-        let mut stats = crate::source::SourceStats::default();
-        for client in &clients {
-            let (report, source_stats, error) = pull_source(
-                config,
-                bounds,
-                strategy,
-                &staging,
-                run_id,
-                client,
-                stop.clone(),
-            )
-            .await?;
-            if let Some(report) = report {
-                match summary.pull.as_mut() {
-                    Some(total) => total.absorb(report),
-                    None => summary.pull = Some(report),
-                }
-            }
-            stats.add(&source_stats);
-            if let Some(error) = error {
-                errors.push(if clients.len() > 1 {
-                    format!("{}: {error}", client.kind().as_str())
-                } else {
-                    error
-                });
-            }
+    // A `sync` pushes while it pulls: the push follows the outbox as the pull fills it.
+    let streaming = bounds.is_some() && options.push && !options.dry_run;
+    let clock = push::PushClock {
+        run_started: started,
+        arrivals: crate::pipeline::freshness::Arrivals::default(),
+    };
+    let (pull_done, pull_done_rx) = tokio::sync::watch::channel(false);
+    let pulling = async {
+        let pulled = match bounds {
+            Some(bounds) => Some(
+                pull_sources(
+                    config,
+                    bounds,
+                    strategy,
+                    &staging,
+                    run_id,
+                    &clients,
+                    &clock.arrivals,
+                    stop.clone(),
+                )
+                .await,
+            ),
+            None => None,
+        };
+        let _ = pull_done.send(true);
+        pulled
+    };
+    let following = async {
+        if streaming {
+            Some(follow_pull(config, &mapping, &staging, run_id, &stop, &clock, pull_done_rx).await)
+        } else {
+            None
         }
+    };
+    let (pulled, followed) = tokio::join!(pulling, following);
+    if let Some(pulled) = pulled {
+        let (report, stats, pull_errors) = pulled?;
+        summary.pull = report;
+        errors.extend(pull_errors);
         summary.api_calls = stats.calls;
         summary.api_retries = stats.retries;
         summary.api_throttled = stats.throttled;
         summary.api_errors_by_code = stats.errors_by_code;
     }
+    if let Some((report, push_errors)) = followed {
+        summary.push = Some(report);
+        errors.extend(push_errors);
+    }
 
-    if options.push && !*stop.borrow() {
+    if options.push && !streaming && !*stop.borrow() {
         let (report, result) = if options.dry_run {
             // Read-only: connect (no migration) only to tell inserts from updates.
             let probe = match config.require_mysql() {
@@ -245,13 +260,14 @@ pub async fn execute(
         } else {
             match connect_sink(config, &mapping).await {
                 Ok(sink) => {
-                    let outcome = push::push(
+                    let outcome = push::push_measured(
                         &staging,
                         &sink,
                         &mapping,
                         run_id,
                         config.sync.batch_orders,
                         &stop,
+                        &clock,
                     )
                     .await;
                     sink.disconnect().await;
@@ -330,6 +346,159 @@ pub async fn execute(
         tracing::error!(run = run_id, command, "Run failed.");
     }
     Ok(summary)
+}
+
+/// Pulls every route in turn into staging. Returns the pulls' report, their counters and the
+/// errors that stopped them (`Err` only when staging fails).
+#[allow(clippy::too_many_arguments)]
+async fn pull_sources(
+    config: &Config,
+    bounds: PullBounds,
+    strategy: Strategy,
+    staging: &SharedStaging,
+    run_id: i64,
+    clients: &[SourceClient],
+    arrivals: &crate::pipeline::freshness::Arrivals,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(Option<pull::PullReport>, crate::source::SourceStats, Vec<String>)> {
+    let mut total: Option<pull::PullReport> = None;
+    let mut stats = crate::source::SourceStats::default();
+    let mut errors = Vec::new();
+    for client in clients {
+        let (report, source_stats, error) = pull_source(
+            config,
+            bounds,
+            strategy,
+            staging,
+            run_id,
+            client,
+            arrivals,
+            stop.clone(),
+        )
+        .await?;
+        if let Some(report) = report {
+            match total.as_mut() {
+                Some(total) => total.absorb(report),
+                None => total = Some(report),
+            }
+        }
+        stats.add(&source_stats);
+        if let Some(error) = error {
+            errors.push(if clients.len() > 1 {
+                format!("{}: {error}", client.kind().as_str())
+            } else {
+                error
+            });
+        }
+    }
+    Ok((total, stats, errors))
+}
+
+/// The push of a `sync`, following its pull (see [`push::follow`]). When MySQL cannot be
+/// reached at the start, or goes away during the pull, the push tries once more after the pull
+/// has ended; whatever is still not pushed then stays staged for the next run and is reported.
+async fn follow_pull(
+    config: &Config,
+    mapping: &Mapping,
+    staging: &SharedStaging,
+    run_id: i64,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    clock: &push::PushClock,
+    mut pull_done: tokio::sync::watch::Receiver<bool>,
+) -> (push::PushReport, Vec<String>) {
+    let batch_orders = config.sync.batch_orders;
+    let first_error: Option<String>;
+    let mut report = match connect_sink(config, mapping).await {
+        Ok(sink) => {
+            let (report, result) = push::follow(
+                staging,
+                &sink,
+                mapping,
+                run_id,
+                batch_orders,
+                stop,
+                clock,
+                pull_done.clone(),
+            )
+            .await;
+            sink.disconnect().await;
+            match result {
+                Ok(()) => return (report, Vec::new()),
+                Err(push::PushError::Interrupted) => {
+                    let pending = report.pending_left;
+                    return (
+                        report,
+                        vec![format!(
+                            "{pending} orders staged, not pushed: {}",
+                            push::PushError::Interrupted
+                        )],
+                    );
+                }
+                Err(error) => {
+                    first_error = Some(chain_of(&error));
+                    report
+                }
+            }
+        }
+        Err(error) => {
+            first_error = Some(chain(&error));
+            push::PushReport {
+                streamed: true,
+                ..Default::default()
+            }
+        }
+    };
+    if let Some(error) = &first_error {
+        tracing::warn!(error, "Push stopped; it is tried once more after the pull.");
+    }
+    // Wait for the pull to end, then one more attempt with a new connection.
+    while !*pull_done.borrow_and_update() {
+        if pull_done.changed().await.is_err() {
+            break;
+        }
+    }
+    let mut errors = Vec::new();
+    if *stop.borrow() {
+        let pending = with_staging(staging, |s| s.pending_count()).await.unwrap_or(-1);
+        report.pending_left = pending;
+        errors.push(format!(
+            "{pending} orders staged, not pushed: {}",
+            first_error.unwrap_or_default()
+        ));
+        return (report, errors);
+    }
+    match connect_sink(config, mapping).await {
+        Ok(sink) => {
+            let (again, result) = push::push_measured(
+                staging,
+                &sink,
+                mapping,
+                run_id,
+                batch_orders,
+                stop,
+                clock,
+            )
+            .await;
+            sink.disconnect().await;
+            report.absorb(again);
+            if let Err(error) = result {
+                errors.push(format!(
+                    "{} orders staged, not pushed: {}",
+                    report.pending_left,
+                    chain_of(&error)
+                ));
+            }
+        }
+        Err(error) => {
+            let pending = with_staging(staging, |s| s.pending_count()).await.unwrap_or(-1);
+            report.pending_left = pending;
+            errors.push(format!(
+                "{pending} orders staged, not pushed: {}",
+                chain(&error)
+            ));
+        }
+    }
+    (report, errors)
 }
 
 /// `--since` and `--until` of a pull, read and checked.
@@ -478,6 +647,7 @@ async fn pull_source(
     staging: &SharedStaging,
     run_id: i64,
     client: &SourceClient,
+    arrivals: &crate::pipeline::freshness::Arrivals,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(
     Option<pull::PullReport>,
@@ -490,6 +660,7 @@ async fn pull_source(
         source_key: source_key.clone(),
         strategy,
         concurrency: config.sync.window_concurrency,
+        arrivals: arrivals.clone(),
     };
     let archive_after = match client {
         SourceClient::Qimen(_) => config.qimen.archive_after,

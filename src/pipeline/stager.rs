@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use tokio::sync::mpsc;
 
 use super::SharedStaging;
+use super::freshness::Arrivals;
 use super::plan::PlannedWindow;
 use crate::beijing_time;
 use crate::config::Strategy;
@@ -87,6 +88,7 @@ pub(super) fn spawn_stager(
     strategy: Strategy,
     planned: Vec<PlannedWindow>,
     watermark_cap: Option<NaiveDateTime>,
+    arrivals: Arrivals,
     mut events: mpsc::Receiver<StageEvent>,
 ) -> tokio::task::JoinHandle<(PullReport, Result<(), StagingError>)> {
     // A progress bar on a terminal (see `cli::logging`); nothing elsewhere.
@@ -113,7 +115,15 @@ pub(super) fn spawn_stager(
                 let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
                 match event {
                     StageEvent::Page(page) => {
+                        let outbox_before = store.last_outbox_id()?;
                         let outcome = store.stage_fingerprinted(run_id, &page)?;
+                        if outcome.new + outcome.changed > 0 {
+                            arrivals.record(
+                                outbox_before,
+                                store.last_outbox_id()?,
+                                page.page().received_at,
+                            );
+                        }
                         let max_ts = page.max_ts();
                         let page = page.page();
                         if strategy == Strategy::Ts

@@ -135,6 +135,20 @@ impl fmt::Display for RunSummary {
                 push.filtered,
                 push.pending_left
             )?;
+            let fresh = &push.freshness;
+            if let (Some(max), Some(mean)) = (fresh.max_secs, fresh.mean_secs) {
+                let mode = if push.streamed {
+                    "pushed while pulling"
+                } else {
+                    "pushed after the pull"
+                };
+                writeln!(
+                    f,
+                    "  fresh    page received → rows committed: mean {mean:.1} s, max {max:.1} s over {} orders; first rows {:.1} s into the run ({mode})",
+                    fresh.orders_measured,
+                    fresh.first_commit_secs.unwrap_or_default()
+                )?;
+            }
             if push.rejected_by_mysql > 0 {
                 writeln!(
                     f,

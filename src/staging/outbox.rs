@@ -88,6 +88,14 @@ impl StagingStore {
         Ok(entries)
     }
 
+    /// The id of the newest outbox entry (0 for an empty outbox): entries enqueued later have
+    /// larger ids.
+    pub fn last_outbox_id(&self) -> Result<i64, StagingError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))?)
+    }
+
     /// Number of pending outbox entries.
     pub fn pending_count(&self) -> Result<i64, StagingError> {
         Ok(self.conn.query_row(

@@ -25,3 +25,4 @@ mod schema;
 mod schema_drift;
 mod second_route;
 mod staging_integrity;
+mod streaming_push;
