@@ -16,6 +16,7 @@ pub mod pager;
 pub mod qimen;
 pub mod query;
 pub mod rate_limit;
+pub mod retry;
 pub mod window;
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use rand::Rng;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 use tracing::{debug, warn};
@@ -22,6 +21,7 @@ use crate::source::error::{SourceError, chain, printable_url};
 use crate::source::fetch::{CallCounters, PageFetcher, PagingLimits, SourceStats, lock};
 use crate::source::query::{PageQuery, QueryRange};
 use crate::source::rate_limit::RateLimiter;
+use crate::source::retry::{AfterFailure, RetryPolicy};
 use crate::source::{FetchedPage, Window};
 
 /// The order query's path.
@@ -46,6 +46,7 @@ struct Inner {
     refresh_url: reqwest::Url,
     printable_url: String,
     limiter: RateLimiter,
+    retry: RetryPolicy,
     counters: CallCounters,
     page_size: AtomicU32,
     /// The pair in use and how many times it was renewed (so that concurrent calls that all
@@ -87,6 +88,14 @@ impl OpenApiClient {
             refresh: config.refresh_token.clone(),
         };
         let tokens = token::load(config.token_file.as_deref(), configured);
+        let retry = RetryPolicy {
+            max_attempts: config.max_attempts,
+            base_backoff: config.base_backoff,
+            max_backoff: config.max_backoff,
+            throttle_pause: config.throttle_pause,
+            minute_throttle_pause: config.minute_throttle_pause,
+            minute_throttle_code: envelope::codes::TOO_MANY_PER_MINUTE,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 printable_url: printable_url(orders_url.as_str()),
@@ -96,6 +105,7 @@ impl OpenApiClient {
                 orders_url,
                 refresh_url,
                 limiter,
+                retry,
                 counters: CallCounters::default(),
                 tokens: tokio::sync::Mutex::new((tokens, 0)),
             }),
@@ -114,7 +124,6 @@ impl OpenApiClient {
                 "the open platform has no archive query".to_owned(),
             ));
         }
-        let config = &self.inner.config;
         let counters = &self.inner.counters;
         let mut attempt = 0;
         let mut renewed = false;
@@ -142,30 +151,28 @@ impl OpenApiClient {
                 self.renew(generation, *code, message).await?;
                 continue;
             }
-            if !error.is_transient() {
-                return Err(error);
-            }
-            if attempt >= config.max_attempts {
-                warn!(attempts = attempt, error = %chain(&error), "Open-platform call failed on every attempt.");
-                return Err(SourceError::RetriesExhausted {
-                    attempts: attempt,
-                    last: Box::new(error),
-                });
-            }
-            let mut wait = backoff(config, attempt);
-            if let SourceError::Throttled { code, .. } = &error {
-                counters.throttled.fetch_add(1, Ordering::Relaxed);
-                let pause = if *code == envelope::codes::TOO_MANY_PER_MINUTE {
-                    config.minute_throttle_pause
-                } else {
-                    config.throttle_pause
-                };
-                self.inner.limiter.pause_for(pause);
-                wait = wait.max(pause);
-                counters
-                    .throttle_wait_ms
-                    .fetch_add(pause.as_millis() as u64, Ordering::Relaxed);
-            }
+            let (error, wait) = match self.inner.retry.after_failure(attempt, error) {
+                AfterFailure::GiveUp(error) => {
+                    if let SourceError::RetriesExhausted { last, .. } = &error {
+                        warn!(attempts = attempt, error = %chain(last.as_ref()), "Open-platform call failed on every attempt.");
+                    }
+                    return Err(error);
+                }
+                AfterFailure::Retry {
+                    error,
+                    wait,
+                    throttle_pause,
+                } => {
+                    if let Some(pause) = throttle_pause {
+                        counters.throttled.fetch_add(1, Ordering::Relaxed);
+                        self.inner.limiter.pause_for(pause);
+                        counters
+                            .throttle_wait_ms
+                            .fetch_add(pause.as_millis() as u64, Ordering::Relaxed);
+                    }
+                    (error, wait)
+                }
+            };
             warn!(
                 attempt,
                 wait_ms = wait.as_millis() as u64,
@@ -379,16 +386,6 @@ fn biz(query: &PageQuery, date_type: u8) -> Value {
         biz.insert(key.clone(), json!(value));
     }
     Value::Object(biz)
-}
-
-/// Full jitter: uniform in `[0, min(max_backoff, base_backoff * 2^(attempt-1))]`.
-fn backoff(config: &OpenApiConfig, attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-    let cap = config
-        .base_backoff
-        .saturating_mul(factor)
-        .min(config.max_backoff);
-    Duration::from_micros(rand::rng().random_range(0..=cap.as_micros() as u64))
 }
 
 fn validate(config: &OpenApiConfig) -> Result<(), SourceError> {

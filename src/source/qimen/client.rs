@@ -17,6 +17,7 @@ use crate::beijing_time;
 use crate::secret;
 use crate::source::answer;
 use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, chain, printable_url};
+use crate::source::retry::{AfterFailure, RetryPolicy};
 use crate::source::fetch::{CallCounters, PageFetcher, PagingLimits, SourceStats};
 use crate::source::query::{PageQuery, QueryRange, SAFE_PAGE_SIZE};
 use crate::source::rate_limit::RateLimiter;
@@ -66,6 +67,7 @@ struct Inner {
     url: reqwest::Url,
     printable_url: String,
     limiter: RateLimiter,
+    retry: RetryPolicy,
     counters: CallCounters,
     /// The page size in use: the configured one, or [`SAFE_PAGE_SIZE`] after a refusal.
     page_size: AtomicU32,
@@ -98,6 +100,14 @@ impl QimenClient {
         let limiter = RateLimiter::new(config.per_second, config.per_minute, config.rate_margin);
         let printable_url = printable_url(url.as_str());
         let page_size = AtomicU32::new(config.page_size);
+        let retry = RetryPolicy {
+            max_attempts: config.max_attempts,
+            base_backoff: config.base_backoff,
+            max_backoff: config.max_backoff,
+            throttle_pause: config.throttle_pause,
+            minute_throttle_pause: config.minute_throttle_pause,
+            minute_throttle_code: MINUTE_THROTTLE_CODE,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -105,6 +115,7 @@ impl QimenClient {
                 url,
                 printable_url,
                 limiter,
+                retry,
                 counters: CallCounters::default(),
                 page_size,
                 banned_until: Mutex::new(None),
@@ -189,30 +200,28 @@ impl QimenClient {
                     }
                 }
             }
-            if !error.is_transient() {
-                return Err(error);
-            }
-            if attempt >= config.max_attempts {
-                warn!(attempts = attempt, error = %chain(&error), "Qimen call failed on every attempt.");
-                return Err(SourceError::RetriesExhausted {
-                    attempts: attempt,
-                    last: Box::new(error),
-                });
-            }
-            let mut wait = self.backoff(attempt);
-            if let SourceError::Throttled { code, .. } = &error {
-                let pause = if *code == MINUTE_THROTTLE_CODE {
-                    config.minute_throttle_pause
-                } else {
-                    config.throttle_pause
-                };
-                self.inner.limiter.pause_for(pause);
-                wait = wait.max(pause);
-                self.inner
-                    .counters
-                    .throttle_wait_ms
-                    .fetch_add(pause.as_millis() as u64, Ordering::Relaxed);
-            }
+            let (error, wait) = match self.inner.retry.after_failure(attempt, error) {
+                AfterFailure::GiveUp(error) => {
+                    if let SourceError::RetriesExhausted { last, .. } = &error {
+                        warn!(attempts = attempt, error = %chain(last.as_ref()), "Qimen call failed on every attempt.");
+                    }
+                    return Err(error);
+                }
+                AfterFailure::Retry {
+                    error,
+                    wait,
+                    throttle_pause,
+                } => {
+                    if let Some(pause) = throttle_pause {
+                        self.inner.limiter.pause_for(pause);
+                        self.inner
+                            .counters
+                            .throttle_wait_ms
+                            .fetch_add(pause.as_millis() as u64, Ordering::Relaxed);
+                    }
+                    (error, wait)
+                }
+            };
             warn!(
                 attempt,
                 wait_ms = wait.as_millis() as u64,
@@ -253,18 +262,6 @@ impl QimenClient {
             until.format("%H:%M:%S")
         ));
         self.inner.limiter.acquire_pause().instrument(bar).await;
-    }
-
-    /// Full jitter: uniform in `[0, min(max_backoff, base_backoff * 2^(attempt-1))]`.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let config = &self.inner.config;
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-        let cap = config
-            .base_backoff
-            .saturating_mul(factor)
-            .min(config.max_backoff);
-        let cap_micros = cap.as_micros() as u64;
-        Duration::from_micros(rand::rng().random_range(0..=cap_micros))
     }
 
     fn record_error(&self, error: &SourceError) {
