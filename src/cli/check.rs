@@ -65,7 +65,7 @@ pub(super) async fn check(global: &GlobalArgs, _args: CheckArgs) -> anyhow::Resu
 async fn check_source(config: &Config, kind: SourceKind) -> Part {
     let mut config = config.clone();
     // One quick answer is wanted, not a run's patience.
-    config.qimen.max_attempts = config.qimen.max_attempts.min(2);
+    config.qimen.max_attempts = 1;
     config.qimen.max_ban_wait = Duration::ZERO;
     let now = beijing_time::now();
     let window = Window::new(now - chrono::Duration::minutes(1), now);
@@ -127,6 +127,11 @@ fn orders_in(page: &FetchedPage) -> String {
 
 /// The source's error; a bad signature says so in those words.
 fn source_problem(error: &SourceError) -> String {
+    // One attempt is all `check` makes: its last error is the whole story.
+    let error = match error {
+        SourceError::RetriesExhausted { last, .. } => last.as_ref(),
+        other => other,
+    };
     let text = chain_of(error);
     let signature = match error {
         SourceError::Rejected { code, .. } => [10, 25].contains(code),
@@ -218,8 +223,13 @@ async fn check_mysql(config: &Config) -> Part {
 
 fn mysql_problem(error: &SinkError) -> String {
     match error {
+        // The reason may carry its own hint (a refused login names the URL's user and
+        // password); only a bare one gets the general hint.
+        SinkError::Unreachable { endpoint, reason } if reason.contains("JST_MYSQL_URL") => {
+            format!("cannot connect to MySQL at {endpoint}: {reason}")
+        }
         SinkError::Unreachable { endpoint, reason } => format!(
-            "cannot connect to MySQL at {endpoint} ({reason}): check that the server runs there \
+            "cannot connect to MySQL at {endpoint}: {reason}: check that the server runs there \
              and JST_MYSQL_URL (mysql.url)"
         ),
         other => chain_of(other),

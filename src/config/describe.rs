@@ -68,7 +68,29 @@ fn secret(value: Option<&Secret>) -> Shown {
 }
 
 fn duration(value: Duration) -> Shown {
-    plain(format!("\"{}\"", humantime::format_duration(value)))
+    plain(format!("\"{}\"", duration_text(value)))
+}
+
+/// `90d`, `1h30m`, `250ms`: as the settings are written (humantime would say `2months 29days…`).
+fn duration_text(value: Duration) -> String {
+    if value.is_zero() {
+        return "0s".to_owned();
+    }
+    let mut millis = value.as_millis();
+    let mut text = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if millis >= size {
+            text.push_str(&format!("{}{unit}", millis / size));
+            millis %= size;
+        }
+    }
+    text
 }
 
 fn bytes(value: u64) -> Shown {
@@ -387,5 +409,24 @@ impl Config {
             row("pays_table", text(&merchant.pays_table));
         }
         settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_shown_as_they_are_written() {
+        let cases = [
+            (0, "0s"),
+            (90 * 86_400_000, "90d"),
+            (5_400_000, "1h30m"),
+            (250, "250ms"),
+            (61_500, "1m1s500ms"),
+        ];
+        for (millis, text) in cases {
+            assert_eq!(duration_text(Duration::from_millis(millis)), text);
+        }
     }
 }
