@@ -23,6 +23,7 @@ use serde::Deserialize;
 use crate::secret::Secret;
 use crate::source::SignMethod;
 
+mod components;
 mod describe;
 mod env;
 mod expand;
