@@ -150,3 +150,63 @@ async fn a_user_who_may_not_write_rows_is_told_what_to_grant() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_routes_of_each_merchant_are_checked_each_with_its_own_signed_call() {
+    use jst_sync::gateway::{OpenApiConfig, OpenApiGateway};
+    let (qimen, _) = shop_gateway(fast_gateway(), 305, 5);
+    let open = OpenApiGateway::start_sharing(OpenApiConfig::unlimited(), qimen.shop())
+        .expect("fake open platform starts");
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+    let file = dir.path().join("jst-sync.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[merchant]]\nname = \"a\"\ncustomer_id = \"{}\"\n\
+             [[merchant]]\nname = \"b\"\ncustomer_id = \"{}\"\n",
+            qimen.config().customer_id,
+            qimen.config().customer_id
+        ),
+    )
+    .unwrap();
+    let config = open.config();
+    let with_routes = |secret: &str| {
+        Jst::new(&["check", "--config", file.to_str().unwrap()])
+            .against(&qimen, &db.url(), &staging)
+            .env("JST_SOURCE", "qimen,openapi")
+            .env("JST_OPENAPI_URL", open.url())
+            .env("JST_OPENAPI_APP_KEY", config.app_key.clone())
+            .env("JST_OPENAPI_APP_SECRET", secret.to_owned())
+            .env("JST_OPENAPI_ACCESS_TOKEN", config.access_token.expose())
+    };
+
+    let ran = with_routes(config.app_secret.expose())
+        .run()
+        .await
+        .success();
+    let out = ran.stdout();
+    for merchant in ["a", "b"] {
+        for part in ["qimen", "openapi", "mysql", "staging"] {
+            let prefix = format!("ok    merchant {merchant}: {part} ");
+            assert!(out.contains(&prefix), "{prefix:?} missing:\n{out}");
+        }
+    }
+    assert!(out.contains("all 8 parts ok"), "{out}");
+
+    let ran = with_routes("wrong-open-secret-3051").run().await.failure();
+    let out = ran.stdout();
+    let refused: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(refused.len(), 2, "{out}");
+    assert!(
+        refused
+            .iter()
+            .all(|l| l.contains(": openapi ") && l.to_lowercase().contains("signature")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("wrong-open-secret-3051") && !ran.stderr().contains("wrong-open-secret-3051")
+    );
+    db.drop().await;
+}
