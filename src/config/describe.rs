@@ -96,7 +96,7 @@ fn duration_text(value: Duration) -> String {
 fn bytes(value: u64) -> Shown {
     let units = [(1u64 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")];
     for (size, unit) in units {
-        if value >= size && value % size == 0 {
+        if value >= size && value.is_multiple_of(size) {
             return plain(format!("\"{}{unit}\"", value / size));
         }
     }
