@@ -1,4 +1,5 @@
-//! A string that must never be shown: app secrets and database passwords.
+//! A string that must never be shown: app secrets and database passwords; and the masked
+//! forms of URLs that carry one, for display.
 //!
 //! `Debug` and `Display` print `***`; the value is only reachable through [`Secret::expose`],
 //! so every place that uses the secret is easy to find and review.
@@ -37,6 +38,43 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The password part of `scheme://user:password@host…`, as written.
+pub fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    // A password may hold an unencoded `/` or `?`: take the last `@` before the path if any,
+    // else the last `@` at all.
+    let at = rest[..authority_end]
+        .rfind('@')
+        .or_else(|| rest.rfind('@'))?;
+    let (_, password) = rest[..at].split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// `url` with its password shown as `***` (`mysql://u:***@h:3306/db`), for display.
+pub fn mask_url_password(url: &str) -> String {
+    match url_password(url) {
+        Some(password) => {
+            let start = password.as_ptr() as usize - url.as_ptr() as usize;
+            format!("{}***{}", &url[..start], &url[start + password.len()..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// `scheme://host/***`: a webhook URL without its path and query, where robots keep their
+/// tokens; for display.
+pub fn mask_url_path(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = &rest[..host_end];
+    // Credentials in the authority are a secret too.
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    format!("{scheme}://{host}/***")
+}
+
 /// Replaces every occurrence of `secret` in `text` with `***` (for messages that may quote
 /// input back, e.g. a URL in a driver error).
 pub fn redact(text: &str, secret: &Secret) -> String {
@@ -58,6 +96,26 @@ mod tests {
         assert_eq!(
             redact("password hunter2 in text", &secret),
             "password *** in text"
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_password_or_their_token() {
+        assert_eq!(
+            mask_url_password("mysql://app:p%40ss@db:3306/bi"),
+            "mysql://app:***@db:3306/bi"
+        );
+        assert_eq!(
+            mask_url_password("mysql://root@127.0.0.1/test"),
+            "mysql://root@127.0.0.1/test"
+        );
+        assert_eq!(
+            mask_url_path("https://oapi.dingtalk.com/robot/send?access_token=abc"),
+            "https://oapi.dingtalk.com/***"
+        );
+        assert_eq!(
+            mask_url_path("https://u:pw@open.feishu.cn/open-apis/bot/v2/hook/tok"),
+            "https://open.feishu.cn/***"
         );
     }
 }

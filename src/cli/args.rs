@@ -105,11 +105,28 @@ pub enum Command {
     /// version, and a DBA runs `jst-sync migrate` once after each upgrade. No API calls.
     #[command(verbatim_doc_comment)]
     Migrate(MigrateArgs),
+    /// Print the resolved configuration: each value and where it came from (default, file,
+    /// environment, flag), secrets masked
+    Config(ConfigArgs),
+    /// Check every part before a first run: one signed API call per merchant and route, MySQL
+    /// (connection, privileges, table version) and staging (SQLite's quick_check). Exits 0 only
+    /// when every part is ok; records no run
+    Check(CheckArgs),
     /// Print a shell completion script: `jst-sync completions bash > /etc/bash_completion.d/jst-sync`
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `jst-sync man > /usr/local/share/man/man1/jst-sync.1`
     Man,
 }
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct CheckArgs {}
 
 #[derive(Debug, Args, Clone)]
 pub struct CompletionsArgs {

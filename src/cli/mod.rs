@@ -8,6 +8,8 @@ pub mod output;
 mod args;
 mod audit;
 mod bench;
+mod check;
+mod config_command;
 mod demo;
 mod fake_gateway;
 mod logging;
@@ -54,6 +56,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schema(args) => schema::schema(&cli.global, args),
         Command::Bench(args) => bench::run(args).await,
         Command::Migrate(args) => migrate::migrate(&cli.global, args).await,
+        Command::Config(args) => config_command::config(&cli.global, args),
+        Command::Check(args) => check::check(&cli.global, args).await,
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -26,9 +26,16 @@ pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     let mut config = Config::load(global.config.as_deref())?;
     if let Some(staging) = &global.staging {
         config.staging = staging.clone();
+        config.provenance.set_by_flag("staging", "--staging");
     }
     if let Some(metrics_file) = &global.metrics_file {
         config.metrics_file = Some(metrics_file.clone());
+        config
+            .provenance
+            .set_by_flag("metrics_file", "--metrics-file");
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}.");
     }
     Ok(config)
 }

@@ -1,15 +1,51 @@
-//! The `JST_*` environment variables, layered over the file.
+//! The `JST_*` environment variables, layered over the file. A secret may be read from a file
+//! instead: `JST_APP_SECRET_FILE=/run/credentials/jst-sync/app_secret` (systemd's
+//! `LoadCredential`, a Docker or Kubernetes secret), with a trailing newline trimmed.
 
-use std::path::PathBuf;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::{Config, parse_duration};
+use super::{Config, parse_duration, permissions};
 use crate::secret::Secret;
 
 impl Config {
     pub(super) fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        let used = RefCell::new(BTreeSet::new());
+        let warnings = RefCell::new(Vec::new());
+        let get = |name: &str| {
+            let value = env(name).filter(|v| !v.is_empty());
+            if value.is_some() {
+                used.borrow_mut().insert(name.to_owned());
+            }
+            value
+        };
+        // `NAME` or `NAME_FILE` (not both): the secret itself, or read from the file.
+        let secret = |name: &str| -> anyhow::Result<Option<Secret>> {
+            let file_variable = format!("{name}_FILE");
+            match (get(name), get(&file_variable)) {
+                (Some(_), Some(_)) => {
+                    bail!("both {name} and {file_variable} are set: keep one")
+                }
+                (Some(value), None) => Ok(Some(Secret::new(value))),
+                (None, Some(path)) => {
+                    let path = Path::new(&path);
+                    let value = read_secret_file(path).with_context(|| {
+                        format!("{file_variable}: cannot read {}", path.display())
+                    })?;
+                    if value.is_empty() {
+                        bail!("{file_variable}: {} is empty", path.display());
+                    }
+                    warnings
+                        .borrow_mut()
+                        .extend(permissions::secret_file(path, &file_variable));
+                    Ok(Some(value))
+                }
+                (None, None) => Ok(None),
+            }
+        };
         let s = &mut self.qimen;
         if let Some(v) = get("JST_API_URL") {
             s.api_url = Some(v);
@@ -17,8 +53,8 @@ impl Config {
         if let Some(v) = get("JST_APP_KEY") {
             s.app_key = Some(v);
         }
-        if let Some(v) = get("JST_APP_SECRET") {
-            s.app_secret = Some(Secret::new(v));
+        if let Some(v) = secret("JST_APP_SECRET")? {
+            s.app_secret = Some(v);
         }
         if let Some(v) = get("JST_TARGET_APP_KEY") {
             s.target_app_key = v;
@@ -68,22 +104,22 @@ impl Config {
         if let Some(v) = get("JST_OPENAPI_APP_KEY") {
             o.app_key = Some(v);
         }
-        if let Some(v) = get("JST_OPENAPI_APP_SECRET") {
-            o.app_secret = Some(Secret::new(v));
+        if let Some(v) = secret("JST_OPENAPI_APP_SECRET")? {
+            o.app_secret = Some(v);
         }
-        if let Some(v) = get("JST_OPENAPI_ACCESS_TOKEN") {
-            o.access_token = Some(Secret::new(v));
+        if let Some(v) = secret("JST_OPENAPI_ACCESS_TOKEN")? {
+            o.access_token = Some(v);
         }
-        if let Some(v) = get("JST_OPENAPI_REFRESH_TOKEN") {
-            o.refresh_token = Some(Secret::new(v));
+        if let Some(v) = secret("JST_OPENAPI_REFRESH_TOKEN")? {
+            o.refresh_token = Some(v);
         }
         if let Some(v) = get("JST_OPENAPI_PAGE_SIZE") {
             o.page_size = v
                 .parse()
                 .context("JST_OPENAPI_PAGE_SIZE must be a whole number")?;
         }
-        if let Some(v) = get("JST_MYSQL_URL") {
-            self.mysql_url = Some(Secret::new(v));
+        if let Some(v) = secret("JST_MYSQL_URL")? {
+            self.mysql_url = Some(v);
         }
         if let Some(v) = get("JST_MYSQL_TABLE_PREFIX") {
             self.mysql.table_prefix = v;
@@ -132,8 +168,11 @@ impl Config {
                 .parse()
                 .context("JST_WINDOW_CONCURRENCY must be a whole number")?;
         }
-        if let Some(v) = get("JST_ALERT_WEBHOOK_URL") {
-            self.alerts.webhook_url = Some(Secret::new(v));
+        if let Some(v) = secret("JST_ALERT_WEBHOOK_URL")? {
+            self.alerts.webhook_url = Some(v);
+        }
+        if let Some(v) = secret("JST_ALERT_SECRET")? {
+            self.alerts.secret = Some(v);
         }
         if let Some(v) = get("JST_ALERT_FORMAT") {
             self.alerts.format = v
@@ -148,6 +187,18 @@ impl Config {
         if let Some(v) = get("JST_METRICS_FILE") {
             self.metrics_file = Some(PathBuf::from(v));
         }
+        self.provenance.env_vars.extend(used.into_inner());
+        self.warnings.extend(warnings.into_inner());
         Ok(())
     }
+}
+
+/// A secret kept in a file: its text without the trailing newline editors and `echo` add.
+fn read_secret_file(path: &Path) -> std::io::Result<Secret> {
+    let text = std::fs::read_to_string(path)?;
+    let trimmed = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(Secret::new(trimmed))
 }

@@ -1,5 +1,6 @@
 //! The TOML file's shape (every field optional) and how it is layered over the defaults.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -31,6 +32,7 @@ pub(super) struct FileConfig {
 pub(super) struct FileAlerts {
     webhook_url: Option<Secret>,
     format: Option<AlertFormat>,
+    secret: Option<Secret>,
     max_watermark_lag: Option<String>,
 }
 
@@ -183,6 +185,7 @@ impl Config {
         }
         if let Some(a) = file.alerts {
             self.alerts.webhook_url = a.webhook_url.or(self.alerts.webhook_url.take());
+            self.alerts.secret = a.secret.or(self.alerts.secret.take());
             if let Some(v) = a.format {
                 self.alerts.format = v;
             }
@@ -196,4 +199,24 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The dotted keys a file sets (`qimen.page_size`); `mapping` and each `merchant` block count
+/// as one key, as they are layered whole.
+pub(super) fn keys_set(table: &toml::Table) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for (name, value) in table {
+        match (name.as_str(), value) {
+            ("mapping" | "merchant", _) => {
+                keys.insert(name.clone());
+            }
+            (_, toml::Value::Table(section)) => {
+                keys.extend(section.keys().map(|key| format!("{name}.{key}")));
+            }
+            _ => {
+                keys.insert(name.clone());
+            }
+        }
+    }
+    keys
 }

@@ -4,10 +4,16 @@
 //! The environment variables alone are enough to run: `JST_API_URL`, `JST_APP_KEY`,
 //! `JST_APP_SECRET`, `JST_TARGET_APP_KEY`, `JST_CUSTOMER_ID`, `JST_SIGN_METHOD`,
 //! `JST_MYSQL_URL`, `JST_STAGING`. Operations: `JST_METRICS_FILE`, `JST_ALERT_WEBHOOK_URL`,
-//! `JST_ALERT_FORMAT`, `JST_MAX_WATERMARK_LAG`. MySQL table names and partitioning:
+//! `JST_ALERT_FORMAT`, `JST_ALERT_SECRET`, `JST_MAX_WATERMARK_LAG`. MySQL table names and partitioning:
 //! `JST_MYSQL_TABLE_PREFIX`, `JST_MYSQL_ORDERS_TABLE`, `JST_MYSQL_ITEMS_TABLE`,
 //! `JST_MYSQL_PAYS_TABLE`, `JST_MYSQL_PARTITION_BY_MONTH`.
+//!
+//! Strings in the file may use `${VAR}` and `${VAR:-default}` (see [`expand`]); every secret
+//! may come from a file instead (`JST_APP_SECRET_FILE`, `JST_MYSQL_URL_FILE`, …, a trailing
+//! newline trimmed). Each value remembers where it came from ([`Provenance`]), for
+//! `jst-sync config`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,12 +23,17 @@ use serde::Deserialize;
 use crate::secret::Secret;
 use crate::source::SignMethod;
 
+mod components;
+mod describe;
 mod env;
+mod expand;
 mod file;
 mod merchant;
+mod permissions;
 #[cfg(test)]
 mod tests;
 
+pub use describe::{Origin, Setting};
 use file::FileConfig;
 pub use merchant::MerchantSettings;
 
@@ -172,6 +183,9 @@ pub struct AlertSettings {
     /// The webhook to POST to; `None` disables alerts. Secret: robot URLs carry a token.
     pub webhook_url: Option<Secret>,
     pub format: AlertFormat,
+    /// The robot's signing secret (DingTalk 加签 `SEC…`, Feishu/Lark 签名校验); `None`: the
+    /// messages are not signed.
+    pub secret: Option<Secret>,
     /// Alert when a watermark is further behind now than this.
     pub max_watermark_lag: Option<Duration>,
 }
@@ -180,10 +194,15 @@ pub struct AlertSettings {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertFormat {
-    /// DingTalk group robot: `{"msgtype":"text","text":{"content":…}}`.
+    /// DingTalk group robot: `{"msgtype":"text","text":{"content":…}}`, signed in the URL
+    /// (`timestamp`, `sign`) when a secret is set.
     Dingtalk,
     /// WeCom (企业微信) group robot: the same `msgtype`/`text` shape.
     Wecom,
+    /// Feishu (飞书) or Lark custom bot: `{"msg_type":"text","content":{"text":…}}`, signed
+    /// in the body when a secret is set (`lark` is read as this: the same bot API).
+    #[serde(alias = "lark")]
+    Feishu,
     /// `{"event":…,"run_id":…,"error":…}` for any other receiver.
     #[default]
     Json,
@@ -195,9 +214,10 @@ impl std::str::FromStr for AlertFormat {
         match s {
             "dingtalk" => Ok(AlertFormat::Dingtalk),
             "wecom" => Ok(AlertFormat::Wecom),
+            "feishu" | "lark" => Ok(AlertFormat::Feishu),
             "json" => Ok(AlertFormat::Json),
             other => Err(format!(
-                "unknown alert format {other:?}: expected dingtalk, wecom or json"
+                "unknown alert format {other:?}: expected dingtalk, feishu (or lark), wecom or json"
             )),
         }
     }
@@ -235,6 +255,31 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
     /// `[[merchant]]` blocks: several merchants synced independently by one command.
     pub merchants: Vec<MerchantSettings>,
+    /// Where each value came from.
+    pub provenance: Provenance,
+    /// Problems worth telling the operator that do not stop the program (a file holding a
+    /// secret readable by others).
+    pub warnings: Vec<String>,
+}
+
+/// Which layer set which value: the file's keys, the environment variables read, the flags.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// The TOML file read, if any.
+    pub file: Option<PathBuf>,
+    /// Dotted keys the file set (`qimen.page_size`; `mapping` and `merchant` as a whole).
+    pub file_keys: BTreeSet<String>,
+    /// `JST_*` variables that were set and read (`JST_APP_SECRET_FILE` when read from a file).
+    pub env_vars: BTreeSet<String>,
+    /// Keys set by a command-line flag, with the flag.
+    pub flags: BTreeMap<String, String>,
+}
+
+impl Provenance {
+    /// Records that `flag` set `key` (the last layer).
+    pub fn set_by_flag(&mut self, key: &str, flag: &str) {
+        self.flags.insert(key.to_owned(), flag.to_owned());
+    }
 }
 
 impl Default for Config {
@@ -275,6 +320,8 @@ impl Default for Config {
             alerts: AlertSettings::default(),
             metrics_file: None,
             merchants: Vec::new(),
+            provenance: Provenance::default(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -294,9 +341,22 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            let parsed: FileConfig = toml::from_str(&text)
+            let raw: toml::Table = toml::from_str(&text)
                 .with_context(|| format!("invalid config file {}", path.display()))?;
+            let mut expanded = toml::Value::Table(raw.clone());
+            expand::expand_value(&mut expanded, "", &env)
+                .with_context(|| format!("config file {}", path.display()))?;
+            if let toml::Value::Table(table) = &expanded {
+                config.provenance.file_keys = file::keys_set(table);
+            }
+            let parsed: FileConfig = expanded
+                .try_into()
+                .with_context(|| format!("invalid config file {}", path.display()))?;
+            config.provenance.file = Some(path.to_owned());
             config.apply_file(parsed)?;
+            config
+                .warnings
+                .extend(permissions::file_holding_secrets(path, &raw));
         }
         config.apply_env(env)?;
         config.validate()?;
@@ -325,6 +385,17 @@ impl Config {
         }
         if self.sync.batch_orders == 0 {
             bail!("batch_orders must be at least 1");
+        }
+        if self.alerts.secret.is_some()
+            && !matches!(
+                self.alerts.format,
+                AlertFormat::Dingtalk | AlertFormat::Feishu
+            )
+        {
+            bail!(
+                "alerts.secret (JST_ALERT_SECRET) signs DingTalk and Feishu robots only: set \
+                 alerts.format to dingtalk or feishu, or leave the secret out"
+            );
         }
         if q.request_timeout.is_zero() {
             bail!("request_timeout must be longer than zero, e.g. 30s");

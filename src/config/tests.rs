@@ -172,3 +172,61 @@ fn durations_read_humantime_forms_and_refuse_what_does_not_fit() {
     let text = format!("{error:#}");
     assert!(text.starts_with("JST_OVERLAP: "), "{text}");
 }
+
+#[test]
+fn strings_in_the_file_expand_from_the_environment() {
+    let file = "[qimen]\napp_key = \"${KEY}\"\ncustomer_id = \"${SHOP:-42}\"\n[mysql]\nurl = \"mysql://u:${PW}@h/db\"\n";
+    let config = load(Some(file), &[("KEY", "k1"), ("PW", "p w\"1")]).unwrap();
+    assert_eq!(config.qimen.app_key.as_deref(), Some("k1"));
+    assert_eq!(config.qimen.customer_id.as_deref(), Some("42"));
+    assert_eq!(
+        config.mysql_url.as_ref().map(|u| u.expose().to_owned()),
+        Some("mysql://u:p w\"1@h/db".to_owned())
+    );
+    let error = format!("{:#}", load(Some(file), &[("PW", "x")]).unwrap_err());
+    assert!(
+        error.contains("qimen.app_key") && error.contains("KEY"),
+        "{error}"
+    );
+}
+
+#[test]
+fn each_setting_names_the_layer_it_came_from() {
+    let file = "[qimen]\npage_size = 30\napp_key = \"f\"\n";
+    let config = load(Some(file), &[("JST_APP_KEY", "e")]).unwrap();
+    let origin = |key: &str| {
+        config
+            .settings()
+            .into_iter()
+            .find(|s| s.key == key)
+            .unwrap()
+            .origin
+    };
+    assert_eq!(origin("qimen.page_size"), Origin::File);
+    assert_eq!(
+        origin("qimen.app_key"),
+        Origin::Environment("JST_APP_KEY".into())
+    );
+    assert_eq!(origin("qimen.per_second"), Origin::Default);
+}
+
+#[test]
+fn a_secret_is_read_from_the_file_its_variable_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret");
+    std::fs::write(&path, "from-file\n").unwrap();
+    let path = path.display().to_string();
+    let config = load(None, &[("JST_APP_SECRET_FILE", &path)]).unwrap();
+    assert_eq!(
+        config.qimen.app_secret.as_ref().map(|s| s.expose()),
+        Some("from-file")
+    );
+    assert!(
+        load(
+            None,
+            &[("JST_APP_SECRET_FILE", &path), ("JST_APP_SECRET", "x")]
+        )
+        .is_err()
+    );
+    assert!(load(None, &[("JST_APP_SECRET_FILE", "/nonexistent/secret")]).is_err());
+}

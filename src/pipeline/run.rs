@@ -15,8 +15,8 @@ use super::{SharedStaging, with_staging};
 use crate::beijing_time;
 use crate::config::{Config, SourceKind, Strategy};
 use crate::error_text::{chain, chain_of};
-use crate::sink::mysql::{MysqlConfig, MysqlSink, TableNames};
-use crate::source::{QimenClient, SourceConfig};
+use crate::sink::mysql::{MysqlConfig, MysqlSink};
+use crate::source::QimenClient;
 use crate::staging::{RequeueFilter, RunStatus, StagingStore};
 use crate::transform::Mapping;
 
@@ -72,19 +72,7 @@ pub fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
 
 /// Builds the Qimen client from the configuration.
 pub fn qimen_client(config: &Config) -> anyhow::Result<QimenClient> {
-    let (api_url, app_key, app_secret, customer_id) = config.require_source()?;
-    let q = &config.qimen;
-    let mut source = SourceConfig::new(api_url, app_key, app_secret, customer_id);
-    source.target_app_key = q.target_app_key.clone();
-    source.sign_method = q.sign_method;
-    source.page_size = q.page_size;
-    source.per_second = q.per_second;
-    source.per_minute = q.per_minute;
-    source.request_timeout = q.request_timeout;
-    source.max_attempts = q.max_attempts;
-    source.max_ban_wait = q.max_ban_wait;
-    source.max_body_bytes = q.max_body_bytes;
-    Ok(QimenClient::new(source)?)
+    Ok(QimenClient::new(config.qimen_source()?)?)
 }
 
 /// The transform mapping: the built-in default with the config's `[mapping]` applied.
@@ -103,16 +91,7 @@ pub fn mapping(config: &Config) -> anyhow::Result<Mapping> {
 
 /// The MySQL sink configuration from the configuration: URL, table names, partitioning.
 pub fn mysql_config(config: &Config) -> anyhow::Result<MysqlConfig> {
-    let mut mysql = MysqlConfig::new(config.require_mysql()?);
-    let settings = &config.mysql;
-    let prefixed = TableNames::with_prefix(&settings.table_prefix);
-    mysql.tables = TableNames {
-        orders: settings.orders_table.clone().unwrap_or(prefixed.orders),
-        items: settings.items_table.clone().unwrap_or(prefixed.items),
-        pays: settings.pays_table.clone().unwrap_or(prefixed.pays),
-    };
-    mysql.partition_by_month = settings.partition_by_month;
-    Ok(mysql)
+    config.mysql_sink()
 }
 
 /// Runs one command against staging (and the API and MySQL as `options` say). A failure of a
@@ -621,21 +600,9 @@ impl SourceClient {
 /// Builds the open-platform client from the configuration; a renewed token pair is kept beside
 /// the staging file.
 pub fn openapi_client(config: &Config) -> anyhow::Result<crate::source::openapi::OpenApiClient> {
-    let (url, app_key, app_secret, access_token) = config.require_openapi()?;
-    let q = &config.qimen;
-    let mut source =
-        crate::source::openapi::OpenApiConfig::new(url, app_key, app_secret, access_token);
-    source.refresh_token = config.openapi.refresh_token.clone();
-    source.token_file = Some(crate::source::openapi::token::token_file_beside(
-        &config.staging,
-    ));
-    source.page_size = config.openapi.page_size;
-    source.per_second = q.per_second;
-    source.per_minute = q.per_minute;
-    source.request_timeout = q.request_timeout;
-    source.max_attempts = q.max_attempts;
-    source.max_body_bytes = q.max_body_bytes;
-    Ok(crate::source::openapi::OpenApiClient::new(source)?)
+    Ok(crate::source::openapi::OpenApiClient::new(
+        config.openapi_source()?,
+    )?)
 }
 
 /// Pulls one route into staging: its own watermark, its own plan. Returns its report, its

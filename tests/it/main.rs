@@ -3,8 +3,11 @@
 
 mod support;
 
+mod alerts;
 mod bench_command;
+mod check;
 mod cli_robustness;
+mod config_command;
 mod decimals;
 mod drift_repair;
 mod end_to_end;

@@ -44,3 +44,128 @@ async fn the_manual_page_is_roff_naming_the_commands() {
     assert!(page.contains(".TH jst-sync 1"), "{page}");
     assert!(page.contains("sync") && page.contains("migrate"), "{page}");
 }
+
+/// `packaging/<name>`.
+fn packaging(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("packaging")
+        .join(name)
+}
+
+/// The systemd units with `ExecStart` pointing at the binary under test (`verify` checks that
+/// the command exists), copied into `dir`.
+fn units_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let binary = crate::support::binary::binary();
+    [
+        "jst-sync.service",
+        "jst-sync-sync.service",
+        "jst-sync.timer",
+    ]
+    .iter()
+    .map(|name| {
+        let text = std::fs::read_to_string(packaging(name)).unwrap();
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            text.replace("/usr/local/bin/jst-sync", &binary.display().to_string()),
+        )
+        .unwrap();
+        path
+    })
+    .collect()
+}
+
+fn systemd_analyze() -> Option<std::path::PathBuf> {
+    let found = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!(
+            "note: systemd-analyze is not installed here; the systemd units were not verified"
+        );
+    }
+    found.then(|| "systemd-analyze".into())
+}
+
+#[test]
+fn the_systemd_units_pass_systemd_analyze_verify() {
+    let Some(analyze) = systemd_analyze() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let units = units_in(dir.path());
+    // --man=no: the manual page (`jst-sync man`) need not be installed on the test machine.
+    let out = std::process::Command::new(&analyze)
+        .args(["verify", "--man=no"])
+        .args(&units)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
+
+#[test]
+fn the_service_runs_the_loop_with_the_listener_and_a_tight_sandbox() {
+    let unit = std::fs::read_to_string(packaging("jst-sync.service")).unwrap();
+    for line in [
+        "ExecStart=/usr/local/bin/jst-sync run --every 5m --listen 127.0.0.1:9187",
+        "Restart=on-failure",
+        "DynamicUser=yes",
+        "StateDirectory=jst-sync",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "Environment=JST_STAGING=/var/lib/jst-sync/jst-sync.sqlite",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line:?} missing");
+    }
+    let timer = std::fs::read_to_string(packaging("jst-sync.timer")).unwrap();
+    assert!(timer.contains("Unit=jst-sync-sync.service"));
+    let Some(analyze) = systemd_analyze() else {
+        return;
+    };
+    // systemd's own exposure score: 2.0 or lower is "OK" (10 is a service without any sandbox).
+    let dir = tempfile::tempdir().unwrap();
+    let units = units_in(dir.path());
+    let out = std::process::Command::new(&analyze)
+        .args(["security", "--offline=yes", "--threshold=20", "--no-pager"])
+        .arg(&units[0])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn the_packaged_config_loads_and_holds_no_secret() {
+    let ran = Jst::new(&["config", "--json"])
+        .arg("--config")
+        .arg(packaging("jst-sync.toml").display().to_string())
+        .run()
+        .await
+        .success();
+    let out = crate::support::json_of(&ran.stdout());
+    assert_eq!(out["warnings"], serde_json::json!([]), "{out}");
+    let staging = out["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "staging")
+        .unwrap()
+        .clone();
+    assert_eq!(staging["value"], "\"/var/lib/jst-sync/jst-sync.sqlite\"");
+    assert!(
+        !ran.stderr().contains("readable by group"),
+        "{}",
+        ran.stderr()
+    );
+}

@@ -11,6 +11,7 @@ pub mod bookkeeping;
 pub(crate) mod column_types;
 mod config;
 mod error;
+pub mod health;
 mod live_columns;
 mod migrations;
 mod partitions;
@@ -36,6 +37,7 @@ pub const DRIVER_BUFFER_POOL: [(&str, &str); 2] = [
 pub use config::{MysqlConfig, TableNames};
 pub use error::SinkError;
 pub(crate) use error::reason_of as driver_reason;
+pub use health::MysqlHealth;
 pub use partitions::PARTITION_COLUMN;
 pub use sink::MysqlSink;
 pub use snapshot::StoredOrder;
