@@ -24,4 +24,5 @@ mod restored_staging;
 mod schema;
 mod schema_drift;
 mod second_route;
+mod service;
 mod staging_integrity;
