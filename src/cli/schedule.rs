@@ -70,9 +70,7 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
             .await
             .with_context(|| format!("cannot listen on {address} (--listen)"))?;
         let address = listener.local_addr().unwrap_or(address);
-        println!(
-            "jst-sync run: serving http://{address}/ (status page), /metrics and /healthz"
-        );
+        println!("jst-sync run: serving http://{address}/ (status page), /metrics and /healthz");
         let _ = std::io::stdout().flush();
         tokio::spawn({
             let service = Arc::clone(&service);
@@ -92,9 +90,10 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
 
     let slots = Arc::new(Semaphore::new(config.run.merchant_concurrency));
     let named = merchants.len() > 1;
-    let mut loops = tokio::task::JoinSet::new();
-    for ((name, config), observer) in merchants.into_iter().zip(observers) {
-        loops.spawn(merchant_loop(MerchantLoop {
+    let loops: Vec<MerchantLoop> = merchants
+        .into_iter()
+        .zip(observers)
+        .map(|((name, config), observer)| MerchantLoop {
             name,
             config,
             observer,
@@ -103,15 +102,9 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
             slots: Arc::clone(&slots),
             stop: stop.clone(),
             named,
-        }));
-    }
-    let mut runs = 0;
-    let mut failed = false;
-    while let Some(ended) = loops.join_next().await {
-        let (merchant_runs, merchant_failed) = ended.context("a merchant's loop panicked")?;
-        runs += merchant_runs;
-        failed |= merchant_failed;
-    }
+        })
+        .collect();
+    let (runs, failed) = run_side_by_side(loops).await?;
     if every.is_none() {
         return Ok(if failed {
             ExitCode::FAILURE
@@ -121,6 +114,49 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
     }
     println!("jst-sync run: stopped by signal after {runs} run(s)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every merchant's loop at once and adds up (runs, any failed). One merchant runs on this
+/// runtime; several each get a thread with a runtime of their own, so that neither a slow
+/// gateway nor a busy diff of one merchant holds up another.
+async fn run_side_by_side(loops: Vec<MerchantLoop>) -> anyhow::Result<(u64, bool)> {
+    if loops.len() == 1 {
+        let only = loops.into_iter().next().expect("one loop");
+        return Ok(merchant_loop(only).await);
+    }
+    let mut ended = Vec::new();
+    for merchant in loops {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let name = merchant.name.clone();
+        std::thread::Builder::new()
+            .name(format!("merchant-{name}"))
+            .spawn(move || {
+                let outcome = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name(format!("merchant-{}", merchant.name))
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(merchant_loop(merchant)),
+                    Err(error) => {
+                        tracing::error!(merchant = %merchant.name, %error, "No runtime for the merchant's loop.");
+                        (0, true)
+                    }
+                };
+                let _ = tx.send(outcome);
+            })
+            .with_context(|| format!("cannot start the thread of merchant {name}"))?;
+        ended.push((name, rx));
+    }
+    let (mut runs, mut failed) = (0, false);
+    for (name, rx) in ended {
+        let (merchant_runs, merchant_failed) = rx
+            .await
+            .with_context(|| format!("the loop of merchant {name} panicked"))?;
+        runs += merchant_runs;
+        failed |= merchant_failed;
+    }
+    Ok((runs, failed))
 }
 
 /// One merchant's loop and what it needs.

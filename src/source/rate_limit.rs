@@ -267,7 +267,8 @@ mod tests {
         let b = RateLimiter::shared(&format!("{url}/"), "shared-key", 5, 100, margin);
         assert!(Arc::ptr_eq(&a, &b));
         let other_key = RateLimiter::shared(url, "other-key", 5, 100, margin);
-        let other_gateway = RateLimiter::shared("http://127.0.0.1:2/", "shared-key", 5, 100, margin);
+        let other_gateway =
+            RateLimiter::shared("http://127.0.0.1:2/", "shared-key", 5, 100, margin);
         assert!(!Arc::ptr_eq(&a, &other_key));
         assert!(!Arc::ptr_eq(&a, &other_gateway));
     }

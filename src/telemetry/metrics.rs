@@ -103,11 +103,17 @@ impl Metrics {
 
     /// Adds these metrics to the process registry of `run --listen`, labelled with the merchant.
     pub fn register_for_merchant(&self, process: &mut Registry, merchant: &str) {
-        self.register(process.sub_registry_with_label(("merchant".into(), merchant.to_owned().into())));
+        self.register(
+            process.sub_registry_with_label(("merchant".into(), merchant.to_owned().into())),
+        );
     }
 
     fn register(&self, r: &mut Registry) {
-        r.register("jst_sync_runs", "Runs by command and outcome", self.runs.clone());
+        r.register(
+            "jst_sync_runs",
+            "Runs by command and outcome",
+            self.runs.clone(),
+        );
         r.register(
             "jst_sync_api_calls",
             "HTTP requests sent to the Qimen gateway",
@@ -421,6 +427,11 @@ mod tests {
             );
         }
         // The merchant's own file stays unlabelled.
-        assert!(first.render().lines().any(|l| l == "jst_sync_api_calls_total 3"));
+        assert!(
+            first
+                .render()
+                .lines()
+                .any(|l| l == "jst_sync_api_calls_total 3")
+        );
     }
 }

@@ -152,9 +152,9 @@ impl MerchantHistory {
 
     /// Each watermark's lag now: its lag when read, plus the time since.
     pub fn lags_now(&self, now: DateTime<Utc>) -> Vec<(&WatermarkLag, Option<f64>)> {
-        let since = self
-            .watermarks_read_at
-            .map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
+        let since = self.watermarks_read_at.map_or(0.0, |at| {
+            (now - at).num_milliseconds().max(0) as f64 / 1000.0
+        });
         self.watermarks
             .iter()
             .map(|w| (w, w.lag_secs.map(|lag| lag + since)))

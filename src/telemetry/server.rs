@@ -139,11 +139,8 @@ async fn healthz(axum::extract::State(service): Shared) -> Response {
 }
 
 async fn status_page(axum::extract::State(service): Shared) -> Response {
-    let page = super::status_page::render(
-        &service.merchants(),
-        service.max_watermark_lag,
-        Utc::now(),
-    );
+    let page =
+        super::status_page::render(&service.merchants(), service.max_watermark_lag, Utc::now());
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -161,7 +158,7 @@ pub fn history_from_staging(name: &str, staging: &Path) -> MerchantHistory {
     if !staging.exists() {
         return history;
     }
-    let read = || -> Result<(), crate::staging::StagingError> {
+    let mut read = || -> Result<(), crate::staging::StagingError> {
         let store = StagingStore::open_read_only(staging)?;
         let oldest = Utc::now() - HISTORY_SPAN;
         let mut runs: Vec<RunPoint> = store

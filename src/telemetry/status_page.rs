@@ -432,7 +432,10 @@ mod tests {
         assert!(page.contains("shop&lt;1&gt;") && !page.contains("shop<1>"));
         assert!(page.contains("gateway &lt;down&gt;"));
         assert!(page.contains("<rect class=\"bar\""));
-        assert!(!page.contains("http://") && !page.contains("https://"), "no external asset");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "no external asset"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jst_sync::gateway::{Faults, FakeGateway, GatewayConfig, ResponseDelay};
+use jst_sync::gateway::{FakeGateway, Faults, GatewayConfig, ResponseDelay};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -184,7 +184,9 @@ fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>, String> {
         let name = match key.split_once('{') {
             None => key,
             Some((name, labels)) => {
-                let labels = labels.strip_suffix('}').ok_or_else(|| bad("unclosed labels"))?;
+                let labels = labels
+                    .strip_suffix('}')
+                    .ok_or_else(|| bad("unclosed labels"))?;
                 let mut rest = labels;
                 while !rest.is_empty() {
                     let (label, after) = rest.split_once("=\"").ok_or_else(|| bad("bad label"))?;
@@ -202,7 +204,9 @@ fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>, String> {
                         })
                         .map(|(i, _)| i)
                         .ok_or_else(|| bad("unterminated label value"))?;
-                    rest = after[end + 1..].strip_prefix(',').unwrap_or(&after[end + 1..]);
+                    rest = after[end + 1..]
+                        .strip_prefix(',')
+                        .unwrap_or(&after[end + 1..]);
                 }
                 name
             }
@@ -210,10 +214,15 @@ fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>, String> {
         if !is_name(name) {
             return Err(bad("bad metric name"));
         }
-        let family = [name, name.trim_end_matches("_bucket"), name.trim_end_matches("_sum"), name.trim_end_matches("_count")]
-            .into_iter()
-            .find(|family| types.contains_key(*family))
-            .ok_or_else(|| bad("a sample without a # TYPE before it"))?;
+        let family = [
+            name,
+            name.trim_end_matches("_bucket"),
+            name.trim_end_matches("_sum"),
+            name.trim_end_matches("_count"),
+        ]
+        .into_iter()
+        .find(|family| types.contains_key(*family))
+        .ok_or_else(|| bad("a sample without a # TYPE before it"))?;
         if family != name && types[family] != "histogram" && types[family] != "summary" {
             return Err(bad("a suffixed sample of a family that is not a histogram"));
         }
@@ -266,7 +275,13 @@ async fn metrics_are_served_as_prometheus_text_and_their_counters_grow_across_ru
     let metrics_file = dir.path().join("jst.prom");
     let daemon = Daemon::start(
         fast(Jst::new(&[
-            "run", "--every", "1s", "--listen", "127.0.0.1:0", "--since", &since,
+            "run",
+            "--every",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--since",
+            &since,
         ]))
         .against(&gateway, &db.url(), &staging)
         .env("JST_METRICS_FILE", metrics_file.display().to_string()),
@@ -274,16 +289,24 @@ async fn metrics_are_served_as_prometheus_text_and_their_counters_grow_across_ru
     .await;
 
     let (_, first) = daemon
-        .wait_for("/metrics", |_, body| succeeded_syncs(body, "default") >= 1.0)
+        .wait_for("/metrics", |_, body| {
+            succeeded_syncs(body, "default") >= 1.0
+        })
         .await;
     let first = parse_prometheus(&first).unwrap_or_else(|e| panic!("{e}\n{first}"));
     let m = |name: &str| format!("{name}{{merchant=\"default\"}}");
     assert_eq!(
-        metric(&first, "jst_sync_orders_total{merchant=\"default\",outcome=\"new\"}"),
+        metric(
+            &first,
+            "jst_sync_orders_total{merchant=\"default\",outcome=\"new\"}"
+        ),
         20.0
     );
     assert_eq!(
-        metric(&first, "jst_sync_rows_pushed_total{merchant=\"default\",table=\"orders\"}"),
+        metric(
+            &first,
+            "jst_sync_rows_pushed_total{merchant=\"default\",table=\"orders\"}"
+        ),
         20.0
     );
     for served in [
@@ -349,7 +372,13 @@ async fn healthz_is_200_while_runs_succeed_and_503_with_the_reason_once_the_gate
     let staging = dir.path().join("staging.sqlite");
     let daemon = Daemon::start(
         fast(Jst::new(&[
-            "run", "--every", "1s", "--listen", "127.0.0.1:0", "--since", &since,
+            "run",
+            "--every",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--since",
+            &since,
         ]))
         .against(&gateway, &db.url(), &staging)
         .env("JST_MAX_WATERMARK_LAG", "1h")
@@ -486,7 +515,13 @@ async fn the_status_page_in_a_real_browser_shows_each_merchants_watermark() {
     );
     let daemon = Daemon::start(
         fast(Jst::new(&[
-            "run", "--every", "3s", "--listen", "127.0.0.1:0", "--since", &since,
+            "run",
+            "--every",
+            "3s",
+            "--listen",
+            "127.0.0.1:0",
+            "--since",
+            &since,
         ]))
         .env("JST_CONFIG", config.display().to_string())
         .env("JST_MYSQL_URL", db.url())
@@ -541,7 +576,11 @@ async fn the_status_page_in_a_real_browser_shows_each_merchants_watermark() {
     )
     .await;
     let png = std::fs::read(&picture).expect("chromium wrote the screenshot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
     if let Ok(keep) = std::env::var("JST_STATUS_SCREENSHOT") {
         std::fs::copy(&picture, keep).unwrap();
     }
@@ -602,11 +641,20 @@ async fn a_merchant_behind_a_gateway_that_answers_in_20_s_does_not_delay_the_oth
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     // The slow merchant comes first: a sequential loop would wait for it.
-    let config = merchants_config(dir.path(), &[("slow", &slow, "slow_"), ("quick", &quick, "")]);
+    let config = merchants_config(
+        dir.path(),
+        &[("slow", &slow, "slow_"), ("quick", &quick, "")],
+    );
     let started = Instant::now();
     let daemon = Daemon::start(
         fast(Jst::new(&[
-            "run", "--every", "1s", "--listen", "127.0.0.1:0", "--since", &since,
+            "run",
+            "--every",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+            "--since",
+            &since,
         ]))
         .env("JST_CONFIG", config.display().to_string())
         .env("JST_MYSQL_URL", db.url())
