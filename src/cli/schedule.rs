@@ -23,7 +23,7 @@ use super::output;
 use super::run::load_config;
 use crate::config::{Config, parse_duration, parse_listen};
 use crate::pipeline::run::{RunOptions, run_command, stop_on_signals};
-use crate::telemetry::Metrics;
+use crate::telemetry::metrics::{Families, Metrics};
 use crate::telemetry::server::{Service, history_from_staging, serve};
 
 type Stop = tokio::sync::watch::Receiver<bool>;
@@ -42,13 +42,11 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
     };
     let stop = stop_on_signals();
     let merchants = config.per_merchant()?;
-    let mut registry = prometheus_client::registry::Registry::default();
+    let families = Families::default();
     let mut observers: Vec<Observer> = merchants
         .iter()
         .map(|(name, config)| {
-            let metrics = Metrics::new();
-            metrics.register_for_merchant(&mut registry, name);
-            Observer::with_metrics(config, metrics)
+            Observer::with_metrics(config, Metrics::new().also_into(&families, name))
         })
         .collect();
     if let Some(address) = listen {
@@ -65,7 +63,11 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
             })
             .await?
         };
-        let service = Service::new(registry, histories, config.alerts.max_watermark_lag);
+        let service = Service::new(
+            families.registry(),
+            histories,
+            config.alerts.max_watermark_lag,
+        );
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} (--listen)"))?;

@@ -1,8 +1,9 @@
-//! Prometheus metrics of the runs of one merchant in this process, kept in a
-//! `prometheus-client` registry and rendered in the Prometheus text format (0.0.4): written
+//! Prometheus metrics of the runs of one merchant in this process, kept in
+//! `prometheus-client` families and rendered in the Prometheus text format (0.0.4): written
 //! atomically to the metrics file (temporary file, then rename, so node_exporter's textfile
 //! collector never reads half a file) and, under `run --listen`, served on `/metrics` from the
-//! process registry, where each merchant's metrics carry a `merchant` label.
+//! process's families, where each series carries a `merchant` label (one family per metric
+//! for all merchants: a metric's `# TYPE` line appears once, as scrapers require).
 //!
 //! Counters (`_total`) add up over the runs of the process (`run --every` keeps counting; a
 //! new process starts at zero, which Prometheus reads as a counter reset). Gauges describe the
@@ -25,42 +26,37 @@ use crate::pipeline::summary::RunSummary;
 /// A metric's labels, in the order they are written.
 type Labels = Vec<(&'static str, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
+type Counters = Family<Labels, Counter>;
+type Gauges = Family<Labels, FloatGauge>;
 type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
 /// The `Content-Type` of [`Metrics::render`] and of `/metrics`.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
-/// The metrics of one merchant's runs. Cheap to clone: clones share the values.
+/// Every metric of jst-sync, as families of labelled series. Cheap to clone: clones share
+/// the values.
 #[derive(Clone, Debug)]
-pub struct Metrics {
-    runs: Family<Labels, Counter>,
-    api_calls: Counter,
-    api_retries: Counter,
-    api_throttled: Counter,
-    api_errors: Family<Labels, Counter>,
-    body_repairs: Family<Labels, Counter>,
-    incomplete_windows: Counter,
-    orders: Family<Labels, Counter>,
-    rows_pushed: Family<Labels, Counter>,
-    push_batches: Counter,
-    push_skipped: Family<Labels, Counter>,
+pub struct Families {
+    runs: Counters,
+    api_calls: Counters,
+    api_retries: Counters,
+    api_throttled: Counters,
+    api_errors: Counters,
+    body_repairs: Counters,
+    incomplete_windows: Counters,
+    orders: Counters,
+    rows_pushed: Counters,
+    push_batches: Counters,
+    push_skipped: Counters,
     run_duration: Histograms,
     push_latency: Histograms,
     last_run_success: Family<Labels, Gauge>,
-    last_run_timestamp: Family<Labels, FloatGauge>,
-    last_run_duration: Family<Labels, FloatGauge>,
-    push_duration: Family<Labels, FloatGauge>,
-    outbox_pending: Family<Labels, FloatGauge>,
-    quarantine_open: Family<Labels, FloatGauge>,
-    watermark_lag: Family<Labels, FloatGauge>,
-    /// These metrics alone, unlabelled: what the metrics file holds.
-    own: Arc<Registry>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    last_run_timestamp: Gauges,
+    last_run_duration: Gauges,
+    push_duration: Gauges,
+    outbox_pending: Gauges,
+    quarantine_open: Gauges,
+    watermark_lag: Gauges,
 }
 
 fn duration_buckets() -> Histogram {
@@ -70,19 +66,19 @@ fn duration_buckets() -> Histogram {
     ])
 }
 
-impl Metrics {
-    pub fn new() -> Self {
-        let mut metrics = Self {
+impl Default for Families {
+    fn default() -> Self {
+        Self {
             runs: Family::default(),
-            api_calls: Counter::default(),
-            api_retries: Counter::default(),
-            api_throttled: Counter::default(),
+            api_calls: Family::default(),
+            api_retries: Family::default(),
+            api_throttled: Family::default(),
             api_errors: Family::default(),
             body_repairs: Family::default(),
-            incomplete_windows: Counter::default(),
+            incomplete_windows: Family::default(),
             orders: Family::default(),
             rows_pushed: Family::default(),
-            push_batches: Counter::default(),
+            push_batches: Family::default(),
             push_skipped: Family::default(),
             run_duration: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
             push_latency: Family::new_with_constructor(duration_buckets as fn() -> Histogram),
@@ -93,19 +89,16 @@ impl Metrics {
             outbox_pending: Family::default(),
             quarantine_open: Family::default(),
             watermark_lag: Family::default(),
-            own: Arc::new(Registry::default()),
-        };
-        let mut own = Registry::default();
-        metrics.register(&mut own);
-        metrics.own = Arc::new(own);
-        metrics
+        }
     }
+}
 
-    /// Adds these metrics to the process registry of `run --listen`, labelled with the merchant.
-    pub fn register_for_merchant(&self, process: &mut Registry, merchant: &str) {
-        self.register(
-            process.sub_registry_with_label(("merchant".into(), merchant.to_owned().into())),
-        );
+impl Families {
+    /// A registry holding these families.
+    pub fn registry(&self) -> Registry {
+        let mut registry = Registry::default();
+        self.register(&mut registry);
+        registry
     }
 
     fn register(&self, r: &mut Registry) {
@@ -213,32 +206,39 @@ impl Metrics {
         );
     }
 
-    /// Adds one run.
-    pub fn record(&mut self, summary: &RunSummary) {
+    /// Adds one run to the series labelled `base`.
+    fn record(&self, base: &Labels, summary: &RunSummary, finished_at: f64) {
+        let with = |extra: &[(&'static str, &str)]| -> Labels {
+            base.iter()
+                .cloned()
+                .chain(extra.iter().map(|(k, v)| (*k, (*v).to_owned())))
+                .collect()
+        };
         let outcome = if summary.succeeded {
             "succeeded"
         } else {
             "failed"
         };
-        let command = || vec![("command", summary.command.clone())];
+        let command = summary.command.as_str();
         self.runs
-            .get_or_create(&vec![
-                ("command", summary.command.clone()),
-                ("outcome", outcome.to_owned()),
-            ])
+            .get_or_create(&with(&[("command", command), ("outcome", outcome)]))
             .inc();
-        self.api_calls.inc_by(summary.api_calls);
-        self.api_retries.inc_by(summary.api_retries);
-        self.api_throttled.inc_by(summary.api_throttled);
+        self.api_calls.get_or_create(base).inc_by(summary.api_calls);
+        self.api_retries
+            .get_or_create(base)
+            .inc_by(summary.api_retries);
+        self.api_throttled
+            .get_or_create(base)
+            .inc_by(summary.api_throttled);
         for (code, count) in &summary.api_errors_by_code {
             self.api_errors
-                .get_or_create(&vec![("code", code.clone())])
+                .get_or_create(&with(&[("code", code)]))
                 .inc_by(*count);
         }
-        let by = |family: &Family<Labels, Counter>, label: &'static str, counts: &[(&str, u64)]| {
+        let by = |family: &Counters, label: &'static str, counts: &[(&str, u64)]| {
             for (value, count) in counts {
                 family
-                    .get_or_create(&vec![(label, (*value).to_owned())])
+                    .get_or_create(&with(&[(label, value)]))
                     .inc_by(*count);
             }
         };
@@ -253,7 +253,7 @@ impl Metrics {
                     ("lone_surrogate", r.lone_surrogates),
                 ],
             );
-            self.incomplete_windows.inc_by(
+            self.incomplete_windows.get_or_create(base).inc_by(
                 pull.incomplete_windows
                     .iter()
                     .filter(|w| !w.settling)
@@ -291,57 +291,104 @@ impl Metrics {
                     ("stale", push.stale_skipped),
                 ],
             );
-            self.push_batches.inc_by(push.batches);
+            self.push_batches.get_or_create(base).inc_by(push.batches);
             self.push_latency
-                .get_or_create(&Vec::new())
+                .get_or_create(base)
                 .observe(push.duration_secs);
             self.push_duration
-                .get_or_create(&Vec::new())
+                .get_or_create(base)
                 .set(push.duration_secs);
             if push.pending_left >= 0 {
                 self.outbox_pending
-                    .get_or_create(&Vec::new())
+                    .get_or_create(base)
                     .set(push.pending_left as f64);
             }
         }
         self.run_duration
-            .get_or_create(&command())
+            .get_or_create(&with(&[("command", command)]))
             .observe(summary.duration_secs);
         self.last_run_success
-            .get_or_create(&command())
+            .get_or_create(&with(&[("command", command)]))
             .set(i64::from(summary.succeeded));
-        self.last_run_timestamp
-            .get_or_create(&Vec::new())
-            .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+        self.last_run_timestamp.get_or_create(base).set(finished_at);
         self.last_run_duration
-            .get_or_create(&Vec::new())
+            .get_or_create(base)
             .set(summary.duration_secs);
         for watermark in &summary.watermarks {
             if let Some(lag) = watermark.lag_secs {
                 self.watermark_lag
-                    .get_or_create(&vec![
-                        ("source", watermark.source.clone()),
-                        ("strategy", watermark.strategy.clone()),
-                    ])
+                    .get_or_create(&with(&[
+                        ("source", &watermark.source),
+                        ("strategy", &watermark.strategy),
+                    ]))
                     .set(lag);
             }
+        }
+    }
+
+    fn record_staging_sizes(&self, base: &Labels, outbox_pending: i64, quarantine_open: i64) {
+        self.outbox_pending
+            .get_or_create(base)
+            .set(outbox_pending as f64);
+        self.quarantine_open
+            .get_or_create(base)
+            .set(quarantine_open as f64);
+    }
+}
+
+/// The metrics of one merchant's runs: its own unlabelled families (the metrics file) and,
+/// under `run --listen`, the process's families under its `merchant` label.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    own: Families,
+    own_registry: Arc<Registry>,
+    process: Option<(Families, Labels)>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let own = Families::default();
+        Self {
+            own_registry: Arc::new(own.registry()),
+            own,
+            process: None,
+        }
+    }
+
+    /// Also records into the process's `families`, labelled `merchant="<merchant>"`.
+    pub fn also_into(mut self, families: &Families, merchant: &str) -> Self {
+        self.process = Some((families.clone(), vec![("merchant", merchant.to_owned())]));
+        self
+    }
+
+    /// Adds one run.
+    pub fn record(&mut self, summary: &RunSummary) {
+        let finished_at = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        self.own.record(&Vec::new(), summary, finished_at);
+        if let Some((families, base)) = &self.process {
+            families.record(base, summary, finished_at);
         }
     }
 
     /// The sizes read from staging after a run: versions waiting in the outbox and orders
     /// waiting in quarantine.
     pub fn record_staging_sizes(&self, outbox_pending: i64, quarantine_open: i64) {
-        self.outbox_pending
-            .get_or_create(&Vec::new())
-            .set(outbox_pending as f64);
-        self.quarantine_open
-            .get_or_create(&Vec::new())
-            .set(quarantine_open as f64);
+        self.own
+            .record_staging_sizes(&Vec::new(), outbox_pending, quarantine_open);
+        if let Some((families, base)) = &self.process {
+            families.record_staging_sizes(base, outbox_pending, quarantine_open);
+        }
     }
 
-    /// These metrics in the Prometheus text exposition format, unlabelled.
+    /// This merchant's metrics in the Prometheus text exposition format, unlabelled.
     pub fn render(&self) -> String {
-        render(&self.own)
+        render(&self.own_registry)
     }
 
     /// Writes [`render`](Self::render) to `path` atomically.
@@ -409,16 +456,16 @@ mod tests {
             api_calls: 3,
             ..RunSummary::default()
         };
-        let mut process = Registry::default();
-        let mut first = Metrics::new();
-        let second = Metrics::new();
-        first.register_for_merchant(&mut process, "shop1");
-        second.register_for_merchant(&mut process, "shop2");
+        let families = Families::default();
+        let mut first = Metrics::new().also_into(&families, "shop1");
+        let mut second = Metrics::new().also_into(&families, "shop2");
         first.record(&summary);
-        let text = render(&process);
+        second.record(&RunSummary::default());
+        let text = render(&families.registry());
         for line in [
             "jst_sync_api_calls_total{merchant=\"shop1\"} 3",
             "jst_sync_api_calls_total{merchant=\"shop2\"} 0",
+            "jst_sync_runs_total{merchant=\"shop2\",command=\"\",outcome=\"failed\"} 1",
             "jst_sync_runs_total{merchant=\"shop1\",command=\"sync\",outcome=\"succeeded\"} 1",
         ] {
             assert!(
@@ -426,6 +473,13 @@ mod tests {
                 "{line:?} missing from:\n{text}"
             );
         }
+        // One family per metric, for all merchants.
+        assert_eq!(
+            text.matches("# TYPE jst_sync_api_calls_total counter")
+                .count(),
+            1,
+            "{text}"
+        );
         // The merchant's own file stays unlabelled.
         assert!(
             first

@@ -25,7 +25,7 @@ pub struct Service {
 }
 
 impl Service {
-    /// `registry` holds every merchant's metrics (see `Metrics::register_for_merchant`).
+    /// `registry` holds every merchant's metrics (see `Metrics::also_into`).
     pub fn new(
         registry: Registry,
         merchants: Vec<MerchantHistory>,
