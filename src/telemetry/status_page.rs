@@ -154,6 +154,12 @@ fn merchant_section(
         "runs",
     );
     page.push_str("</div><div class=\"charts\">");
+    let span = chart_span(m, now);
+    let over = if span == HISTORY_SPAN {
+        "last 24 h".to_owned()
+    } else {
+        format!("last {}", human_span(span))
+    };
     let lag_points: Vec<(DateTime<Utc>, f64)> = m
         .runs
         .iter()
@@ -162,9 +168,10 @@ fn merchant_section(
     chart(
         page,
         "lag",
-        "Watermark lag after each run (last 24 h)",
+        &format!("Watermark lag after each run ({over})"),
         &lag_points,
         Shape::Line,
+        span,
         now,
     );
     let order_points: Vec<(DateTime<Utc>, f64)> = m
@@ -175,9 +182,10 @@ fn merchant_section(
     chart(
         page,
         "orders",
-        "Orders new or changed per run (last 24 h)",
+        &format!("Orders new or changed per run ({over})"),
         &order_points,
         Shape::Bars,
+        span,
         now,
     );
     page.push_str("</div>");
@@ -244,20 +252,38 @@ const LEFT: f64 = 52.0;
 const BOTTOM: f64 = 18.0;
 const TOP: f64 = 8.0;
 
-/// A chart over the last day: x is when the run finished, y the value.
+/// How far back the charts reach: the runs kept (at most a day), in whole hours, at least one,
+/// so that a process started an hour ago does not squeeze its runs into the last pixels.
+fn chart_span(m: &MerchantHistory, now: DateTime<Utc>) -> chrono::TimeDelta {
+    let oldest = m.runs.front().map_or(now, |r| r.finished_at);
+    let hours = ((now - oldest).num_seconds() as f64 / 3600.0).ceil() as i64;
+    chrono::TimeDelta::hours(hours.clamp(1, HISTORY_SPAN.num_hours()))
+}
+
+/// `45 m`, `1 h`, `6 h`.
+fn human_span(span: chrono::TimeDelta) -> String {
+    if span.num_seconds() % 3600 == 0 {
+        format!("{} h", span.num_hours())
+    } else {
+        format!("{} m", span.num_minutes())
+    }
+}
+
+/// A chart over the last `span`: x is when the run finished, y the value.
 fn chart(
     page: &mut String,
     id: &str,
     caption: &str,
     points: &[(DateTime<Utc>, f64)],
     shape: Shape,
+    span_delta: chrono::TimeDelta,
     now: DateTime<Utc>,
 ) {
-    let span = HISTORY_SPAN.num_seconds() as f64;
-    let start = now - HISTORY_SPAN;
+    let span = span_delta.num_seconds() as f64;
+    let start = now - span_delta;
     let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
     let top = if max > 0.0 { max * 1.1 } else { 1.0 };
-    let plot_w = WIDTH - LEFT - 6.0;
+    let plot_w = WIDTH - LEFT - 18.0;
     let plot_h = HEIGHT - BOTTOM - TOP;
     let x = |at: DateTime<Utc>| {
         LEFT + ((at - start).num_milliseconds() as f64 / 1000.0 / span).clamp(0.0, 1.0) * plot_w
@@ -275,7 +301,7 @@ fn chart(
         escape(caption),
         escape(caption),
     );
-    // Gridlines at 0, half and the top, and the hours along x.
+    // Gridlines at 0, half and the top, and four steps back in time along x.
     for fraction in [0.0, 0.5, 1.0] {
         let value = top * fraction;
         let _ = write!(
@@ -289,12 +315,13 @@ fn chart(
             y = y(value),
         );
     }
-    for hours_ago in [24, 18, 12, 6, 0] {
-        let at = now - chrono::TimeDelta::hours(hours_ago);
-        let text = if hours_ago == 0 {
+    for quarter in (0..=4).rev() {
+        let ago = span_delta * quarter / 4;
+        let at = now - ago;
+        let text = if quarter == 0 {
             "now".to_owned()
         } else {
-            format!("-{hours_ago} h")
+            format!("-{}", human_span(ago))
         };
         let _ = write!(
             page,
