@@ -94,8 +94,10 @@ pub enum Command {
     ///
     /// Each run is an ordinary `sync` recorded in staging; a failed run is reported (and
     /// alerted, see [alerts] in the example config) and the loop goes on. `status` and
-    /// `audit` work while it runs. Example:
+    /// `audit` work while it runs. Merchants run side by side, each on its own schedule
+    /// (`[run] merchant_concurrency`). Examples:
     ///   jst-sync run --every 5m --metrics-file /var/lib/node_exporter/textfile/jst_sync.prom
+    ///   jst-sync run --every 5m --listen 127.0.0.1:9187   (/metrics, /healthz, status page /)
     #[command(verbatim_doc_comment)]
     Run(ScheduleArgs),
     /// Create or upgrade the MySQL tables (DDL), for a user with CREATE and ALTER
@@ -196,6 +198,10 @@ pub struct ScheduleArgs {
     /// does not stop the loop; SIGTERM or Ctrl-C stops it (exit 0).
     #[arg(long, env = "JST_EVERY")]
     pub every: Option<String>,
+    /// Serve /metrics (Prometheus), /healthz and a status page on this address while running,
+    /// e.g. 127.0.0.1:9187 [env: JST_LISTEN; or `[run] listen`].
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

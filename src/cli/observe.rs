@@ -1,38 +1,85 @@
-//! After each run: update the Prometheus metrics file and send alerts (a failed run, a
-//! watermark lagging beyond `max_watermark_lag`). Neither ever fails the run: problems are
-//! logged as warnings.
+//! After each run: update the Prometheus metrics (the metrics file, and `/metrics` under
+//! `run --listen`), the status page's history, and send alerts (a failed run, a watermark
+//! lagging beyond `max_watermark_lag`). None of it ever fails the run: problems are logged as
+//! warnings.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::config::{AlertSettings, Config};
 use crate::pipeline::summary::RunSummary;
+use crate::telemetry::run_history::RunPoint;
+use crate::telemetry::server::{Service, staging_sizes};
 use crate::telemetry::{AlertEvent, Metrics, send_alert};
 
-/// Metrics and alert state over the runs of one process.
+/// Metrics and alert state over the runs of one process, for one merchant.
 pub struct Observer {
     metrics: Metrics,
     metrics_file: Option<PathBuf>,
+    staging: PathBuf,
     alerts: AlertSettings,
     /// Watermarks (source, strategy) already reported as lagging: in a loop, an alert is sent
     /// when a watermark starts lagging, not after every run while it lags.
     lagging: BTreeSet<(String, String)>,
+    /// The endpoints of `run --listen`, and the merchant's name there.
+    service: Option<(Arc<Service>, String)>,
 }
 
 impl Observer {
     pub fn new(config: &Config) -> Self {
+        Self::with_metrics(config, Metrics::default())
+    }
+
+    /// An observer recording into `metrics` (registered in the process registry beforehand).
+    pub fn with_metrics(config: &Config, metrics: Metrics) -> Self {
         Self {
-            metrics: Metrics::default(),
+            metrics,
             metrics_file: config.metrics_file.clone(),
+            staging: config.staging.clone(),
             alerts: config.alerts.clone(),
             lagging: BTreeSet::new(),
+            service: None,
         }
     }
 
-    /// Records a finished run: metrics, then alerts.
+    /// Also tells `service` (the status page and `/healthz`) about `merchant`'s runs.
+    pub fn serving(mut self, service: Arc<Service>, merchant: &str) -> Self {
+        self.service = Some((service, merchant.to_owned()));
+        self
+    }
+
+    /// A run starts (the status page shows it running).
+    pub fn run_started(&self) {
+        if let Some((service, merchant)) = &self.service {
+            let now = chrono::Utc::now();
+            service.update(merchant, |m| m.running_since = Some(now));
+        }
+    }
+
+    /// Records a finished run: metrics, the status page's history, then alerts.
     pub async fn after_run(&mut self, summary: &RunSummary) {
         self.metrics.record(summary);
+        let sizes = self.staging_sizes().await;
+        if let Some((outbox, quarantine)) = sizes {
+            self.metrics.record_staging_sizes(outbox, quarantine);
+        }
         self.write_metrics();
+        if let Some((service, merchant)) = &self.service {
+            let now = chrono::Utc::now();
+            service.update(merchant, |m| {
+                m.running_since = None;
+                m.push(RunPoint::of_summary(summary, now));
+                if !summary.watermarks.is_empty() {
+                    m.watermarks = summary.watermarks.clone();
+                    m.watermarks_read_at = Some(now);
+                }
+                if let Some((outbox, quarantine)) = sizes {
+                    m.outbox_pending = Some(outbox);
+                    m.quarantine_open = Some(quarantine);
+                }
+            });
+        }
         if !summary.succeeded {
             let error = summary
                 .error
@@ -80,12 +127,36 @@ impl Observer {
         };
         self.metrics.record(&summary);
         self.write_metrics();
+        if let Some((service, merchant)) = &self.service {
+            let text = super::error_text::chain(error);
+            service.update(merchant, |m| {
+                m.running_since = None;
+                m.not_started = Some(text);
+            });
+        }
         self.alert(AlertEvent::RunFailed {
             run_id: None,
             command: command.to_owned(),
             error: super::error_text::chain(error),
         })
         .await;
+    }
+
+    /// The outbox and quarantine sizes in staging after a run (read-only; `None` when the file
+    /// cannot be read).
+    async fn staging_sizes(&self) -> Option<(i64, i64)> {
+        let staging = self.staging.clone();
+        if !staging.exists() {
+            return None;
+        }
+        match tokio::task::spawn_blocking(move || staging_sizes(&staging)).await {
+            Ok(Ok(sizes)) => Some(sizes),
+            Ok(Err(error)) => {
+                tracing::debug!(error = %crate::error_text::chain_of(&error), "Staging sizes not read.");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     fn write_metrics(&self) {

@@ -184,6 +184,14 @@ impl Config {
             self.alerts.max_watermark_lag =
                 Some(parse_duration(&v).context("JST_MAX_WATERMARK_LAG")?);
         }
+        if let Some(v) = get("JST_MERCHANT_CONCURRENCY") {
+            self.run.merchant_concurrency = v
+                .parse()
+                .context("JST_MERCHANT_CONCURRENCY must be a whole number")?;
+        }
+        if let Some(v) = get("JST_LISTEN") {
+            self.run.listen = Some(super::parse_listen(&v).context("JST_LISTEN")?);
+        }
         if let Some(v) = get("JST_METRICS_FILE") {
             self.metrics_file = Some(PathBuf::from(v));
         }

@@ -21,6 +21,7 @@ pub(super) struct FileConfig {
     openapi: Option<FileOpenApi>,
     mysql: Option<FileMysql>,
     sync: Option<FileSync>,
+    run: Option<FileRun>,
     mapping: Option<toml::Table>,
     alerts: Option<FileAlerts>,
     metrics_file: Option<PathBuf>,
@@ -75,6 +76,13 @@ pub(super) struct FileMysql {
     items_table: Option<String>,
     pays_table: Option<String>,
     partition_by_month: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileRun {
+    merchant_concurrency: Option<usize>,
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +186,14 @@ impl Config {
             }
             if let Some(v) = y.batch_orders {
                 self.sync.batch_orders = v;
+            }
+        }
+        if let Some(r) = file.run {
+            if let Some(v) = r.merchant_concurrency {
+                self.run.merchant_concurrency = v;
+            }
+            if let Some(v) = r.listen {
+                self.run.listen = Some(super::parse_listen(&v).context("run.listen")?);
             }
         }
         if file.mapping.is_some() {

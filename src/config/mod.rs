@@ -4,7 +4,8 @@
 //! The environment variables alone are enough to run: `JST_API_URL`, `JST_APP_KEY`,
 //! `JST_APP_SECRET`, `JST_TARGET_APP_KEY`, `JST_CUSTOMER_ID`, `JST_SIGN_METHOD`,
 //! `JST_MYSQL_URL`, `JST_STAGING`. Operations: `JST_METRICS_FILE`, `JST_ALERT_WEBHOOK_URL`,
-//! `JST_ALERT_FORMAT`, `JST_ALERT_SECRET`, `JST_MAX_WATERMARK_LAG`. MySQL table names and partitioning:
+//! `JST_ALERT_FORMAT`, `JST_ALERT_SECRET`, `JST_MAX_WATERMARK_LAG`, `JST_MERCHANT_CONCURRENCY`,
+//! `JST_LISTEN`. MySQL table names and partitioning:
 //! `JST_MYSQL_TABLE_PREFIX`, `JST_MYSQL_ORDERS_TABLE`, `JST_MYSQL_ITEMS_TABLE`,
 //! `JST_MYSQL_PAYS_TABLE`, `JST_MYSQL_PARTITION_BY_MONTH`.
 //!
@@ -177,6 +178,25 @@ pub struct SyncSettings {
     pub batch_orders: usize,
 }
 
+/// How `run` (and `run --every`) runs merchants (`[run]`).
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// Merchants synced at once; each merchant keeps its own loop, so a slow one never delays
+    /// the others beyond these slots.
+    pub merchant_concurrency: usize,
+    /// Where `run` serves `/metrics`, `/healthz` and the status page (`--listen` wins).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            merchant_concurrency: 4,
+            listen: None,
+        }
+    }
+}
+
 /// Where alerts go and when they fire.
 #[derive(Clone, Debug, Default)]
 pub struct AlertSettings {
@@ -248,6 +268,7 @@ pub struct Config {
     pub mysql: MysqlSettings,
     pub staging: PathBuf,
     pub sync: SyncSettings,
+    pub run: RunSettings,
     /// The `[mapping]` table of the TOML file, handed to the transform as is.
     pub mapping: Option<toml::Table>,
     pub alerts: AlertSettings,
@@ -316,6 +337,7 @@ impl Default for Config {
                 window_concurrency: 2,
                 batch_orders: 500,
             },
+            run: RunSettings::default(),
             mapping: None,
             alerts: AlertSettings::default(),
             metrics_file: None,
@@ -382,6 +404,9 @@ impl Config {
         }
         if self.sync.window_concurrency == 0 {
             bail!("window_concurrency must be at least 1");
+        }
+        if self.run.merchant_concurrency == 0 {
+            bail!("merchant_concurrency must be at least 1");
         }
         if self.sync.batch_orders == 0 {
             bail!("batch_orders must be at least 1");
@@ -499,6 +524,18 @@ pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
     value
         .checked_mul(factor)
         .with_context(|| format!("size {text:?} is too large"))
+}
+
+/// Parses the address `run` listens on: `127.0.0.1:9187`, `[::1]:9187`, or `localhost:9187`.
+pub fn parse_listen(text: &str) -> anyhow::Result<std::net::SocketAddr> {
+    let text = text.trim();
+    let text = match text.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => text.to_owned(),
+    };
+    text.parse().with_context(|| {
+        format!("invalid listen address {text:?}: use host:port, e.g. 127.0.0.1:9187")
+    })
 }
 
 /// The longest duration any setting accepts: ten years. Longer ones are typos (and would not

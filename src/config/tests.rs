@@ -230,3 +230,28 @@ fn a_secret_is_read_from_the_file_its_variable_names() {
     );
     assert!(load(None, &[("JST_APP_SECRET_FILE", "/nonexistent/secret")]).is_err());
 }
+
+#[test]
+fn run_settings_come_from_the_run_table_and_the_environment_wins() {
+    let defaults = load(None, &[]).unwrap();
+    assert_eq!(defaults.run.merchant_concurrency, 4);
+    assert_eq!(defaults.run.listen, None);
+    let file = "[run]\nmerchant_concurrency = 2\nlisten = \"localhost:9187\"\n";
+    let config = load(Some(file), &[]).unwrap();
+    assert_eq!(config.run.merchant_concurrency, 2);
+    assert_eq!(config.run.listen, Some("127.0.0.1:9187".parse().unwrap()));
+    let config = load(
+        Some(file),
+        &[
+            ("JST_MERCHANT_CONCURRENCY", "8"),
+            ("JST_LISTEN", "[::1]:9000"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.run.merchant_concurrency, 8);
+    assert_eq!(config.run.listen, Some("[::1]:9000".parse().unwrap()));
+    let refused = load(Some("[run]\nmerchant_concurrency = 0\n"), &[]).unwrap_err();
+    assert!(format!("{refused:#}").contains("merchant_concurrency"));
+    let refused = load(None, &[("JST_LISTEN", "9187")]).unwrap_err();
+    assert!(format!("{refused:#}").contains("host:port"), "{refused:#}");
+}

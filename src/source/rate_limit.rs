@@ -12,9 +12,13 @@
 //!
 //! Callers *reserve* a slot under a short lock, then sleep until it outside the lock: waiters
 //! are served in order and never wake each other up for nothing.
+//!
+//! The gateway counts calls per app key, so every client of one app key at one gateway in a
+//! process shares one limiter ([`RateLimiter::shared`]): merchants synced side by side under
+//! one app key stay within its limits together.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -94,6 +98,36 @@ impl RateLimiter {
                 len: Duration::from_secs(60) + margin,
             },
         ])
+    }
+
+    /// The limiter of `app_key` at `api_url` in this process, created on first use: clients
+    /// built for merchants that share an app key (and its configured limits) share it, so
+    /// their calls together keep the gateway's limits.
+    pub fn shared(
+        api_url: &str,
+        app_key: &str,
+        per_second: u32,
+        per_minute: u32,
+        margin: Duration,
+    ) -> Arc<RateLimiter> {
+        type Key = (String, String, u32, u32, Duration);
+        static LIMITERS: OnceLock<Mutex<HashMap<Key, Arc<RateLimiter>>>> = OnceLock::new();
+        let key = (
+            api_url.trim_end_matches('/').to_owned(),
+            app_key.to_owned(),
+            per_second,
+            per_minute,
+            margin,
+        );
+        let mut limiters = LIMITERS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(
+            limiters
+                .entry(key)
+                .or_insert_with(|| Arc::new(RateLimiter::new(per_second, per_minute, margin))),
+        )
     }
 
     pub fn with_limits(limits: Vec<Limit>) -> Self {
@@ -223,6 +257,20 @@ mod tests {
             schedule.reserve(&limits, origin),
             origin + Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn clients_of_one_app_key_at_one_gateway_share_one_limiter_and_others_do_not() {
+        let margin = Duration::from_millis(50);
+        let url = "http://127.0.0.1:1/router/rest";
+        let a = RateLimiter::shared(url, "shared-key", 5, 100, margin);
+        let b = RateLimiter::shared(&format!("{url}/"), "shared-key", 5, 100, margin);
+        assert!(Arc::ptr_eq(&a, &b));
+        let other_key = RateLimiter::shared(url, "other-key", 5, 100, margin);
+        let other_gateway =
+            RateLimiter::shared("http://127.0.0.1:2/", "shared-key", 5, 100, margin);
+        assert!(!Arc::ptr_eq(&a, &other_key));
+        assert!(!Arc::ptr_eq(&a, &other_gateway));
     }
 
     #[tokio::test]

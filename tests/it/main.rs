@@ -27,5 +27,6 @@ mod restored_staging;
 mod schema;
 mod schema_drift;
 mod second_route;
+mod service;
 mod staging_integrity;
 mod streaming_push;

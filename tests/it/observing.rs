@@ -105,6 +105,16 @@ async fn the_metrics_file_counts_api_calls_orders_and_rows_and_is_replaced_atomi
         sample(&text, "jst_sync_push_duration_seconds").is_some(),
         "{text}"
     );
+    // Every order of this run had its wait from page receipt to commit measured.
+    assert_eq!(
+        sample(&text, "jst_sync_freshness_orders_total"),
+        Some(25.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "jst_sync_freshness_max_seconds").is_some_and(|s| s >= 0.0),
+        "{text}"
+    );
     let lag = sample(
         &text,
         "jst_sync_watermark_lag_seconds{source=\"10969016\",strategy=\"window\"}",

@@ -66,7 +66,7 @@ struct Inner {
     http: reqwest::Client,
     url: reqwest::Url,
     printable_url: String,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
     counters: CallCounters,
     /// The page size in use: the configured one, or [`SAFE_PAGE_SIZE`] after a refusal.
@@ -97,7 +97,14 @@ impl QimenClient {
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let limiter = RateLimiter::new(config.per_second, config.per_minute, config.rate_margin);
+        // Shared with every other client of this app key at this gateway (other merchants).
+        let limiter = RateLimiter::shared(
+            &config.api_url,
+            &config.app_key,
+            config.per_second,
+            config.per_minute,
+            config.rate_margin,
+        );
         let printable_url = printable_url(url.as_str());
         let page_size = AtomicU32::new(config.page_size);
         let retry = RetryPolicy {
