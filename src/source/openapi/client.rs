@@ -45,7 +45,7 @@ struct Inner {
     orders_url: reqwest::Url,
     refresh_url: reqwest::Url,
     printable_url: String,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
     counters: CallCounters,
     page_size: AtomicU32,
@@ -82,7 +82,14 @@ impl OpenApiClient {
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let limiter = RateLimiter::new(config.per_second, config.per_minute, config.rate_margin);
+        // Shared with every other client of this app key at this platform (other merchants).
+        let limiter = RateLimiter::shared(
+            &config.base_url,
+            &config.app_key,
+            config.per_second,
+            config.per_minute,
+            config.rate_margin,
+        );
         let configured = TokenPair {
             access: config.access_token.clone(),
             refresh: config.refresh_token.clone(),
