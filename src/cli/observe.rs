@@ -10,14 +10,13 @@ use std::sync::Arc;
 use crate::config::{AlertSettings, Config};
 use crate::pipeline::summary::RunSummary;
 use crate::telemetry::run_history::RunPoint;
-use crate::telemetry::server::{Service, staging_sizes};
+use crate::telemetry::server::Service;
 use crate::telemetry::{AlertEvent, Metrics, send_alert};
 
 /// Metrics and alert state over the runs of one process, for one merchant.
 pub struct Observer {
     metrics: Metrics,
     metrics_file: Option<PathBuf>,
-    staging: PathBuf,
     alerts: AlertSettings,
     /// Watermarks (source, strategy) already reported as lagging: in a loop, an alert is sent
     /// when a watermark starts lagging, not after every run while it lags.
@@ -36,7 +35,6 @@ impl Observer {
         Self {
             metrics,
             metrics_file: config.metrics_file.clone(),
-            staging: config.staging.clone(),
             alerts: config.alerts.clone(),
             lagging: BTreeSet::new(),
             service: None,
@@ -60,9 +58,10 @@ impl Observer {
     /// Records a finished run: metrics, the status page's history, then alerts.
     pub async fn after_run(&mut self, summary: &RunSummary) {
         self.metrics.record(summary);
-        let sizes = self.staging_sizes().await;
-        if let Some((outbox, quarantine)) = sizes {
-            self.metrics.record_staging_sizes(outbox, quarantine);
+        // Read by the run itself: opening staging here would leave its WAL file behind.
+        if let Some(sizes) = summary.staging_sizes {
+            self.metrics
+                .record_staging_sizes(sizes.outbox_pending, sizes.quarantine_open);
         }
         self.write_metrics();
         if let Some((service, merchant)) = &self.service {
@@ -74,9 +73,9 @@ impl Observer {
                     m.watermarks = summary.watermarks.clone();
                     m.watermarks_read_at = Some(now);
                 }
-                if let Some((outbox, quarantine)) = sizes {
-                    m.outbox_pending = Some(outbox);
-                    m.quarantine_open = Some(quarantine);
+                if let Some(sizes) = summary.staging_sizes {
+                    m.outbox_pending = Some(sizes.outbox_pending);
+                    m.quarantine_open = Some(sizes.quarantine_open);
                 }
             });
         }
@@ -140,23 +139,6 @@ impl Observer {
             error: super::error_text::chain(error),
         })
         .await;
-    }
-
-    /// The outbox and quarantine sizes in staging after a run (read-only; `None` when the file
-    /// cannot be read).
-    async fn staging_sizes(&self) -> Option<(i64, i64)> {
-        let staging = self.staging.clone();
-        if !staging.exists() {
-            return None;
-        }
-        match tokio::task::spawn_blocking(move || staging_sizes(&staging)).await {
-            Ok(Ok(sizes)) => Some(sizes),
-            Ok(Err(error)) => {
-                tracing::debug!(error = %crate::error_text::chain_of(&error), "Staging sizes not read.");
-                None
-            }
-            Err(_) => None,
-        }
     }
 
     fn write_metrics(&self) {

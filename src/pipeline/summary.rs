@@ -34,6 +34,16 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// Every watermark after the run and how far it is behind now.
     pub watermarks: Vec<WatermarkLag>,
+    /// The outbox and quarantine after the run (read before staging is closed, so that no
+    /// reader opens the file after the run).
+    pub staging_sizes: Option<StagingSizes>,
+}
+
+/// Versions waiting in the outbox and unresolved quarantine entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StagingSizes {
+    pub outbox_pending: i64,
+    pub quarantine_open: i64,
 }
 
 impl RunSummary {

@@ -201,11 +201,6 @@ pub fn history_from_staging(name: &str, staging: &Path) -> MerchantHistory {
     history
 }
 
-/// Versions waiting in the outbox and unresolved quarantine entries in a staging file.
-pub fn staging_sizes(staging: &Path) -> Result<(i64, i64), crate::staging::StagingError> {
-    sizes_of(&StagingStore::open_read_only(staging)?)
-}
-
 fn sizes_of(store: &StagingStore) -> Result<(i64, i64), crate::staging::StagingError> {
     let count = |sql: &str| -> Result<i64, crate::staging::StagingError> {
         Ok(store.connection().query_row(sql, [], |r| r.get(0))?)
