@@ -478,6 +478,11 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         print!("{out}");
     }
 
+    // Staging size (issue 14), each figure on a fresh staging file.
+    let size = staging::size_figures(dir.path(), shop).await?;
+    all_met &= size.met();
+    print!("{}", staging::size_report(&size));
+
     if !args.keep_database {
         database.drop().await?;
     }

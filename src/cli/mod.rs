@@ -13,6 +13,7 @@ mod fake_gateway;
 mod logging;
 mod migrate;
 mod observe;
+mod prune;
 mod replay;
 mod run;
 mod schedule;
@@ -54,6 +55,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schema(args) => schema::schema(&cli.global, args),
         Command::Bench(args) => bench::run(args).await,
         Command::Migrate(args) => migrate::migrate(&cli.global, args).await,
+        Command::Prune(args) => prune::prune(&cli.global, args),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

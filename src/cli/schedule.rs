@@ -58,6 +58,8 @@ pub(super) async fn run_every(global: &GlobalArgs, args: ScheduleArgs) -> anyhow
             if merchant_code != ExitCode::SUCCESS {
                 code = ExitCode::FAILURE;
             }
+            // Re-read copies older than `[staging] keep_pages` go; the file shrinks.
+            super::prune::after_run(config).await;
         }
         // `--since` and `--until` are for the first run; later runs continue from the watermark.
         pull.since = None;

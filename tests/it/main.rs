@@ -18,6 +18,7 @@ mod observing;
 mod packaging;
 mod partitions;
 mod poison;
+mod prune;
 mod real_gateway;
 mod repairing;
 mod restored_staging;
