@@ -105,7 +105,7 @@ async fn a_pruned_staging_file_still_audits_and_replays_every_mysql_row() {
     let o_ids: Vec<String> = db
         .conn()
         .await
-        .query("SELECT CAST(o_id AS CHAR) FROM order_list_query")
+        .query("SELECT CAST(id AS CHAR) FROM order_list_query")
         .await
         .unwrap();
     assert_eq!(o_ids.len(), 300);
