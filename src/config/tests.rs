@@ -172,3 +172,18 @@ fn durations_read_humantime_forms_and_refuse_what_does_not_fit() {
     let text = format!("{error:#}");
     assert!(text.starts_with("JST_OVERLAP: "), "{text}");
 }
+
+#[test]
+fn keep_pages_comes_from_the_staging_table_or_the_environment_and_defaults_to_90_days() {
+    assert_eq!(
+        load(None, &[]).unwrap().keep_pages,
+        Duration::from_secs(90 * 86400)
+    );
+    let file = "[staging]\npath = \"b.sqlite\"\nkeep_pages = \"30d\"\n";
+    let config = load(Some(file), &[]).unwrap();
+    assert_eq!(config.keep_pages, Duration::from_secs(30 * 86400));
+    assert_eq!(config.staging, PathBuf::from("b.sqlite"));
+    let config = load(Some(file), &[("JST_KEEP_PAGES", "7d")]).unwrap();
+    assert_eq!(config.keep_pages, Duration::from_secs(7 * 86400));
+    assert!(load(None, &[("JST_KEEP_PAGES", "soon")]).is_err());
+}

@@ -603,6 +603,7 @@ fn prune_drops_sightings_and_unpinned_copies_past_the_retention_and_keeps_every_
         assert!(first_page.is_some(), "the page that first carried {o_id} stays");
     }
     assert_eq!(count(&store, "PRAGMA auto_vacuum"), 2, "incremental");
+    assert_eq!(count(&store, "PRAGMA freelist_count"), 0, "the freed pages are given back");
     assert!(store.check_integrity().is_sound());
 }
 
