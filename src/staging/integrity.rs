@@ -178,10 +178,12 @@ fn check_pages(conn: &Connection, ids: &[i64], report: &mut IntegrityReport) {
                 [id],
                 |r| {
                     let stored: Option<String> = r.get(1)?;
-                    Ok(match super::compression::stored_bytes(r.get_ref(0)?, None) {
-                        Ok(body) => mismatch(Some(&body), stored),
-                        Err(error) => Some(format!("content cannot be read back: {error}")),
-                    })
+                    Ok(
+                        match super::compression::stored_bytes(r.get_ref(0)?, None) {
+                            Ok(body) => mismatch(Some(&body), stored),
+                            Err(error) => Some(format!("content cannot be read back: {error}")),
+                        },
+                    )
                 },
             )
             .unwrap_or_else(|error| Some(format!("body unreadable: {error}")));

@@ -22,13 +22,13 @@ mod store;
 
 pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, Sighting, VersionRecord};
 pub use compression::{DecodeError, stored_body};
-pub use prune::{PruneReport, prune};
 pub use error::StagingError;
 pub use field_catalog::{FieldNews, FieldRecord};
 pub use fingerprinted_page::FingerprintedPage;
 pub use gateway_state::GatewayBan;
 pub use integrity::{DamagedPage, DamagedVersion, IntegrityReport};
 pub use outbox::{OutboxEntry, OutboxState, QuarantineEntry};
+pub use prune::{PruneReport, prune};
 pub use stage::PageOutcome;
 pub use store::{RunRecord, RunStatus, StagingStore, StoreCounts};
 

@@ -148,8 +148,7 @@ pub(super) fn compress_stored(conn: &Connection) -> Result<Compacted, StagingErr
         }
     }
     {
-        let mut read =
-            conn.prepare("SELECT id, body FROM pages WHERE typeof(body) = 'text'")?;
+        let mut read = conn.prepare("SELECT id, body FROM pages WHERE typeof(body) = 'text'")?;
         let mut write = conn.prepare("UPDATE pages SET body = ?2 WHERE id = ?1")?;
         let mut rows = read.query([])?;
         while let Some(row) = rows.next()? {

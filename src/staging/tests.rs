@@ -389,7 +389,12 @@ fn an_altered_page_body_or_order_version_is_named_with_its_run() {
         .unwrap();
     // Bodies and canonical JSON are stored compressed: the content is read back, altered as
     // an editor would, and written back.
-    let body = store.page(1).unwrap().unwrap().body.replace("\"a\"", "\"A\"");
+    let body = store
+        .page(1)
+        .unwrap()
+        .unwrap()
+        .body
+        .replace("\"a\"", "\"A\"");
     let canonical: String = store
         .connection()
         .query_row(
@@ -400,10 +405,7 @@ fn an_altered_page_body_or_order_version_is_named_with_its_run() {
         .unwrap();
     store
         .connection()
-        .execute(
-            "UPDATE pages SET body = ?1 WHERE id = 1",
-            [body],
-        )
+        .execute("UPDATE pages SET body = ?1 WHERE id = 1", [body])
         .unwrap();
     store
         .connection()
@@ -474,8 +476,9 @@ fn a_file_that_is_not_a_database_is_reported_damaged_at_open() {
 /// `page` with another envelope `request_id`, as a second call returns the same orders.
 fn reread(orders: Vec<Value>, request_id: &str) -> FetchedPage {
     let mut page = page(orders.clone());
-    page.body = json!({"response": {"flag": "success", "request_id": request_id, "orders": orders}})
-        .to_string();
+    page.body =
+        json!({"response": {"flag": "success", "request_id": request_id, "orders": orders}})
+            .to_string();
     page
 }
 
@@ -490,7 +493,13 @@ fn page_bodies_and_canonical_json_are_stored_as_zstd_frames_that_read_back_exact
     let remark = "tab\t newline\n nul\u{0} backslash\\ emoji \u{1F600} ".repeat(20);
     let staged = page(vec![order("1", &remark, 1), order("2", &remark, 2)]);
     store.stage_page(run, &staged).unwrap();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages WHERE typeof(body) = 'blob'"), 1);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM pages WHERE typeof(body) = 'blob'"
+        ),
+        1
+    );
     assert_eq!(
         count(
             &store,
@@ -504,10 +513,7 @@ fn page_bodies_and_canonical_json_are_stored_as_zstd_frames_that_read_back_exact
         pending[0].canonical_json,
         crate::diff::canonical_json(&order("1", &remark, 1))
     );
-    let stored_bytes = count(
-        &store,
-        "SELECT SUM(length(body)) FROM pages",
-    ) as usize;
+    let stored_bytes = count(&store, "SELECT SUM(length(body)) FROM pages") as usize;
     assert!(stored_bytes < staged.body.len() / 4, "{stored_bytes}");
     assert!(store.check_integrity().is_sound());
 }
@@ -520,12 +526,18 @@ fn a_page_read_again_with_the_same_orders_adds_no_page_body_and_is_recorded_as_s
     store.stage_page(run, &first).unwrap();
     let later = store.begin_run("pull", None).unwrap();
     let again = store
-        .stage_page(later, &reread(vec![order("1", "a", 1), order("2", "b", 2)], "r2"))
+        .stage_page(
+            later,
+            &reread(vec![order("1", "a", 1), order("2", "b", 2)], "r2"),
+        )
         .unwrap();
     assert_eq!((again.orders, again.unchanged), (2, 2));
     assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 1);
     let page = store.page(1).unwrap().unwrap();
-    assert_eq!(page.body, first.body, "audit shows the first copy as received");
+    assert_eq!(
+        page.body, first.body,
+        "audit shows the first copy as received"
+    );
     assert_eq!(page.seen_again.len(), 1);
     assert_eq!(page.seen_again[0].run_id, later);
     assert_eq!(page.seen_again[0].same_orders_as_page, Some(1));
@@ -551,7 +563,10 @@ fn a_page_read_again_across_other_page_boundaries_stores_no_body_when_every_vers
     assert_eq!(shifted.unchanged, 2);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 2);
     assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM page_sightings WHERE page_id IS NULL"),
+        count(
+            &store,
+            "SELECT COUNT(*) FROM page_sightings WHERE page_id IS NULL"
+        ),
         1
     );
     let history = store.order_history("3").unwrap();
@@ -563,7 +578,10 @@ fn a_page_read_again_across_other_page_boundaries_stores_no_body_when_every_vers
         .stage_page(later, &page(vec![order("2", "b", 2), order("3", "c2", 5)]))
         .unwrap();
     assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 3);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages WHERE pinned = 1"), 3);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM pages WHERE pinned = 1"),
+        3
+    );
 }
 
 #[test]
@@ -575,12 +593,18 @@ fn prune_drops_sightings_and_unpinned_copies_past_the_retention_and_keeps_every_
         page
     };
     store
-        .stage_page(run, &two_days_ago(page(vec![order("1", "a", 2), order("2", "b", 2)])))
+        .stage_page(
+            run,
+            &two_days_ago(page(vec![order("1", "a", 2), order("2", "b", 2)])),
+        )
         .unwrap();
     store
         .stage_page(
             run,
-            &two_days_ago(reread(vec![order("1", "a", 2), order("2", "b", 2)], "again")),
+            &two_days_ago(reread(
+                vec![order("1", "a", 2), order("2", "b", 2)],
+                "again",
+            )),
         )
         .unwrap();
     // A stale read (an older ts) explains nothing kept: stored, but not pinned.
@@ -600,10 +624,17 @@ fn prune_drops_sightings_and_unpinned_copies_past_the_retention_and_keeps_every_
     for o_id in ["1", "2"] {
         let history = store.order_history(o_id).unwrap();
         let first_page = store.page(history[0].first_page_id).unwrap();
-        assert!(first_page.is_some(), "the page that first carried {o_id} stays");
+        assert!(
+            first_page.is_some(),
+            "the page that first carried {o_id} stays"
+        );
     }
     assert_eq!(count(&store, "PRAGMA auto_vacuum"), 2, "incremental");
-    assert_eq!(count(&store, "PRAGMA freelist_count"), 0, "the freed pages are given back");
+    assert_eq!(
+        count(&store, "PRAGMA freelist_count"),
+        0,
+        "the freed pages are given back"
+    );
     assert!(store.check_integrity().is_sound());
 }
 
@@ -639,7 +670,13 @@ fn schema_5_file(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
             "INSERT INTO order_versions (id, o_id, sha256, ts, canonical_json, first_page_id,
                                          first_run_id, first_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, '2024-01-01T00:00:00.000Z')",
-            rusqlite::params![index as i64 + 1, print.o_id, print.sha256, print.ts, canonical],
+            rusqlite::params![
+                index as i64 + 1,
+                print.o_id,
+                print.sha256,
+                print.ts,
+                canonical
+            ],
         )
         .unwrap();
         conn.execute(
@@ -669,13 +706,19 @@ fn a_schema_5_staging_file_migrates_in_place_keeping_every_page_and_version_read
     seen.sort();
     assert_eq!(seen, canonicals);
     assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM pages WHERE typeof(body) = 'blob'"),
+        count(
+            &store,
+            "SELECT COUNT(*) FROM pages WHERE typeof(body) = 'blob'"
+        ),
         3
     );
     assert_eq!(count(&store, "PRAGMA auto_vacuum"), 2);
     assert!(store.check_integrity().is_sound());
     // The re-read copies stored before 0006 are not pinned; the first page is.
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages WHERE pinned = 1"), 1);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM pages WHERE pinned = 1"),
+        1
+    );
     let pruned = crate::staging::prune(&mut store, std::time::Duration::from_secs(86400)).unwrap();
     assert_eq!(pruned.pages_dropped, 2);
     assert_eq!(store.order_history("2").unwrap().len(), 1);

@@ -43,7 +43,10 @@ async fn a_rerun_with_no_changes_adds_no_page_body_and_only_a_few_kib() {
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
     sync(&gateway, &db, &staging, &since).await;
-    let (pages, bytes) = (count(&staging, "SELECT COUNT(*) FROM pages"), used_bytes(&staging));
+    let (pages, bytes) = (
+        count(&staging, "SELECT COUNT(*) FROM pages"),
+        used_bytes(&staging),
+    );
     assert!(pages >= 16, "{pages}");
 
     // The whole range again: every page re-read, nothing changed.
@@ -82,13 +85,19 @@ async fn a_pruned_staging_file_still_audits_and_replays_every_mysql_row() {
             .success()
             .stdout(),
     );
-    assert!(pruned["sightings_dropped"].as_u64().unwrap() > 0, "{pruned}");
+    assert!(
+        pruned["sightings_dropped"].as_u64().unwrap() > 0,
+        "{pruned}"
+    );
     assert!(
         pruned["bytes_after"].as_u64().unwrap() <= pruned["bytes_before"].as_u64().unwrap(),
         "{pruned}"
     );
     assert_eq!(count(&staging, "SELECT COUNT(*) FROM page_sightings"), 0);
-    assert_eq!(count(&staging, "SELECT COUNT(*) FROM order_versions"), versions);
+    assert_eq!(
+        count(&staging, "SELECT COUNT(*) FROM order_versions"),
+        versions
+    );
     assert_eq!(count(&staging, "PRAGMA auto_vacuum"), 2, "incremental");
 
     let integrity = json_of(

@@ -258,8 +258,7 @@ impl YearProjection {
     }
 
     pub(super) fn prunable_bound_bytes(&self) -> f64 {
-        self.bytes.saturating_sub(self.kept_bytes) as f64 / self.days.max(1) as f64
-            * RETENTION_DAYS
+        self.bytes.saturating_sub(self.kept_bytes) as f64 / self.days.max(1) as f64 * RETENTION_DAYS
     }
 }
 
@@ -331,8 +330,7 @@ pub(super) async fn size_figures(
         // The overlap: the last orders of the shop, read again by incremental runs.
         let overlap = OVERLAP_ORDERS.min(shop.orders);
         let first = shop.orders - overlap;
-        let mut orders: Vec<Map<String, Value>> = (first / pages::PAGE_SIZE
-            ..shop.pages())
+        let mut orders: Vec<Map<String, Value>> = (first / pages::PAGE_SIZE..shop.pages())
             .flat_map(|page| shop.page_orders(page, Edition::Original))
             .skip(first % pages::PAGE_SIZE)
             .collect();
@@ -345,32 +343,31 @@ pub(super) async fn size_figures(
             }
         }
         let mut call = 0;
-        let mut read_overlap =
-            |store: &mut StagingStore, shift: usize| -> anyhow::Result<u64> {
-                let before = used_bytes(store)?;
-                let run = store.begin_run("bench", None)?;
-                let mut start = 0;
-                let mut page_index = 1;
-                while start < orders.len() {
-                    let end = if start == 0 && shift > 0 {
-                        shift
-                    } else {
-                        (start + pages::PAGE_SIZE).min(orders.len())
-                    };
-                    call += 1;
-                    let page = page_of(orders[start..end].to_vec(), call, None, page_index, now);
-                    store.stage_fingerprinted(run, &page)?;
-                    start = end;
-                    page_index += 1;
-                }
-                store.finish_run(
-                    run,
-                    RunStatus::Succeeded,
-                    &serde_json::json!({"summary": "x".repeat(RUN_SUMMARY_BYTES)}),
-                    None,
-                )?;
-                Ok(used_bytes(store)? - before)
-            };
+        let mut read_overlap = |store: &mut StagingStore, shift: usize| -> anyhow::Result<u64> {
+            let before = used_bytes(store)?;
+            let run = store.begin_run("bench", None)?;
+            let mut start = 0;
+            let mut page_index = 1;
+            while start < orders.len() {
+                let end = if start == 0 && shift > 0 {
+                    shift
+                } else {
+                    (start + pages::PAGE_SIZE).min(orders.len())
+                };
+                call += 1;
+                let page = page_of(orders[start..end].to_vec(), call, None, page_index, now);
+                store.stage_fingerprinted(run, &page)?;
+                start = end;
+                page_index += 1;
+            }
+            store.finish_run(
+                run,
+                RunStatus::Succeeded,
+                &serde_json::json!({"summary": "x".repeat(RUN_SUMMARY_BYTES)}),
+                None,
+            )?;
+            Ok(used_bytes(store)? - before)
+        };
         figures.busy_run_bytes = read_overlap(&mut store, 0)?;
         figures.no_change_shifted_bytes = read_overlap(&mut store, 7)?;
         figures.no_change_same_bytes = read_overlap(&mut store, 0)?;
@@ -417,9 +414,7 @@ fn simulate_days(path: &std::path::Path, days: usize) -> anyhow::Result<YearProj
     let mut rng = StdRng::seed_from_u64(14);
     let real_now = chrono::Utc::now();
     let start = NaiveDateTime::parse_from_str("2025-01-01 00:00:00", "%Y-%m-%d %H:%M:%S")?;
-    let utc_of = |t: NaiveDateTime| {
-        real_now - chrono::Duration::days(days as i64) + (t - start)
-    };
+    let utc_of = |t: NaiveDateTime| real_now - chrono::Duration::days(days as i64) + (t - start);
     let mut orders: Vec<SimOrder> = Vec::new();
     // (modified, index into `orders`), in time order; an entry is current when it is the
     // order's last modification.
@@ -440,9 +435,10 @@ fn simulate_days(path: &std::path::Path, days: usize) -> anyhow::Result<YearProj
         let arriving = owed.floor() as usize;
         owed -= arriving as f64;
         for k in 0..arriving {
-            let at = now - every + chrono::Duration::seconds(
-                (k as i64 * SIM_EVERY_MINUTES * 60) / arriving.max(1) as i64 + 1,
-            );
+            let at = now - every
+                + chrono::Duration::seconds(
+                    (k as i64 * SIM_EVERY_MINUTES * 60) / arriving.max(1) as i64 + 1,
+                );
             let recent = events.partition_point(|(t, _)| *t < now - chrono::Duration::days(1));
             let change = !orders.is_empty() && rng.random_bool(0.5) && recent < events.len();
             let index = if change {
@@ -459,7 +455,9 @@ fn simulate_days(path: &std::path::Path, days: usize) -> anyhow::Result<YearProj
             };
             events.push((at, index));
         }
-        let window_start = watermark.map_or(start, |w| w - chrono::Duration::minutes(SIM_OVERLAP_MINUTES));
+        let window_start = watermark.map_or(start, |w| {
+            w - chrono::Duration::minutes(SIM_OVERLAP_MINUTES)
+        });
         let cap = now - chrono::Duration::minutes(SIM_LAG_MINUTES);
         let windows = [
             Window::new(window_start, cap.max(window_start)),
