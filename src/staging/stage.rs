@@ -339,11 +339,14 @@ impl StagingStore {
     }
 }
 
+/// The current version id of each order, by `o_id`.
+type VersionIds = HashMap<String, i64>;
+
 /// The current versions of the fingerprinted orders of `page`, by `o_id`, read in one query.
 fn current_versions(
     conn: &Connection,
     prints: &[Option<(Fingerprint, String)>],
-) -> Result<(HashMap<String, CurrentVersion>, HashMap<String, i64>), StagingError> {
+) -> Result<(HashMap<String, CurrentVersion>, VersionIds), StagingError> {
     let ids: Vec<&str> = prints
         .iter()
         .flatten()

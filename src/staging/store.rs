@@ -292,7 +292,7 @@ impl StagingStore {
         each: impl FnOnce(&mut super::compression::JsonCodec) -> Result<T, StagingError>,
     ) -> Result<T, StagingError> {
         let mut slot = self.codec.borrow_mut();
-        let codec = super::stage::codec_of(&mut *slot, &self.conn)?;
+        let codec = super::stage::codec_of(&mut slot, &self.conn)?;
         each(codec)
     }
 
