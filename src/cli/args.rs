@@ -114,6 +114,15 @@ pub enum Command {
     /// (connection, privileges, table version) and staging (SQLite's quick_check). Exits 0 only
     /// when every part is ok; records no run
     Check(CheckArgs),
+    /// Drop re-read copies of pages older than the retention and shrink the staging file
+    ///
+    /// Keeps every order version and the page that first carried it (so `audit` still
+    /// explains every MySQL row and `replay` can rebuild it); drops the sightings of pages
+    /// read again, older than `--keep` (default: `[staging] keep_pages`, `JST_KEEP_PAGES`,
+    /// 90d). `run --every` prunes after each run. Example:
+    ///   jst-sync prune --keep 30d
+    #[command(verbatim_doc_comment)]
+    Prune(PruneArgs),
     /// Print a shell completion script: `jst-sync completions bash > /etc/bash_completion.d/jst-sync`
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `jst-sync man > /usr/local/share/man/man1/jst-sync.1`
@@ -138,6 +147,17 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct MigrateArgs {}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PruneArgs {
+    /// Retention: how long re-read copies are kept (`90d`, `2w`) [default: `[staging]
+    /// keep_pages`, JST_KEEP_PAGES, 90d].
+    #[arg(long)]
+    pub keep: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Args, Clone)]
 pub struct AuditArgs {

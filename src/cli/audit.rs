@@ -1,5 +1,6 @@
 //! `audit order <o_id>` and `audit raw <page_id>`: what staging knows about one order or one
-//! API page. Opens staging read-only, so it works while a sync or `run --every` holds the lock.
+//! API page (with the later reads of the same orders that were not stored again). Opens
+//! staging read-only, so it works while a sync or `run --every` holds the lock.
 
 use std::process::ExitCode;
 
@@ -99,6 +100,14 @@ fn print_version(version: &VersionRecord, changes: &[String]) {
                 .unwrap_or_default()
         );
     }
+    if let Some(last) = version.seen_again.last() {
+        println!(
+            "  seen again {} time(s) without being stored again, last {} by run {}",
+            version.seen_again.len(),
+            last.received_at,
+            last.run_id
+        );
+    }
     if !changes.is_empty() {
         println!("  changes from the previous version:");
         for change in changes {
@@ -134,6 +143,12 @@ fn audit_raw(store: &StagingStore, page_id: i64, as_json: bool) -> anyhow::Resul
     println!("parameters (sign is never stored):");
     for (key, value) in &page.params {
         println!("  {key} = {value}");
+    }
+    for seen in &page.seen_again {
+        println!(
+            "seen again {} by run {} (same orders; not stored again, body sha256 {})",
+            seen.received_at, seen.run_id, seen.body_sha256
+        );
     }
     println!("body:");
     println!("{}", page.body);

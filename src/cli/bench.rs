@@ -129,6 +129,10 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let (_stop_sender, stop) = tokio::sync::watch::channel(false);
     let mut rows: Vec<Row> = Vec::new();
     let mut all_met = true;
+    // Staging size (issue 14), each figure on a fresh staging file, printed first.
+    let size = staging::size_figures(dir.path(), shop).await?;
+    all_met &= size.met();
+    print!("{}", staging::size_report(&size));
 
     // 1. Staging: every order new.
     sampler.reset();

@@ -15,6 +15,7 @@ mod fake_gateway;
 mod logging;
 mod migrate;
 mod observe;
+mod prune;
 mod replay;
 mod run;
 mod schedule;
@@ -58,6 +59,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::migrate(&cli.global, args).await,
         Command::Config(args) => config_command::config(&cli.global, args),
         Command::Check(args) => check::check(&cli.global, args).await,
+        Command::Prune(args) => prune::prune(&cli.global, args),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -227,6 +227,8 @@ async fn merchant_loop(mut m: MerchantLoop) -> (u64, bool) {
                 true
             }
         };
+        // Re-read copies older than `[staging] keep_pages` go; the file shrinks.
+        super::prune::after_run(&m.config).await;
         drop(slot);
         // `--since` and `--until` are for the first run; later runs continue from the watermark.
         m.pull.since = None;

@@ -143,6 +143,9 @@ impl Config {
         if let Some(v) = get("JST_STAGING") {
             self.staging = PathBuf::from(v);
         }
+        if let Some(v) = get("JST_KEEP_PAGES") {
+            self.keep_pages = parse_duration(&v).context("JST_KEEP_PAGES")?;
+        }
         if let Some(v) = get("JST_STRATEGY") {
             self.sync.strategy = v
                 .parse()

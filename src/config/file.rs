@@ -14,7 +14,8 @@ use crate::source::SignMethod;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
-    staging: Option<PathBuf>,
+    /// `staging = "path"`, or a `[staging]` table (`path`, `keep_pages`).
+    staging: Option<FileStaging>,
     /// The routes read: `["qimen"]` (default), `["openapi"]` or both.
     sources: Option<Vec<String>>,
     qimen: Option<FileQimen>,
@@ -26,6 +27,17 @@ pub(super) struct FileConfig {
     alerts: Option<FileAlerts>,
     metrics_file: Option<PathBuf>,
     merchant: Option<Vec<MerchantSettings>>,
+}
+
+/// `staging = "path"` or `[staging] path = "…", keep_pages = "90d"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum FileStaging {
+    Path(PathBuf),
+    Table {
+        path: Option<PathBuf>,
+        keep_pages: Option<String>,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,8 +110,17 @@ pub(super) struct FileSync {
 
 impl Config {
     pub(super) fn apply_file(&mut self, file: FileConfig) -> anyhow::Result<()> {
-        if let Some(staging) = file.staging {
-            self.staging = staging;
+        match file.staging {
+            Some(FileStaging::Path(path)) => self.staging = path,
+            Some(FileStaging::Table { path, keep_pages }) => {
+                if let Some(path) = path {
+                    self.staging = path;
+                }
+                if let Some(keep) = keep_pages {
+                    self.keep_pages = parse_duration(&keep).context("staging.keep_pages")?;
+                }
+            }
+            None => {}
         }
         if let Some(merchants) = file.merchant {
             self.merchants = merchants;

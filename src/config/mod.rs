@@ -267,6 +267,9 @@ pub struct Config {
     pub mysql_url: Option<Secret>,
     pub mysql: MysqlSettings,
     pub staging: PathBuf,
+    /// How long re-read copies of pages (sightings) are kept: `[staging] keep_pages`,
+    /// `JST_KEEP_PAGES` (default 90 days); see `jst-sync prune`.
+    pub keep_pages: Duration,
     pub sync: SyncSettings,
     pub run: RunSettings,
     /// The `[mapping]` table of the TOML file, handed to the transform as is.
@@ -329,6 +332,7 @@ impl Default for Config {
             mysql_url: None,
             mysql: MysqlSettings::default(),
             staging: PathBuf::from("jst-sync.sqlite"),
+            keep_pages: Duration::from_secs(90 * 86400),
             sync: SyncSettings {
                 strategy: Strategy::Window,
                 overlap: Duration::from_secs(10 * 60),

@@ -255,3 +255,18 @@ fn run_settings_come_from_the_run_table_and_the_environment_wins() {
     let refused = load(None, &[("JST_LISTEN", "9187")]).unwrap_err();
     assert!(format!("{refused:#}").contains("host:port"), "{refused:#}");
 }
+
+#[test]
+fn keep_pages_comes_from_the_staging_table_or_the_environment_and_defaults_to_90_days() {
+    assert_eq!(
+        load(None, &[]).unwrap().keep_pages,
+        Duration::from_secs(90 * 86400)
+    );
+    let file = "[staging]\npath = \"b.sqlite\"\nkeep_pages = \"30d\"\n";
+    let config = load(Some(file), &[]).unwrap();
+    assert_eq!(config.keep_pages, Duration::from_secs(30 * 86400));
+    assert_eq!(config.staging, PathBuf::from("b.sqlite"));
+    let config = load(Some(file), &[("JST_KEEP_PAGES", "7d")]).unwrap();
+    assert_eq!(config.keep_pages, Duration::from_secs(7 * 86400));
+    assert!(load(None, &[("JST_KEEP_PAGES", "soon")]).is_err());
+}

@@ -38,6 +38,27 @@ pub struct VersionRecord {
     pub outbox: Vec<OutboxRecord>,
     /// The order as staged (canonical JSON).
     pub order: Value,
+    /// Later reads of this version that were not stored again (re-read pages), oldest first:
+    /// those of its first page read again with the same orders, and those of pages carrying
+    /// only versions staged already. Pruned after the retention (`[staging] keep_pages`).
+    pub seen_again: Vec<Sighting>,
+}
+
+/// A page read again and not stored again: with the same orders as a stored page, or
+/// carrying only versions staged already. Its body is not kept; its SHA-256 is.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Sighting {
+    pub id: i64,
+    pub run_id: i64,
+    pub received_at: String,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub page_index: i64,
+    pub order_count: i64,
+    pub body_sha256: String,
+    /// The stored page with the same orders; `None`: no page has these orders, but each
+    /// of its versions is stored (with the page that first carried it).
+    pub same_orders_as_page: Option<i64>,
 }
 
 /// A stored API page.
@@ -54,6 +75,9 @@ pub struct PageRecord {
     pub received_at: String,
     pub order_count: i64,
     pub body: String,
+    /// The same orders read again later and not stored again (the body shown is this first
+    /// copy's), oldest first.
+    pub seen_again: Vec<Sighting>,
 }
 
 /// Which current versions `replay` re-enqueues.
@@ -121,6 +145,7 @@ impl StagingStore {
             path: path.to_owned(),
             _lock: None,
             fields: super::field_catalog::FieldObserver::default(),
+            codec: Default::default(),
         })
     }
 
@@ -142,11 +167,13 @@ impl StagingStore {
                   LEFT JOIN pages p ON p.id = v.first_page_id
              WHERE v.o_id = ?1 ORDER BY v.id",
         )?;
-        let mut versions = statement
-            .query_map([o_id], |row| {
+        let mut versions = Vec::new();
+        let mut rows = statement.query([o_id])?;
+        while let Some(row) = rows.next()? {
+            let json = self.canonical_at(row, 8)?;
+            versions.push({
                 let id: i64 = row.get(0)?;
-                let json: String = row.get(8)?;
-                Ok(VersionRecord {
+                VersionRecord {
                     id,
                     sha256: row.get(1)?,
                     ts: row.get(2)?,
@@ -159,9 +186,11 @@ impl StagingStore {
                     current: current == Some(id),
                     outbox: Vec::new(),
                     order: serde_json::from_str(&json).unwrap_or(Value::String(json)),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+                    seen_again: Vec::new(),
+                }
+            });
+        }
+        drop(rows);
         let mut outbox = conn
             .prepare("SELECT id, state, run_id, enqueued_at, done_at FROM outbox WHERE version_id = ?1 ORDER BY id")?;
         for version in &mut versions {
@@ -177,11 +206,97 @@ impl StagingStore {
                 })?
                 .collect::<Result<_, _>>()?;
         }
+        if self.has_sightings() {
+            for version in &mut versions {
+                version.seen_again = self.sightings_of_version(version)?;
+            }
+        }
         Ok(versions)
     }
 
-    /// The stored page `page_id`, if there is one.
+    /// The sightings of stored page `page_id`, oldest first.
+    fn sightings_of_page(&self, page_id: i64) -> Result<Vec<Sighting>, StagingError> {
+        self.sightings("page_id = ?1", params![page_id], |_| true)
+    }
+
+    /// The sightings that carried `version`: of its first page, and those without a stored
+    /// page that list it.
+    fn sightings_of_version(&self, version: &VersionRecord) -> Result<Vec<Sighting>, StagingError> {
+        let id = version.id;
+        self.sightings(
+            "(page_id = ?1 OR (page_id IS NULL AND received_at >= ?2))",
+            params![version.first_page_id, version.first_seen_at],
+            |ids| ids.is_none_or(|ids| ids.contains(&id)),
+        )
+    }
+
+    fn sightings(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+        carries: impl Fn(Option<&[i64]>) -> bool,
+    ) -> Result<Vec<Sighting>, StagingError> {
+        let mut statement = self.connection().prepare(&format!(
+            "SELECT id, run_id, received_at, window_start, window_end, page_index, order_count,
+                    body_sha256, page_id, version_ids
+             FROM page_sightings WHERE {condition} ORDER BY id"
+        ))?;
+        let mut rows = statement.query(values)?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            let same: Option<i64> = row.get(8)?;
+            let listed = match same {
+                Some(_) => None,
+                None => Some(
+                    row.get_ref(9)?
+                        .as_blob_or_null()
+                        .map_err(rusqlite::Error::from)?
+                        .and_then(super::compression::unpack_ids)
+                        .unwrap_or_default(),
+                ),
+            };
+            if !carries(listed.as_deref()) {
+                continue;
+            }
+            found.push(Sighting {
+                id: row.get(0)?,
+                run_id: row.get(1)?,
+                received_at: row.get(2)?,
+                window_start: row.get(3)?,
+                window_end: row.get(4)?,
+                page_index: row.get(5)?,
+                order_count: row.get(6)?,
+                body_sha256: row.get(7)?,
+                same_orders_as_page: same,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Whether the file has the sightings table (a file opened read-only before migration
+    /// 0006 has not).
+    fn has_sightings(&self) -> bool {
+        self.connection()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'page_sightings'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .is_ok_and(|n| n == 1)
+    }
+
+    /// The stored page `page_id`, if there is one, with its later sightings.
     pub fn page(&self, page_id: i64) -> Result<Option<PageRecord>, StagingError> {
+        let mut page = self.stored_page(page_id)?;
+        if let Some(page) = page.as_mut()
+            && self.has_sightings()
+        {
+            page.seen_again = self.sightings_of_page(page.id)?;
+        }
+        Ok(page)
+    }
+
+    fn stored_page(&self, page_id: i64) -> Result<Option<PageRecord>, StagingError> {
         Ok(self
             .connection()
             .query_row(
@@ -201,7 +316,8 @@ impl StagingStore {
                         http_status: row.get(6)?,
                         received_at: row.get(7)?,
                         order_count: row.get(8)?,
-                        body: row.get(9)?,
+                        body: super::compression::stored_body(row.get_ref(9)?)?,
+                        seen_again: Vec::new(),
                     })
                 },
             )
@@ -261,7 +377,7 @@ impl StagingStore {
             each(CurrentRecord {
                 o_id: row.get(0)?,
                 ts: row.get(1)?,
-                canonical_json: row.get(2)?,
+                canonical_json: self.canonical_at(row, 2)?,
                 outbox_state: row.get(3)?,
             });
         }

@@ -285,10 +285,14 @@ pub fn rebuild(conn: &Connection) -> Result<u64, StagingError> {
         let mut statement = tx.prepare(
             "SELECT o_id, first_run_id, first_seen_at, canonical_json FROM order_versions ORDER BY id",
         )?;
+        let mut codec = super::compression::JsonCodec::load(&tx)?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            let (o_id, run_id, seen_at, json): (String, i64, String, String) =
-                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+            let (o_id, run_id, seen_at): (String, i64, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?);
+            let Ok(json) = codec.text(row.get_ref(3)?) else {
+                continue;
+            };
             if let Ok(order) = serde_json::from_str::<Value>(&json) {
                 observer.observe(&tx, run_id, &order, &o_id, &seen_at)?;
                 count += 1;

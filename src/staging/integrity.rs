@@ -1,6 +1,6 @@
 //! Is the staging file still what jst-sync wrote? SQLite's `integrity_check`, then every stored
-//! page body and every order version re-hashed against the SHA-256 stored with it — for
-//! `jst-sync verify --integrity`. Also hashing the pages stored before hashes were kept (the
+//! page body and every order version decompressed and re-hashed against the SHA-256 stored
+//! with it — for `jst-sync verify --integrity`. Also hashing the pages stored before hashes were kept (the
 //! 0004 migration).
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -178,7 +178,12 @@ fn check_pages(conn: &Connection, ids: &[i64], report: &mut IntegrityReport) {
                 [id],
                 |r| {
                     let stored: Option<String> = r.get(1)?;
-                    Ok(mismatch(r.get_ref(0)?.as_bytes_or_null()?, stored))
+                    Ok(
+                        match super::compression::stored_bytes(r.get_ref(0)?, None) {
+                            Ok(body) => mismatch(Some(&body), stored),
+                            Err(error) => Some(format!("content cannot be read back: {error}")),
+                        },
+                    )
                 },
             )
             .unwrap_or_else(|error| Some(format!("body unreadable: {error}")));
@@ -196,6 +201,15 @@ fn check_pages(conn: &Connection, ids: &[i64], report: &mut IntegrityReport) {
 }
 
 fn check_versions(conn: &Connection, ids: &[i64], report: &mut IntegrityReport) {
+    let mut codec = match super::compression::JsonCodec::load(conn) {
+        Ok(codec) => codec,
+        Err(error) => {
+            report
+                .sqlite
+                .push(format!("cannot read the zstd dictionary: {error}"));
+            return;
+        }
+    };
     for &id in ids {
         report.versions_checked += 1;
         let meta = conn
@@ -225,7 +239,10 @@ fn check_versions(conn: &Connection, ids: &[i64], report: &mut IntegrityReport) 
                 [id],
                 |r| {
                     let stored: Option<String> = r.get(1)?;
-                    Ok(version_mismatch(r.get_ref(0)?.as_bytes_or_null()?, stored))
+                    Ok(match codec.bytes(r.get_ref(0)?) {
+                        Ok(json) => version_mismatch(Some(&json), stored),
+                        Err(error) => Some(format!("content cannot be read back: {error}")),
+                    })
                 },
             )
             .unwrap_or_else(|error| Some(format!("canonical JSON unreadable: {error}")));
@@ -274,9 +291,8 @@ pub(super) fn hash_unhashed_pages(conn: &Connection) -> Result<u64, StagingError
     let mut write = conn.prepare("UPDATE pages SET body_sha256 = ?2 WHERE id = ?1")?;
     for id in &ids {
         let sha256 = read.query_row([id], |r| {
-            Ok(hex::encode(Sha256::digest(
-                r.get_ref(0)?.as_bytes_or_null()?.unwrap_or_default(),
-            )))
+            let body = super::compression::stored_bytes(r.get_ref(0)?, None)?;
+            Ok(hex::encode(Sha256::digest(body)))
         })?;
         write.execute(params![id, sha256])?;
     }

@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway_state",
         include_str!("../../sql/sqlite/0005_gateway_state.sql"),
     ),
+    (
+        6,
+        "compact_staging",
+        include_str!("../../sql/sqlite/0006_compact_staging.sql"),
+    ),
 ];
 
 /// The part of a migration SQL cannot do, run after its SQL in the same transaction.
@@ -40,6 +45,16 @@ fn after_sql(version: i64, tx: &rusqlite::Transaction<'_>) -> Result<(), Staging
         let hashed = super::integrity::hash_unhashed_pages(tx)?;
         if hashed > 0 {
             tracing::info!(pages = hashed, "Stored page bodies hashed.");
+        }
+    }
+    if version == 6 {
+        let compacted = super::prune::compress_stored(tx)?;
+        if compacted.pages + compacted.versions > 0 {
+            tracing::info!(
+                pages = compacted.pages,
+                versions = compacted.versions,
+                "Stored page bodies and canonical JSON compressed."
+            );
         }
     }
     Ok(())
@@ -52,6 +67,18 @@ pub fn latest_version() -> i64 {
 
 /// Applies every migration not yet recorded, each in its own transaction.
 pub fn apply(conn: &mut Connection, path: &std::path::Path) -> Result<(), StagingError> {
+    apply_up_to(conn, path, latest_version())?;
+    super::prune::ensure_incremental_vacuum(conn, path)?;
+    Ok(())
+}
+
+/// Applies every migration up to `last` not yet recorded (`apply` with the newest; older
+/// values make files as earlier builds left them, for tests of the migrations).
+pub fn apply_up_to(
+    conn: &mut Connection,
+    path: &std::path::Path,
+    last: i64,
+) -> Result<(), StagingError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
@@ -75,7 +102,10 @@ pub fn apply(conn: &mut Connection, path: &std::path::Path) -> Result<(), Stagin
         let versions = statement.query_map([], |r| r.get(0))?;
         versions.collect::<Result<_, _>>()?
     };
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.0)) {
+    for (version, name, sql) in MIGRATIONS
+        .iter()
+        .filter(|m| !recorded.contains(&m.0) && m.0 <= last)
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         after_sql(*version, &tx)?;

@@ -80,7 +80,7 @@ impl StagingStore {
                 version_id: row.get(1)?,
                 o_id: row.get(2)?,
                 ts: row.get(3)?,
-                canonical_json: row.get(4)?,
+                canonical_json: self.canonical_at(row, 4)?,
             };
             bytes += entry.canonical_json.len();
             entries.push(entry);
@@ -161,14 +161,27 @@ impl StagingStore {
         stage: &str,
         reason: &str,
     ) -> Result<(), StagingError> {
+        // The staged JSON, read back as text (it is stored compressed).
+        let staged: Option<(String, i64, String)> = {
+            let mut statement = self.conn.prepare(
+                "SELECT o.o_id, o.version_id, v.canonical_json
+                 FROM outbox o JOIN order_versions v ON v.id = o.version_id WHERE o.id = ?1",
+            )?;
+            let mut rows = statement.query([outbox_id])?;
+            match rows.next()? {
+                Some(row) => Some((row.get(0)?, row.get(1)?, self.canonical_at(row, 2)?)),
+                None => None,
+            }
+        };
         let tx = self.conn.transaction()?;
         let at = now();
-        tx.execute(
-            "INSERT INTO quarantine (o_id, version_id, run_id, stage, reason, raw_json, quarantined_at)
-             SELECT o.o_id, o.version_id, ?2, ?3, ?4, v.canonical_json, ?5
-             FROM outbox o JOIN order_versions v ON v.id = o.version_id WHERE o.id = ?1",
-            params![outbox_id, run_id, stage, reason, at],
-        )?;
+        if let Some((o_id, version_id, json)) = staged {
+            tx.execute(
+                "INSERT INTO quarantine (o_id, version_id, run_id, stage, reason, raw_json, quarantined_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![o_id, version_id, run_id, stage, reason, json, at],
+            )?;
+        }
         tx.execute(
             "UPDATE outbox SET state = 'quarantined', done_at = ?2 WHERE id = ?1 AND state = 'pending'",
             params![outbox_id, at],

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::compression::{self, JsonCodec, OrderKey};
 use super::field_catalog::FieldNews;
 use super::fingerprinted_page::fingerprint_orders;
 use super::store::now;
@@ -78,40 +79,132 @@ impl StagingStore {
         prints: &[Option<(Fingerprint, String)>],
         kept: &[Option<&serde_json::Value>],
     ) -> Result<PageOutcome, StagingError> {
+        let staged = self.stage_orders_in_one_transaction(run_id, page, body_sha256, prints, kept);
+        if staged.is_err() {
+            // A dictionary made in the transaction that failed is not in the file.
+            *self.codec.get_mut() = None;
+        }
+        staged
+    }
+
+    fn stage_orders_in_one_transaction(
+        &mut self,
+        run_id: i64,
+        page: &FetchedPage,
+        body_sha256: &str,
+        prints: &[Option<(Fingerprint, String)>],
+        kept: &[Option<&serde_json::Value>],
+    ) -> Result<PageOutcome, StagingError> {
         let tx = self.conn.transaction()?;
-        let params_json = serde_json::to_string(
-            &page
-                .request_params
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect::<Vec<_>>(),
-        )
-        .expect("parameters serialise");
         let received_at = page
             .received_at
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        tx.prepare_cached(
-            "INSERT INTO pages (run_id, window_start, window_end, page_index, params_json,
-                                http_status, body, received_at, order_count, body_sha256)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            run_id,
-            page.window.map(|w| crate::beijing_time::format(w.start)),
-            page.window.map(|w| crate::beijing_time::format(w.end)),
-            page.page_index,
-            params_json,
-            page.http_status,
-            page.body,
-            received_at,
-            prints.len() as i64,
-            body_sha256,
-        ])?;
-        let page_id = tx.last_insert_rowid();
+        let window_start = page.window.map(|w| crate::beijing_time::format(w.start));
+        let window_end = page.window.map(|w| crate::beijing_time::format(w.end));
+        // The current versions of the page's orders, in one query.
+        let (mut currents, version_ids) = current_versions(&tx, prints)?;
+        // A page is known by the orders it carries (its envelope's request_id differs on
+        // every call): the same orders as a stored page, or only versions staged already,
+        // make it a sighting, not a stored copy.
+        let key = compression::orders_key(prints.iter().enumerate().map(|(index, print)| {
+            match print {
+                Some((fingerprint, _)) => OrderKey::Version {
+                    o_id: &fingerprint.o_id,
+                    sha256: &fingerprint.sha256,
+                },
+                None => OrderKey::Unprintable(
+                    kept.get(index)
+                        .copied()
+                        .flatten()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+            }
+        }));
+        let same: Option<i64> = tx
+            .prepare_cached("SELECT id FROM pages WHERE orders_sha256 = ?1 ORDER BY id LIMIT 1")?
+            .query_row([&key], |r| r.get(0))
+            .optional()?;
+        let all_known = !prints.is_empty()
+            && prints.iter().all(|print| {
+                print.as_ref().is_some_and(|(fingerprint, _)| {
+                    diff::classify(currents.get(&fingerprint.o_id), fingerprint)
+                        == Change::Unchanged
+                })
+            });
+        if same.is_some() || all_known {
+            let carried: Option<Vec<u8>> = same.is_none().then(|| {
+                let ids: Vec<i64> = prints
+                    .iter()
+                    .flatten()
+                    .filter_map(|(fingerprint, _)| version_ids.get(&fingerprint.o_id).copied())
+                    .collect();
+                compression::pack_ids(&ids)
+            });
+            tx.prepare_cached(
+                "INSERT INTO page_sightings (run_id, page_id, window_start, window_end, page_index,
+                                             received_at, order_count, body_sha256, version_ids)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                run_id,
+                same,
+                window_start,
+                window_end,
+                page.page_index,
+                received_at,
+                prints.len() as i64,
+                body_sha256,
+                carried,
+            ])?;
+        }
+        if same.is_none() && all_known {
+            tx.commit()?;
+            return Ok(PageOutcome {
+                orders: prints.len() as u64,
+                unchanged: prints.len() as u64,
+                ..PageOutcome::default()
+            });
+        }
+        let codec = codec_of(self.codec.get_mut(), &tx)?;
+        if !codec.has_dictionary() {
+            codec.create_dictionary(&tx, prints.iter().flatten().map(|(_, c)| c.as_str()))?;
+        }
+        let page_id = match same {
+            Some(page_id) => page_id,
+            None => {
+                let params_json = serde_json::to_string(
+                    &page
+                        .request_params
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("parameters serialise");
+                tx.prepare_cached(
+                    "INSERT INTO pages (run_id, window_start, window_end, page_index, params_json,
+                                        http_status, body, received_at, order_count, body_sha256,
+                                        orders_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    run_id,
+                    window_start,
+                    window_end,
+                    page.page_index,
+                    params_json,
+                    page.http_status,
+                    compression::compress_body(&page.body),
+                    received_at,
+                    prints.len() as i64,
+                    body_sha256,
+                    key,
+                ])?;
+                tx.last_insert_rowid()
+            }
+        };
         let mut outcome = PageOutcome::default();
         let seen_at = now();
-        // The current versions of the page's orders, in one query.
-        let mut currents = current_versions(&tx, prints)?;
         for (index, print) in prints.iter().enumerate() {
             outcome.orders += 1;
             let order = kept.get(index).copied().flatten();
@@ -157,6 +250,7 @@ impl StagingStore {
             };
             self.fields
                 .observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
+            let codec = codec_of(self.codec.get_mut(), &tx)?;
             let modified = fingerprint.modified.as_deref();
             // A new version returns its id at once; a version seen before (an order changed
             // back to an earlier content) is looked up.
@@ -173,7 +267,7 @@ impl StagingStore {
                         fingerprint.sha256,
                         fingerprint.ts,
                         modified,
-                        canonical,
+                        codec.compress(canonical),
                         page_id,
                         run_id,
                         seen_at
@@ -229,6 +323,12 @@ impl StagingStore {
             )?
             .execute(params![version_id, fingerprint.o_id, seen_at, run_id])?;
         }
+        // The page explains kept rows (versions it first carried, quarantined records): it
+        // stays whatever the retention.
+        if outcome.new + outcome.changed + outcome.quarantined > 0 {
+            tx.prepare_cached("UPDATE pages SET pinned = 1 WHERE id = ?1 AND pinned IS NULL")?
+                .execute([page_id])?;
+        }
         tx.commit()?;
         Ok(outcome)
     }
@@ -239,25 +339,29 @@ impl StagingStore {
     }
 }
 
+/// The current version id of each order, by `o_id`.
+type VersionIds = HashMap<String, i64>;
+
 /// The current versions of the fingerprinted orders of `page`, by `o_id`, read in one query.
 fn current_versions(
     conn: &Connection,
     prints: &[Option<(Fingerprint, String)>],
-) -> Result<HashMap<String, CurrentVersion>, StagingError> {
+) -> Result<(HashMap<String, CurrentVersion>, VersionIds), StagingError> {
     let ids: Vec<&str> = prints
         .iter()
         .flatten()
         .map(|(f, _)| f.o_id.as_str())
         .collect();
     let mut currents = HashMap::with_capacity(ids.len());
+    let mut version_ids = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
-        return Ok(currents);
+        return Ok((currents, version_ids));
     }
     // At most SQLite's 32,766 parameters per statement; a page holds far fewer orders.
     for chunk in ids.chunks(10_000) {
         let placeholders = vec!["?"; chunk.len()].join(",");
         let mut statement = conn.prepare_cached(&format!(
-            "SELECT o_id, sha256, ts, modified FROM current_orders WHERE o_id IN ({placeholders})"
+            "SELECT o_id, sha256, ts, modified, version_id FROM current_orders WHERE o_id IN ({placeholders})"
         ))?;
         let rows = statement.query_map(rusqlite::params_from_iter(chunk), |row| {
             Ok((
@@ -267,12 +371,26 @@ fn current_versions(
                     ts: row.get(2)?,
                     modified: row.get(3)?,
                 },
+                row.get::<_, i64>(4)?,
             ))
         })?;
         for row in rows {
-            let (o_id, current) = row?;
+            let (o_id, current, version_id) = row?;
+            version_ids.insert(o_id.clone(), version_id);
             currents.insert(o_id, current);
         }
     }
-    Ok(currents)
+    Ok((currents, version_ids))
+}
+
+/// The store's canonical-JSON codec, loaded on first use (and again while the file has no
+/// dictionary yet: another process may have made it).
+pub(super) fn codec_of<'a>(
+    slot: &'a mut Option<JsonCodec>,
+    conn: &Connection,
+) -> Result<&'a mut JsonCodec, StagingError> {
+    if slot.as_ref().is_none_or(|codec| !codec.has_dictionary()) {
+        *slot = Some(JsonCodec::load(conn)?);
+    }
+    Ok(slot.as_mut().expect("just loaded"))
 }

@@ -24,6 +24,8 @@ pub struct StagingStore {
     pub(super) _lock: Option<FileLock>,
     /// Keeps the field catalog while pages are staged.
     pub(super) fields: FieldObserver,
+    /// Compresses and reads canonical JSON (loaded on first use).
+    pub(super) codec: std::cell::RefCell<Option<super::compression::JsonCodec>>,
 }
 
 impl std::fmt::Debug for StagingStore {
@@ -138,6 +140,7 @@ impl StagingStore {
             path: path.to_owned(),
             _lock: Some(lock),
             fields: FieldObserver::default(),
+            codec: Default::default(),
         };
         store.mark_interrupted_runs().map_err(in_file)?;
         Ok(store)
@@ -267,11 +270,7 @@ impl StagingStore {
         let count = |sql: &str| -> Result<i64, StagingError> {
             Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
         };
-        let file_bytes = [self.path.clone(), wal_path(&self.path)]
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
+        let file_bytes = super::prune::file_bytes(&self.path);
         Ok(StoreCounts {
             pages: count("SELECT COUNT(*) FROM pages")?,
             order_versions: count("SELECT COUNT(*) FROM order_versions")?,
@@ -285,6 +284,39 @@ impl StagingStore {
     /// The connection, for read-only reports in this crate (audit, verify, schema).
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Calls `each` with the file's canonical-JSON codec (loaded on first use).
+    pub(super) fn with_codec<T>(
+        &self,
+        each: impl FnOnce(&mut super::compression::JsonCodec) -> Result<T, StagingError>,
+    ) -> Result<T, StagingError> {
+        let mut slot = self.codec.borrow_mut();
+        let codec = super::stage::codec_of(&mut slot, &self.conn)?;
+        each(codec)
+    }
+
+    /// Canonical JSON as stored in an `order_versions.canonical_json` value (a zstd frame, or
+    /// text), as staged: for crate code that reads versions with its own SQL.
+    pub(crate) fn decode_canonical(
+        &self,
+        value: rusqlite::types::ValueRef<'_>,
+    ) -> rusqlite::Result<String> {
+        self.with_codec(|codec| Ok(codec.text(value).map_err(rusqlite::Error::from)?))
+            .map_err(|error| match error {
+                StagingError::Sqlite(error) => error,
+                other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
+            })
+    }
+
+    /// Canonical JSON as stored in column `index` of `row` (a zstd frame, or text), as staged.
+    pub(super) fn canonical_at(
+        &self,
+        row: &rusqlite::Row<'_>,
+        index: usize,
+    ) -> Result<String, StagingError> {
+        let value = row.get_ref(index)?;
+        self.with_codec(|codec| Ok(codec.text(value).map_err(rusqlite::Error::from)?))
     }
 }
 

@@ -387,12 +387,31 @@ fn an_altered_page_body_or_order_version_is_named_with_its_run() {
     store
         .stage_page(other, &page(vec![order("2", "b", 1)]))
         .unwrap();
+    // Bodies and canonical JSON are stored compressed: the content is read back, altered as
+    // an editor would, and written back.
+    let body = store
+        .page(1)
+        .unwrap()
+        .unwrap()
+        .body
+        .replace("\"a\"", "\"A\"");
+    let canonical: String = store
+        .connection()
+        .query_row(
+            "SELECT canonical_json FROM order_versions WHERE o_id = '2'",
+            [],
+            |r| store.decode_canonical(r.get_ref(0)?),
+        )
+        .unwrap();
     store
         .connection()
-        .execute_batch(
-            "UPDATE pages SET body = replace(body, '\"a\"', '\"A\"') WHERE id = 1;
-             UPDATE order_versions SET canonical_json = replace(canonical_json, '\"b\"', '\"B\"')
-                 WHERE o_id = '2';",
+        .execute("UPDATE pages SET body = ?1 WHERE id = 1", [body])
+        .unwrap();
+    store
+        .connection()
+        .execute(
+            "UPDATE order_versions SET canonical_json = ?1 WHERE o_id = '2'",
+            [canonical.replace("\"b\"", "\"B\"")],
         )
         .unwrap();
     let report = store.check_integrity();
@@ -452,4 +471,275 @@ fn a_file_that_is_not_a_database_is_reported_damaged_at_open() {
         assert!(matches!(error, StagingError::Damaged { .. }), "{error}");
         assert!(error.to_string().contains("verify --integrity"), "{error}");
     }
+}
+
+/// `page` with another envelope `request_id`, as a second call returns the same orders.
+fn reread(orders: Vec<Value>, request_id: &str) -> FetchedPage {
+    let mut page = page(orders.clone());
+    page.body =
+        json!({"response": {"flag": "success", "request_id": request_id, "orders": orders}})
+            .to_string();
+    page
+}
+
+fn count(store: &StagingStore, sql: &str) -> i64 {
+    store.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn page_bodies_and_canonical_json_are_stored_as_zstd_frames_that_read_back_exactly() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let remark = "tab\t newline\n nul\u{0} backslash\\ emoji \u{1F600} ".repeat(20);
+    let staged = page(vec![order("1", &remark, 1), order("2", &remark, 2)]);
+    store.stage_page(run, &staged).unwrap();
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM pages WHERE typeof(body) = 'blob'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM order_versions WHERE typeof(canonical_json) = 'blob'"
+        ),
+        2
+    );
+    assert_eq!(store.page(1).unwrap().unwrap().body, staged.body);
+    let pending = store.pending_outbox(0, 10).unwrap();
+    assert_eq!(
+        pending[0].canonical_json,
+        crate::diff::canonical_json(&order("1", &remark, 1))
+    );
+    let stored_bytes = count(&store, "SELECT SUM(length(body)) FROM pages") as usize;
+    assert!(stored_bytes < staged.body.len() / 4, "{stored_bytes}");
+    assert!(store.check_integrity().is_sound());
+}
+
+#[test]
+fn a_page_read_again_with_the_same_orders_adds_no_page_body_and_is_recorded_as_seen_again() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let first = reread(vec![order("1", "a", 1), order("2", "b", 2)], "r1");
+    store.stage_page(run, &first).unwrap();
+    let later = store.begin_run("pull", None).unwrap();
+    let again = store
+        .stage_page(
+            later,
+            &reread(vec![order("1", "a", 1), order("2", "b", 2)], "r2"),
+        )
+        .unwrap();
+    assert_eq!((again.orders, again.unchanged), (2, 2));
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 1);
+    let page = store.page(1).unwrap().unwrap();
+    assert_eq!(
+        page.body, first.body,
+        "audit shows the first copy as received"
+    );
+    assert_eq!(page.seen_again.len(), 1);
+    assert_eq!(page.seen_again[0].run_id, later);
+    assert_eq!(page.seen_again[0].same_orders_as_page, Some(1));
+    let history = store.order_history("2").unwrap();
+    assert_eq!(history[0].seen_again.len(), 1);
+    assert!(store.check_integrity().is_sound());
+}
+
+#[test]
+fn a_page_read_again_across_other_page_boundaries_stores_no_body_when_every_version_is_known() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", "a", 1), order("2", "b", 2)]))
+        .unwrap();
+    store
+        .stage_page(run, &page(vec![order("3", "c", 3), order("4", "d", 4)]))
+        .unwrap();
+    let later = store.begin_run("pull", None).unwrap();
+    let shifted = store
+        .stage_page(later, &page(vec![order("2", "b", 2), order("3", "c", 3)]))
+        .unwrap();
+    assert_eq!(shifted.unchanged, 2);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 2);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM page_sightings WHERE page_id IS NULL"
+        ),
+        1
+    );
+    let history = store.order_history("3").unwrap();
+    assert_eq!(history[0].seen_again.len(), 1, "{history:?}");
+    assert_eq!(history[0].seen_again[0].run_id, later);
+    assert!(store.order_history("1").unwrap()[0].seen_again.is_empty());
+    // A page with one changed order among known ones is stored: it first carries a version.
+    store
+        .stage_page(later, &page(vec![order("2", "b", 2), order("3", "c2", 5)]))
+        .unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 3);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM pages WHERE pinned = 1"),
+        3
+    );
+}
+
+#[test]
+fn prune_drops_sightings_and_unpinned_copies_past_the_retention_and_keeps_every_version() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    let two_days_ago = |mut page: FetchedPage| {
+        page.received_at = Utc::now() - chrono::Duration::days(2);
+        page
+    };
+    store
+        .stage_page(
+            run,
+            &two_days_ago(page(vec![order("1", "a", 2), order("2", "b", 2)])),
+        )
+        .unwrap();
+    store
+        .stage_page(
+            run,
+            &two_days_ago(reread(
+                vec![order("1", "a", 2), order("2", "b", 2)],
+                "again",
+            )),
+        )
+        .unwrap();
+    // A stale read (an older ts) explains nothing kept: stored, but not pinned.
+    let stale = store
+        .stage_page(run, &two_days_ago(page(vec![order("1", "old", 1)])))
+        .unwrap();
+    assert_eq!(stale.stale, 1);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 2);
+
+    let days = |n: u64| std::time::Duration::from_secs(n * 86400);
+    let kept = crate::staging::prune(&mut store, days(3)).unwrap();
+    assert_eq!((kept.sightings_dropped, kept.pages_dropped), (0, 0));
+    let pruned = crate::staging::prune(&mut store, days(1)).unwrap();
+    assert_eq!((pruned.sightings_dropped, pruned.pages_dropped), (1, 1));
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM pages"), 1);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM order_versions"), 2);
+    for o_id in ["1", "2"] {
+        let history = store.order_history(o_id).unwrap();
+        let first_page = store.page(history[0].first_page_id).unwrap();
+        assert!(
+            first_page.is_some(),
+            "the page that first carried {o_id} stays"
+        );
+    }
+    assert_eq!(count(&store, "PRAGMA auto_vacuum"), 2, "incremental");
+    assert_eq!(
+        count(&store, "PRAGMA freelist_count"),
+        0,
+        "the freed pages are given back"
+    );
+    assert!(store.check_integrity().is_sound());
+}
+
+/// Makes a staging file as jst-sync left it at schema version 5 (before compression): pages
+/// and canonical JSON as text, every re-read stored again.
+fn schema_5_file(path: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    super::migrations::apply_up_to(&mut conn, path, 5).unwrap();
+    conn.execute(
+        "INSERT INTO runs (id, command, started_at, status) VALUES (1, 'sync', '2024-01-01T00:00:00.000Z', 'succeeded')",
+        [],
+    )
+    .unwrap();
+    let orders = [order("1", "a", 1), order("2", "b\t\u{0}\u{1F600}", 2)];
+    let bodies: Vec<String> = [&orders[..], &orders[..], &orders[..1]]
+        .iter()
+        .enumerate()
+        .map(|(i, o)| json!({"response": {"request_id": i, "orders": o}}).to_string())
+        .collect();
+    for (index, body) in bodies.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO pages (id, run_id, page_index, params_json, http_status, body, received_at,
+                                order_count, body_sha256)
+             VALUES (?1, 1, 1, '[]', 200, ?2, '2024-01-01T00:00:00.000Z', 2, ?3)",
+            rusqlite::params![index as i64 + 1, body, crate::diff::sha256_hex(body)],
+        )
+        .unwrap();
+    }
+    let mut canonicals = Vec::new();
+    for (index, order) in orders.iter().enumerate() {
+        let (print, canonical) = crate::diff::fingerprint(order).unwrap();
+        conn.execute(
+            "INSERT INTO order_versions (id, o_id, sha256, ts, canonical_json, first_page_id,
+                                         first_run_id, first_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, '2024-01-01T00:00:00.000Z')",
+            rusqlite::params![
+                index as i64 + 1,
+                print.o_id,
+                print.sha256,
+                print.ts,
+                canonical
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO current_orders (o_id, version_id, sha256, ts, last_seen_at, last_page_id)
+             VALUES (?1, ?2, ?3, ?4, '2024-01-01T00:00:00.000Z', 1)",
+            rusqlite::params![print.o_id, index as i64 + 1, print.sha256, print.ts],
+        )
+        .unwrap();
+        canonicals.push(canonical);
+    }
+    (bodies, canonicals)
+}
+
+#[test]
+fn a_schema_5_staging_file_migrates_in_place_keeping_every_page_and_version_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let (bodies, canonicals) = schema_5_file(&path);
+    let mut store = StagingStore::open_existing(&path).unwrap();
+    for (index, body) in bodies.iter().enumerate() {
+        assert_eq!(&store.page(index as i64 + 1).unwrap().unwrap().body, body);
+    }
+    let mut seen = Vec::new();
+    store
+        .for_each_current(|current| seen.push(current.canonical_json))
+        .unwrap();
+    seen.sort();
+    assert_eq!(seen, canonicals);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM pages WHERE typeof(body) = 'blob'"
+        ),
+        3
+    );
+    assert_eq!(count(&store, "PRAGMA auto_vacuum"), 2);
+    assert!(store.check_integrity().is_sound());
+    // The re-read copies stored before 0006 are not pinned; the first page is.
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM pages WHERE pinned = 1"),
+        1
+    );
+    let pruned = crate::staging::prune(&mut store, std::time::Duration::from_secs(86400)).unwrap();
+    assert_eq!(pruned.pages_dropped, 2);
+    assert_eq!(store.order_history("2").unwrap().len(), 1);
+    assert!(store.check_integrity().is_sound());
+}
+
+#[test]
+fn a_damaged_zstd_frame_is_named_by_the_integrity_check() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store
+        .stage_page(run, &page(vec![order("1", &"x".repeat(500), 1)]))
+        .unwrap();
+    store
+        .connection()
+        .execute_batch(
+            "UPDATE pages SET body = substr(body, 1, length(body) - 3) WHERE id = 1;
+             UPDATE order_versions SET canonical_json = x'28b52ffd00' WHERE id = 1;",
+        )
+        .unwrap();
+    let report = store.check_integrity();
+    assert_eq!(report.damaged_pages.len(), 1, "{report:?}");
+    assert_eq!(report.damaged_versions.len(), 1, "{report:?}");
 }

@@ -21,6 +21,7 @@ mod observing;
 mod packaging;
 mod partitions;
 mod poison;
+mod prune;
 mod real_gateway;
 mod repairing;
 mod restored_staging;

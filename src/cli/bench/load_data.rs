@@ -170,7 +170,7 @@ fn write_files(
                  WHERE o.run_id = ?1 AND o.id > ?2 ORDER BY o.id LIMIT 1000",
             )?;
             let rows = statement.query_map(params![run_id, after], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, store.decode_canonical(r.get_ref(2)?)?))
             })?;
             rows.collect::<Result<_, _>>()?
         };
