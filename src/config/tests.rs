@@ -172,3 +172,13 @@ fn durations_read_humantime_forms_and_refuse_what_does_not_fit() {
     let text = format!("{error:#}");
     assert!(text.starts_with("JST_OVERLAP: "), "{text}");
 }
+
+#[test]
+fn load_data_is_on_unless_the_file_or_the_environment_turns_it_off() {
+    assert!(load(None, &[]).unwrap().mysql.load_data());
+    let file = "[mysql]\nload_data = false\n";
+    assert!(!load(Some(file), &[]).unwrap().mysql.load_data());
+    let config = load(Some(file), &[("JST_MYSQL_LOAD_DATA", "true")]).unwrap();
+    assert!(config.mysql.load_data());
+    assert!(load(None, &[("JST_MYSQL_LOAD_DATA", "maybe")]).is_err());
+}
