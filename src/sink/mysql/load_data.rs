@@ -66,10 +66,11 @@ pub(crate) fn encode_child(
     file.end_row();
 }
 
-/// Server errors that mean "LOAD DATA LOCAL is not allowed here": MariaDB's and MySQL's
-/// `ER_NOT_ALLOWED_COMMAND` (`local_infile = 0`), MySQL 8's `ER_CLIENT_LOCAL_FILES_DISABLED`
-/// and `ER_LOAD_INFILE_CAPABILITY_DISABLED`.
-const REFUSAL_CODES: [u16; 3] = [1148, 3948, 3950];
+/// Server errors that mean "LOAD DATA LOCAL is not allowed here": `ER_NOT_ALLOWED_COMMAND`
+/// (older servers with `local_infile = 0`), MariaDB 10.5+'s
+/// `ER_LOAD_INFILE_CAPABILITY_DISABLED` (4166), MySQL 8's `ER_CLIENT_LOCAL_FILES_DISABLED`
+/// and `ER_LOAD_INFILE_CAPABILITY_DISABLED` (3950).
+const REFUSAL_CODES: [u16; 4] = [1148, 3948, 3950, 4166];
 
 /// Whether the server refused `LOAD DATA LOCAL INFILE` itself (not the rows).
 pub(crate) fn is_refusal(error: &MysqlError) -> bool {
@@ -390,7 +391,6 @@ impl LoadDataSwitch {
 
 #[cfg(test)]
 mod tests {
-    use futures_core::Stream as _;
 
     use super::*;
 
@@ -455,6 +455,7 @@ mod tests {
         };
         assert!(is_refusal(&server(1148)));
         assert!(is_refusal(&server(3948)));
+        assert!(is_refusal(&server(4166)));
         assert!(!is_refusal(&server(1062)));
     }
 }
