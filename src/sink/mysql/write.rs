@@ -241,67 +241,79 @@ impl MysqlSink {
             return Ok(0);
         }
         let synced_at = now_with_millis();
+        let synced_value = datetime_value(synced_at);
         // The locking read above holds the gaps of the ids MySQL lacks, so no other writer can
-        // add them before the commit: those orders are new and go in with LOAD DATA.
+        // add them before the commit: those orders are new and go in with LOAD DATA; the
+        // others are upserted, guarded by the versions just read.
         let (loaded, upserted): (Vec<(i64, &OrderRows)>, Vec<(i64, &OrderRows)>) = match new_orders
         {
             NewOrders::Load => winners.iter().partition(|(id, _)| !stored.contains_key(id)),
             NewOrders::Upsert => (Vec::new(), winners.clone()),
         };
         if !loaded.is_empty() {
-            self.load_new(tx, &loaded, synced_at, report).await?;
+            let mut file = LoadFile::default();
+            for (_, rows) in &loaded {
+                let p_month = self
+                    .order_date_position
+                    .map(|position| p_month(&rows.order[position]));
+                encode_order(rows, synced_at, p_month, &mut file);
+            }
+            let table = &self.config.tables.orders;
+            self.load(tx, table, &self.order_columns(), file, report)
+                .await?;
         }
-        self.upsert(tx, &upserted, &stored, &datetime_value(synced_at), report)
+        self.upsert_orders(tx, &upserted, &synced_value, report)
             .await?;
         report.orders_written = winners.len();
-        Ok(loaded.len())
-    }
 
-    /// Loads orders MySQL does not hold, with their items and payments, with one
-    /// `LOAD DATA LOCAL INFILE` per table.
-    async fn load_new(
-        &self,
-        tx: &mut Transaction<'_>,
-        orders: &[(i64, &OrderRows)],
-        synced_at: NaiveDateTime,
-        report: &mut WriteReport,
-    ) -> Result<(), AttemptError> {
+        // Child rows are replaced: the stored orders' are deleted (new orders have none: the
+        // locking read told which exist), then every winner's are inserted, loaded with
+        // LOAD DATA like new rows (a row left behind by a parent deleted outside jst-sync
+        // makes the load inexact, and the upserts overwrite it).
+        let existing_ids: Vec<i64> = winners
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| stored.contains_key(id))
+            .collect();
         let tables = &self.config.tables;
-        let mut file = LoadFile::default();
-        for (_, rows) in orders {
-            let p_month = self
-                .order_date_position
-                .map(|position| p_month(&rows.order[position]));
-            encode_order(rows, synced_at, p_month, &mut file);
-        }
-        self.load(tx, &tables.orders, &self.order_columns(), file, report)
-            .await?;
-        for (table, mapping, children) in [
-            (
-                &tables.items,
-                &self.mapping.items,
-                (|rows: &OrderRows| &rows.items) as fn(&OrderRows) -> &Vec<Vec<Cell>>,
-            ),
-            (&tables.pays, &self.mapping.pays, |rows: &OrderRows| {
-                &rows.pays
-            }),
+        for (table, mapping, is_items) in [
+            (&tables.items, &self.mapping.items, true),
+            (&tables.pays, &self.mapping.pays, false),
         ] {
-            let mut file = LoadFile::default();
-            for (_, rows) in orders {
-                for child in children(rows) {
-                    encode_child(child, rows, synced_at, &mut file);
+            let children: fn(&OrderRows) -> &Vec<Vec<Cell>> = match is_items {
+                true => |rows| &rows.items,
+                false => |rows| &rows.pays,
+            };
+            self.delete_children(tx, table, &existing_ids, report)
+                .await?;
+            let count = match new_orders {
+                NewOrders::Load => {
+                    let mut file = LoadFile::default();
+                    for (_, rows) in &winners {
+                        for child in children(rows) {
+                            encode_child(child, rows, synced_at, &mut file);
+                        }
+                    }
+                    let count = file.rows();
+                    let columns = columns_with(mapping, &CHILD_BOOKKEEPING_COLUMNS);
+                    self.load(tx, table, &columns, file, report).await?;
+                    count
                 }
-            }
-            let count = file.rows();
-            let columns = columns_with(mapping, &CHILD_BOOKKEEPING_COLUMNS);
-            self.load(tx, table, &columns, file, report).await?;
-            if table == &tables.items {
+                NewOrders::Upsert => {
+                    let rows = winners
+                        .iter()
+                        .flat_map(|(_, rows)| children(rows).iter().map(|row| (*rows, row)));
+                    self.upsert_children(tx, table, mapping, rows, &synced_value, report)
+                        .await?
+                }
+            };
+            if is_items {
                 report.item_rows += count;
             } else {
                 report.pay_rows += count;
             }
         }
-        Ok(())
+        Ok(loaded.len())
     }
 
     /// One `LOAD DATA LOCAL INFILE` of `file` into `table`, exact or an [`AttemptError`].
@@ -364,20 +376,18 @@ impl MysqlSink {
         columns
     }
 
-    /// Upserts `winners` (all orders, or the changed ones when the new were loaded) and
-    /// replaces the children of those MySQL holds.
-    async fn upsert(
+    /// Upserts the order rows of `winners` (all orders, or the changed ones when the new were
+    /// loaded), after moving those whose month changed with partitions.
+    async fn upsert_orders(
         &self,
         tx: &mut Transaction<'_>,
         winners: &[(i64, &OrderRows)],
-        stored: &BTreeMap<i64, VersionStamp>,
         synced_at: &Value,
         report: &mut WriteReport,
     ) -> Result<(), SinkError> {
         if winners.is_empty() {
             return Ok(());
         }
-        let tables = &self.config.tables;
         let order_rows: Vec<Vec<Value>> = winners
             .iter()
             .map(|(_, rows)| self.order_values(rows, synced_at))
@@ -390,46 +400,15 @@ impl MysqlSink {
         }
         let limits = self.limits(order_columns.len());
         for chunk in chunks(&order_rows, limits, |row| row_bytes(row)) {
-            let sql = upsert_sql(&tables.orders, &order_columns, &order_key, chunk.len());
+            let sql = upsert_sql(
+                &self.config.tables.orders,
+                &order_columns,
+                &order_key,
+                chunk.len(),
+            );
             self.exec(tx, sql, chunk.concat()).await?;
             report.statements += 1;
         }
-
-        // Only orders already in MySQL can have child rows to replace: new orders skip the
-        // DELETEs (the locking read above told which exist).
-        let existing_ids: Vec<i64> = winners
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| stored.contains_key(id))
-            .collect();
-        let items = winners
-            .iter()
-            .flat_map(|(_, rows)| rows.items.iter().map(|row| (*rows, row)));
-        report.item_rows += self
-            .replace_children(
-                tx,
-                &tables.items,
-                &self.mapping.items,
-                &existing_ids,
-                items,
-                synced_at,
-                report,
-            )
-            .await?;
-        let pays = winners
-            .iter()
-            .flat_map(|(_, rows)| rows.pays.iter().map(|row| (*rows, row)));
-        report.pay_rows += self
-            .replace_children(
-                tx,
-                &tables.pays,
-                &self.mapping.pays,
-                &existing_ids,
-                pays,
-                synced_at,
-                report,
-            )
-            .await?;
         Ok(())
     }
 
@@ -488,18 +467,14 @@ impl MysqlSink {
         Ok(())
     }
 
-    /// Deletes the child rows of `ids` and inserts `rows` instead; returns how many were inserted.
-    #[allow(clippy::too_many_arguments)]
-    async fn replace_children<'r>(
+    /// Deletes the child rows of the orders `ids` from `table`.
+    async fn delete_children(
         &self,
         tx: &mut Transaction<'_>,
         table: &str,
-        mapping: &TableMapping,
         ids: &[i64],
-        rows: impl Iterator<Item = (&'r OrderRows, &'r Vec<Cell>)>,
-        synced_at: &Value,
         report: &mut WriteReport,
-    ) -> Result<usize, SinkError> {
+    ) -> Result<(), SinkError> {
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let sql = format!(
                 "DELETE FROM `{table}` WHERE `{PARENT_ID_COLUMN}` IN {}",
@@ -509,6 +484,19 @@ impl MysqlSink {
                 .await?;
             report.statements += 1;
         }
+        Ok(())
+    }
+
+    /// Upserts child `rows` into `table`; returns how many.
+    async fn upsert_children<'r>(
+        &self,
+        tx: &mut Transaction<'_>,
+        table: &str,
+        mapping: &TableMapping,
+        rows: impl Iterator<Item = (&'r OrderRows, &'r Vec<Cell>)>,
+        synced_at: &Value,
+        report: &mut WriteReport,
+    ) -> Result<usize, SinkError> {
         let values: Vec<Vec<Value>> = rows
             .map(|(order, row)| {
                 let mut values: Vec<Value> = row.iter().map(cell_value).collect();

@@ -267,3 +267,36 @@ async fn partitioned_tables_load_new_orders_into_their_month() {
     loading.disconnect().await;
     upserting.disconnect().await;
 }
+
+#[tokio::test]
+async fn changed_orders_are_upserted_and_their_children_replaced_byte_exact_as_the_upserts_do() {
+    let (loaded_db, upserted_db) = (TestDb::create().await, TestDb::create().await);
+    let (loading, upserting) = (loaded_db.sink().await, upserting_sink(&upserted_db).await);
+    let first = hostile_batch();
+    let newer: Vec<OrderRows> = first
+        .iter()
+        .map(|rows| {
+            let mut rows = rows.clone();
+            rows.version.ts = Some(2);
+            rows.version.staging_version += 100;
+            rows.items.reverse();
+            rows.items.pop();
+            rows
+        })
+        .collect();
+    for batch in [&first, &newer] {
+        loading.write(batch).await.unwrap();
+        upserting.write(batch).await.unwrap();
+    }
+
+    let stats = loading.load_data_stats();
+    assert_eq!(
+        (stats.orders_loaded, stats.batches_upserted_instead),
+        (8, 0)
+    );
+    let dumped = dump_all(&loaded_db).await;
+    assert_eq!(dumped[1].len(), 8, "one item left per order");
+    assert_eq!(dumped, dump_all(&upserted_db).await);
+    loading.disconnect().await;
+    upserting.disconnect().await;
+}
