@@ -1,7 +1,8 @@
 //! Writing to MySQL: one transaction per batch that locks the stored versions, skips orders
 //! older than MySQL holds, loads the orders MySQL does not hold yet with `LOAD DATA LOCAL
 //! INFILE` (see `load_data.rs`), upserts the rest in multi-row statements and replaces their
-//! items and payments; and deleting orders a filter now skips.
+//! items and payments (deleted, then loaded as new rows); and deleting orders a filter now
+//! skips.
 
 use std::collections::BTreeMap;
 
@@ -60,7 +61,8 @@ impl MysqlSink {
     /// Writes a batch in one transaction: locks the stored versions, skips orders older than
     /// what MySQL holds (see [`VersionStamp::is_older_than`]), loads the orders it does not
     /// hold yet with `LOAD DATA LOCAL INFILE` (when `load_data` is on and the server allows
-    /// it), upserts the rest and replaces their items and payments. A batch whose load is not
+    /// it), upserts the rest and replaces their items and payments (the stored ones deleted,
+    /// every winner's loaded). A batch whose load is not
     /// exact is rolled back and written again with upserts only; a server that refuses
     /// `LOAD DATA LOCAL` is said so once (a warning) and upserted into from then on. A lock
     /// wait timeout or deadlock is retried up to [`CONTENDED_ATTEMPTS`] times; an order with a
