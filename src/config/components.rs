@@ -58,6 +58,7 @@ impl Config {
                 pays: settings.pays_table.clone().unwrap_or(prefixed.pays),
             },
             partition_by_month: settings.partition_by_month,
+            load_data: settings.load_data(),
             ..MysqlConfig::new(self.require_mysql()?)
         })
     }

@@ -88,6 +88,7 @@ pub(super) struct FileMysql {
     items_table: Option<String>,
     pays_table: Option<String>,
     partition_by_month: Option<bool>,
+    load_data: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +189,7 @@ impl Config {
             if let Some(v) = m.partition_by_month {
                 t.partition_by_month = v;
             }
+            t.load_data = m.load_data.or(t.load_data);
         }
         if let Some(y) = file.sync {
             if let Some(v) = y.strategy {

@@ -255,6 +255,16 @@ pub struct MysqlSettings {
     pub pays_table: Option<String>,
     /// Monthly partitions of the order table (decided when the table is created).
     pub partition_by_month: bool,
+    /// `load_data`: new orders go in with `LOAD DATA LOCAL INFILE` (unset: on); see
+    /// [`MysqlSettings::load_data`].
+    pub load_data: Option<bool>,
+}
+
+impl MysqlSettings {
+    /// Whether new orders go in with `LOAD DATA LOCAL INFILE` (the default) or with upserts.
+    pub fn load_data(&self) -> bool {
+        self.load_data.unwrap_or(true)
+    }
 }
 
 /// The whole, layered configuration.

@@ -270,3 +270,13 @@ fn keep_pages_comes_from_the_staging_table_or_the_environment_and_defaults_to_90
     assert_eq!(config.keep_pages, Duration::from_secs(7 * 86400));
     assert!(load(None, &[("JST_KEEP_PAGES", "soon")]).is_err());
 }
+
+#[test]
+fn load_data_is_on_unless_the_file_or_the_environment_turns_it_off() {
+    assert!(load(None, &[]).unwrap().mysql.load_data());
+    let file = "[mysql]\nload_data = false\n";
+    assert!(!load(Some(file), &[]).unwrap().mysql.load_data());
+    let config = load(Some(file), &[("JST_MYSQL_LOAD_DATA", "true")]).unwrap();
+    assert!(config.mysql.load_data());
+    assert!(load(None, &[("JST_MYSQL_LOAD_DATA", "maybe")]).is_err());
+}

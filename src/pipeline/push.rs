@@ -46,6 +46,8 @@ pub struct PushReport {
     pub freshness: Freshness,
     /// Whether the push followed the pull, writing while later windows were still read.
     pub streamed: bool,
+    /// How new orders went in: `LOAD DATA LOCAL INFILE`, or upserts where the server refused.
+    pub load_data: Option<crate::sink::mysql::LoadDataStats>,
     /// What a dry run would do to each table (only for dry runs).
     pub dry_run: Option<DryRunReport>,
 }
@@ -66,6 +68,14 @@ impl PushReport {
         self.pending_left = other.pending_left;
         self.duration_secs += other.duration_secs;
         self.freshness.absorb(&other.freshness);
+        match (&mut self.load_data, other.load_data) {
+            (Some(mine), Some(theirs)) => {
+                mine.orders_loaded += theirs.orders_loaded;
+                mine.batches_upserted_instead += theirs.batches_upserted_instead;
+                mine.refused_by_server = theirs.refused_by_server.or(mine.refused_by_server.take());
+            }
+            (mine, theirs) => *mine = theirs.or(mine.take()),
+        }
     }
 }
 
@@ -265,6 +275,7 @@ pub async fn follow(
         report.pending_left = left;
     }
     report.duration_secs = started.elapsed().as_secs_f64();
+    report.load_data = Some(sink.load_data_stats());
     (report, result)
 }
 
@@ -334,6 +345,9 @@ async fn drain_reporting(
         report.pending_left = left;
     }
     report.duration_secs = started.elapsed().as_secs_f64();
+    if let Target::Write(sink) = target {
+        report.load_data = Some(sink.load_data_stats());
+    }
     (report, result)
 }
 

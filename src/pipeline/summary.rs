@@ -159,6 +159,16 @@ impl fmt::Display for RunSummary {
                     fresh.first_commit_secs.unwrap_or_default()
                 )?;
             }
+            if let Some(refusal) = push
+                .load_data
+                .as_ref()
+                .and_then(|l| l.refused_by_server.as_deref())
+            {
+                writeln!(
+                    f,
+                    "  load     the server refuses LOAD DATA LOCAL INFILE ({refusal}): new orders were upserted"
+                )?;
+            }
             if push.rejected_by_mysql > 0 {
                 writeln!(
                     f,

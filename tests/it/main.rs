@@ -15,6 +15,7 @@ mod failures;
 mod inspecting;
 mod least_privilege;
 mod live_shop;
+mod load_data;
 mod memory;
 mod mysql_errors;
 mod observing;

@@ -210,3 +210,68 @@ async fn orders_a_constraint_refuses_are_quarantined_with_mysqls_reason_and_the_
     assert_exact(&db, &truth).await;
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_order_among_new_orders_loaded_with_load_data_is_isolated_and_the_rest_land() {
+    let (gateway, since) = shop_gateway(fast_gateway(), 73, 120);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+    Jst::new(&["migrate"])
+        .against(&gateway, &db.url(), &staging)
+        .run()
+        .await
+        .success();
+    // A DBA's rule, before the first push: the refused orders are new, in LOAD DATA batches.
+    db.conn()
+        .await
+        .query_drop(
+            "ALTER TABLE order_list_query ADD CONSTRAINT no_poison CHECK (remark IS NULL OR remark NOT LIKE '%POISON%')",
+        )
+        .await
+        .unwrap();
+    let ids = gateway.shop().lock().unwrap().o_ids();
+    let refused = vec![ids[5].clone(), ids[90].clone()];
+    {
+        let shop = gateway.shop();
+        let mut shop = shop.lock().unwrap();
+        for o_id in &refused {
+            assert!(shop.set_field(o_id, "remark", json!("POISON")));
+        }
+    }
+
+    let ran = fast(Jst::new(&["sync", "--since", &since]))
+        .against(&gateway, &db.url(), &staging)
+        .env("JST_BATCH_ORDERS", "50")
+        .run()
+        .await;
+
+    assert_eq!(
+        ran.output.status.code(),
+        Some(SET_ASIDE),
+        "{}",
+        ran.stderr()
+    );
+    let push = last_push_report(&staging).await;
+    assert_eq!(push["rejected_by_mysql"], 2, "{push}");
+    assert_eq!(push["orders_pushed"], 118, "{push}");
+    assert_eq!(push["pending_left"], 0, "{push}");
+    let quarantined = quarantine_json(&staging).await;
+    let mut listed: Vec<&str> = quarantined
+        .iter()
+        .map(|q| q["o_id"].as_str().unwrap())
+        .collect();
+    listed.sort();
+    let mut expected: Vec<&str> = refused.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    for entry in &quarantined {
+        assert_eq!(entry["stage"], "push");
+        assert!(
+            entry["reason"].as_str().unwrap().contains("no_poison"),
+            "MySQL's own words: {entry}"
+        );
+    }
+    assert_exact(&db, &except(visible(&gateway), &refused)).await;
+    db.drop().await;
+}

@@ -1,9 +1,12 @@
-//! The server's ingest limit: the very rows the push wrote, as tab-separated files, loaded with
-//! `LOAD DATA LOCAL INFILE` into empty copies of the three tables (`CREATE TABLE … LIKE`).
+//! The server's ingest limit: the very rows the push wrote, as tab-separated files in the
+//! sink's own `LOAD DATA` format, loaded into empty copies of the three tables (`CREATE TABLE
+//! … LIKE`) twice: with server-side `LOAD DATA INFILE` (the server reads the file itself: the
+//! real limit) and with `LOAD DATA LOCAL INFILE` (the client sends it, as the push does).
 //!
-//! The files are written from the same `OrderRows` cells the sink binds (the staged versions of
-//! one run, transformed again with the same mapping) before the clock starts; only the three
-//! `LOAD DATA` statements are timed, each in its own autocommit transaction.
+//! The files are written from the same `OrderRows` cells the sink writes (the staged versions
+//! of one run, transformed again with the same mapping, with their fingerprints) before the
+//! clock starts; only the `LOAD DATA` statements are timed, each in its own autocommit
+//! transaction.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -11,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{Datelike, NaiveDateTime, Timelike};
 use mysql_async::prelude::Queryable;
 use mysql_async::{OptsBuilder, WhiteListFsHandler};
 use rusqlite::params;
@@ -20,9 +22,8 @@ use serde_json::Value;
 use crate::pipeline::SharedStaging;
 use crate::sink::mysql::TableNames;
 use crate::sink::mysql::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
-use crate::transform::{
-    Cell, Mapping, OrderRows, TableMapping, Transformed, VersionKey, transform,
-};
+use crate::sink::mysql::load_data::{LoadFile, encode_child, encode_order};
+use crate::transform::{Mapping, TableMapping, Transformed, VersionKey, transform};
 
 /// The same session settings as the sink's connections.
 const SESSION_INIT: [&str; 2] = [
@@ -30,7 +31,7 @@ const SESSION_INIT: [&str; 2] = [
     "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'",
 ];
 
-/// What the baseline loaded, and how long the server took.
+/// What one baseline loaded, and how long the server took.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadFigures {
     pub orders: u64,
@@ -46,23 +47,35 @@ impl LoadFigures {
     }
 }
 
-/// One table's copy and its file.
+/// Both baselines of the same files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Baselines {
+    /// `LOAD DATA INFILE`: the server reads the file from its own disk.
+    pub server_file: LoadFigures,
+    /// `LOAD DATA LOCAL INFILE`: the client streams the file.
+    pub local: LoadFigures,
+}
+
+/// One table's file and columns.
 struct LoadTarget {
-    table: String,
+    source: String,
     columns: Vec<String>,
     file: PathBuf,
 }
 
-/// Writes the rows of every outbox entry of `run_id` to files in `dir`, then loads them into
-/// `<table>_load` copies of `tables` and returns the server's time.
-pub async fn load_data_baseline(
+/// Writes the rows of every outbox entry of `run_id` to files in `dir` (made readable by the
+/// server, which runs as another user), then loads them into `<table>_infile` copies of
+/// `tables` with `LOAD DATA INFILE` and into `<table>_local` copies with `LOAD DATA LOCAL
+/// INFILE`, and returns the server's times. The MySQL server must be on this machine and the
+/// user must have the FILE privilege.
+pub async fn load_data_baselines(
     mysql_url: &str,
     tables: &TableNames,
     mapping: &Mapping,
     staging: &SharedStaging,
     run_id: i64,
     dir: &Path,
-) -> anyhow::Result<LoadFigures> {
+) -> anyhow::Result<Baselines> {
     let columns = |table: &TableMapping, bookkeeping: &[&str]| -> Vec<String> {
         table
             .column_names()
@@ -70,19 +83,21 @@ pub async fn load_data_baseline(
             .map(str::to_owned)
             .collect()
     };
+    let dir = dir.join("load-data");
+    std::fs::create_dir_all(&dir).context("creating the LOAD DATA directory")?;
     let targets = [
         LoadTarget {
-            table: format!("{}_load", tables.orders),
+            source: tables.orders.clone(),
             columns: columns(&mapping.order, &ORDER_BOOKKEEPING_COLUMNS),
             file: dir.join("orders.tsv"),
         },
         LoadTarget {
-            table: format!("{}_load", tables.items),
+            source: tables.items.clone(),
             columns: columns(&mapping.items, &CHILD_BOOKKEEPING_COLUMNS),
             file: dir.join("items.tsv"),
         },
         LoadTarget {
-            table: format!("{}_load", tables.pays),
+            source: tables.pays.clone(),
             columns: columns(&mapping.pays, &CHILD_BOOKKEEPING_COLUMNS),
             file: dir.join("pays.tsv"),
         },
@@ -93,6 +108,7 @@ pub async fn load_data_baseline(
         tokio::task::spawn_blocking(move || write_files(&staging, &mapping_owned, run_id, &files))
             .await
             .expect("the file writer does not panic")?;
+    readable_by_the_server(&dir, &targets)?;
 
     let opts = mysql_async::Opts::from_url(mysql_url).context("MySQL URL")?;
     let pool = mysql_async::Pool::new(
@@ -103,22 +119,38 @@ pub async fn load_data_baseline(
             ))),
     );
     let mut conn = pool.get_conn().await.context("connecting for LOAD DATA")?;
-    for (target, source) in targets
-        .iter()
-        .zip([&tables.orders, &tables.items, &tables.pays])
-    {
-        conn.query_drop(format!("DROP TABLE IF EXISTS `{}`", target.table))
+    let mut baselines = Baselines::default();
+    for (suffix, local, figures) in [
+        ("_infile", false, &mut baselines.server_file),
+        ("_local", true, &mut baselines.local),
+    ] {
+        *figures = load(&mut conn, &targets, suffix, local).await?;
+        figures.file_bytes = file_bytes;
+    }
+    drop(conn);
+    pool.disconnect().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(baselines)
+}
+
+/// Loads the files into fresh `<table><suffix>` copies; times only the `LOAD DATA`s.
+async fn load(
+    conn: &mut mysql_async::Conn,
+    targets: &[LoadTarget],
+    suffix: &str,
+    local: bool,
+) -> anyhow::Result<LoadFigures> {
+    for target in targets {
+        let copy = format!("{}{suffix}", target.source);
+        conn.query_drop(format!("DROP TABLE IF EXISTS `{copy}`"))
             .await?;
-        conn.query_drop(format!("CREATE TABLE `{}` LIKE `{source}`", target.table))
+        conn.query_drop(format!("CREATE TABLE `{copy}` LIKE `{}`", target.source))
             .await?;
     }
-    let mut figures = LoadFigures {
-        file_bytes,
-        ..LoadFigures::default()
-    };
     let started = Instant::now();
     let mut loaded = [0u64; 3];
     for (target, count) in targets.iter().zip(loaded.iter_mut()) {
+        let copy = format!("{}{suffix}", target.source);
         let columns = target
             .columns
             .iter()
@@ -127,23 +159,51 @@ pub async fn load_data_baseline(
             .join(", ");
         let path = target.file.to_str().context("temporary paths are UTF-8")?;
         conn.query_drop(format!(
-            "LOAD DATA LOCAL INFILE '{}' INTO TABLE `{}` CHARACTER SET utf8mb4
+            "LOAD DATA {}INFILE '{}' INTO TABLE `{copy}` CHARACTER SET utf8mb4
              FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({columns})",
+            if local { "LOCAL " } else { "" },
             path.replace('\\', "\\\\").replace('\'', "\\'"),
-            target.table
         ))
         .await
-        .with_context(|| format!("LOAD DATA into {}", target.table))?;
+        .with_context(|| {
+            format!(
+                "LOAD DATA {}INFILE into {copy}{}",
+                if local { "LOCAL " } else { "" },
+                if local {
+                    ""
+                } else {
+                    " (the server must run on this machine and the user needs the FILE privilege)"
+                }
+            )
+        })?;
         *count = conn.affected_rows();
     }
-    figures.elapsed = started.elapsed();
-    [figures.orders, figures.items, figures.pays] = loaded;
-    drop(conn);
-    pool.disconnect().await?;
-    for file in targets.iter().map(|t| &t.file) {
-        let _ = std::fs::remove_file(file);
+    let elapsed = started.elapsed();
+    for target in targets {
+        conn.query_drop(format!("DROP TABLE IF EXISTS `{}{suffix}`", target.source))
+            .await?;
     }
-    Ok(figures)
+    Ok(LoadFigures {
+        orders: loaded[0],
+        items: loaded[1],
+        pays: loaded[2],
+        elapsed,
+        file_bytes: 0,
+    })
+}
+
+/// The server runs as its own user: the files, their directory and the private temporary
+/// directory above it (0700) must be readable by others.
+fn readable_by_the_server(dir: &Path, targets: &[LoadTarget]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for path in dir.parent().into_iter().chain([dir]) {
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o005))?;
+    }
+    for target in targets {
+        std::fs::set_permissions(&target.file, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
 }
 
 /// Streams the run's staged versions through the transform into the three files, 1,000 at a
@@ -161,7 +221,7 @@ fn write_files(
         .context("creating the LOAD DATA files")?;
     let synced_at = crate::beijing_time::now();
     let mut after = 0i64;
-    let mut line = String::with_capacity(4096);
+    let mut files: Vec<LoadFile> = (0..3).map(|_| LoadFile::default()).collect();
     loop {
         let batch: Vec<(i64, Option<i64>, String)> = {
             let store = staging.lock().unwrap_or_else(|p| p.into_inner());
@@ -182,10 +242,22 @@ fn write_files(
                 ts,
                 staging_version: id,
             };
-            let Transformed::Rows(rows) = transform(&order, mapping, version)? else {
+            let Transformed::Rows(mut rows) = transform(&order, mapping, version)? else {
                 continue;
             };
-            write_rows(&rows, synced_at, &mut line, &mut writers)?;
+            // As the push does: the fingerprint of the staged JSON goes with the row.
+            rows.sha256 = Some(crate::diff::sha256_hex(&json));
+            encode_order(&rows, synced_at, None, &mut files[0]);
+            for item in &rows.items {
+                encode_child(item, &rows, synced_at, &mut files[1]);
+            }
+            for pay in &rows.pays {
+                encode_child(pay, &rows, synced_at, &mut files[2]);
+            }
+        }
+        for (file, writer) in files.iter_mut().zip(&mut writers) {
+            writer.write_all(file.as_bytes())?;
+            file.clear();
         }
     }
     let mut bytes = 0;
@@ -194,109 +266,4 @@ fn write_files(
         bytes += file.metadata()?.len();
     }
     Ok(bytes)
-}
-
-fn write_rows(
-    rows: &OrderRows,
-    synced_at: NaiveDateTime,
-    line: &mut String,
-    writers: &mut [BufWriter<File>],
-) -> std::io::Result<()> {
-    line.clear();
-    write_cells(&rows.order, line);
-    line.push('\t');
-    match rows.version.ts {
-        Some(ts) => line.push_str(&ts.to_string()),
-        None => line.push_str("\\N"),
-    }
-    line.push('\t');
-    line.push_str(&rows.version.staging_version.to_string());
-    line.push('\t');
-    write_datetime(synced_at, line);
-    line.push('\n');
-    writers[0].write_all(line.as_bytes())?;
-    for (children, writer) in [&rows.items, &rows.pays].into_iter().zip(&mut writers[1..]) {
-        for child in children {
-            line.clear();
-            write_cells(child, line);
-            line.push('\t');
-            line.push_str(&rows.version.staging_version.to_string());
-            line.push('\t');
-            write_datetime(synced_at, line);
-            line.push('\n');
-            writer.write_all(line.as_bytes())?;
-        }
-    }
-    Ok(())
-}
-
-/// The cells of one row, tab-separated, escaped for `ESCAPED BY '\\'`.
-fn write_cells(cells: &[Cell], line: &mut String) {
-    for (index, cell) in cells.iter().enumerate() {
-        if index > 0 {
-            line.push('\t');
-        }
-        match cell {
-            Cell::Null => line.push_str("\\N"),
-            Cell::Text(text) | Cell::Decimal(text) => escape(text, line),
-            Cell::Int(int) => line.push_str(&int.to_string()),
-            Cell::DateTime(time) => write_datetime(*time, line),
-            Cell::Bool(b) => line.push(if *b { '1' } else { '0' }),
-        }
-    }
-}
-
-fn escape(text: &str, line: &mut String) {
-    for c in text.chars() {
-        match c {
-            '\\' => line.push_str("\\\\"),
-            '\t' => line.push_str("\\t"),
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            '\0' => line.push_str("\\0"),
-            other => line.push(other),
-        }
-    }
-}
-
-fn write_datetime(time: NaiveDateTime, line: &mut String) {
-    use std::fmt::Write as _;
-    let _ = write!(
-        line,
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    );
-    let micros = time.nanosecond() / 1000;
-    if micros > 0 {
-        let _ = write!(line, ".{micros:06}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_are_written_as_load_data_reads_them() {
-        let time = crate::beijing_time::parse("2024-05-01 08:09:10").unwrap();
-        let cells = [
-            Cell::Null,
-            Cell::Text("a\tb\\c\nd".into()),
-            Cell::Int(-3),
-            Cell::Decimal("227.00".into()),
-            Cell::DateTime(time),
-            Cell::Bool(true),
-        ];
-        let mut line = String::new();
-        write_cells(&cells, &mut line);
-        assert_eq!(
-            line,
-            "\\N\ta\\tb\\\\c\\nd\t-3\t227.00\t2024-05-01 08:09:10\t1"
-        );
-    }
 }

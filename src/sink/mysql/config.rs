@@ -27,6 +27,10 @@ pub struct MysqlConfig {
     /// How long connecting may take before MySQL counts as unreachable.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
+    /// Orders MySQL does not hold yet go in with `LOAD DATA LOCAL INFILE` (streamed from
+    /// memory); off, or where the server refuses it, they are upserted like changed orders.
+    #[serde(default = "default_load_data")]
+    pub load_data: bool,
 }
 
 /// The names of the three tables (the DDL is templated on them).
@@ -64,6 +68,10 @@ fn default_connect_timeout_secs() -> u64 {
     10
 }
 
+fn default_load_data() -> bool {
+    true
+}
+
 impl MysqlConfig {
     /// A config with default tables and limits.
     pub fn new(url: Secret) -> Self {
@@ -73,6 +81,7 @@ impl MysqlConfig {
             partition_by_month: false,
             batch_rows: default_batch_rows(),
             connect_timeout_secs: default_connect_timeout_secs(),
+            load_data: default_load_data(),
         }
     }
 
@@ -132,6 +141,7 @@ impl fmt::Debug for MysqlConfig {
             .field("partition_by_month", &self.partition_by_month)
             .field("batch_rows", &self.batch_rows)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("load_data", &self.load_data)
             .finish()
     }
 }

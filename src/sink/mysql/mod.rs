@@ -2,8 +2,10 @@
 //!
 //! [`MysqlSink::write`] writes one batch per transaction: it locks the stored versions of the
 //! batch's orders, skips any order older than what MySQL holds (compared by `ts` first, then
-//! staging version), upserts the rest with multi-row `INSERT … ON DUPLICATE KEY UPDATE`, and
-//! replaces their items and payments. With `partition_by_month` the order table is
+//! staging version), loads the orders MySQL does not hold yet with `LOAD DATA LOCAL INFILE`
+//! streamed from memory (`load_data.rs`; upserts instead where the server refuses it), upserts
+//! the rest with multi-row `INSERT … ON DUPLICATE KEY UPDATE`, and replaces their items and
+//! payments. With `partition_by_month` the order table is
 //! partitioned by `p_month` (see `partitions.rs`). Errors say whether retrying later can help
 //! ([`SinkError::is_transient`]).
 
@@ -13,6 +15,7 @@ mod config;
 mod error;
 pub mod health;
 mod live_columns;
+pub(crate) mod load_data;
 mod migrations;
 mod partitions;
 pub mod reset;
@@ -38,6 +41,7 @@ pub use config::{MysqlConfig, TableNames};
 pub use error::SinkError;
 pub(crate) use error::reason_of as driver_reason;
 pub use health::MysqlHealth;
+pub use load_data::LoadDataStats;
 pub use partitions::PARTITION_COLUMN;
 pub use sink::MysqlSink;
 pub use snapshot::StoredOrder;

@@ -6,6 +6,7 @@ use tracing::{debug, warn};
 
 use super::config::MysqlConfig;
 use super::error::{Identity, Phase, SinkError, classify};
+use super::load_data::{InfileRegistry, LoadDataStats, LoadDataSwitch};
 use super::migrations::{self, MigrateFailure};
 use super::statements::{ChunkLimits, IDS_PER_STATEMENT, in_list};
 use super::write_report::RowCounts;
@@ -33,6 +34,10 @@ pub struct MysqlSink {
     pub(super) who: Identity,
     /// With `partition_by_month`: where `order_date` is in an order row (it gives `p_month`).
     pub(super) order_date_position: Option<usize>,
+    /// The in-memory files `LOAD DATA LOCAL INFILE` statements read (the pool's handler).
+    pub(super) infiles: InfileRegistry,
+    /// Whether new orders are loaded with `LOAD DATA`, and how that went.
+    pub(super) load_data: LoadDataSwitch,
 }
 
 impl MysqlSink {
@@ -76,11 +81,14 @@ impl MysqlSink {
         // multi-row statements again (one column definition sent back per placeholder). The
         // sink leaves no session state behind: every write commits or rolls back.
         let pool_opts = opts.pool_opts().clone().with_reset_connection(false);
+        // The handler serves only the files the sink registered for its own statements.
+        let infiles = InfileRegistry::default();
         let pool = Pool::new(
             OptsBuilder::from_opts(opts)
                 .init(SESSION_INIT.to_vec())
                 .stmt_cache_size(stmt_cache_size)
-                .pool_opts(pool_opts),
+                .pool_opts(pool_opts)
+                .local_infile_handler(config.load_data.then(|| infiles.clone())),
         );
         let sink = Self {
             pool,
@@ -88,6 +96,8 @@ impl MysqlSink {
             mapping,
             who,
             order_date_position,
+            infiles,
+            load_data: LoadDataSwitch::new(config.load_data),
         };
         match sink.probe().await {
             Ok(max_allowed_packet) => {
@@ -118,6 +128,13 @@ impl MysqlSink {
     /// `host:port` of the server, for messages.
     pub fn endpoint(&self) -> String {
         self.who.endpoint.clone()
+    }
+
+    /// Whether new orders are loaded with `LOAD DATA LOCAL INFILE` and how that went: the
+    /// setting, the server's refusal (then every order is upserted), orders loaded, batches
+    /// written with upserts instead.
+    pub fn load_data_stats(&self) -> LoadDataStats {
+        self.load_data.stats()
     }
 
     /// The server's `max_allowed_packet`, in bytes.

@@ -1,17 +1,20 @@
 //! Writing to MySQL: one transaction per batch that locks the stored versions, skips orders
-//! older than MySQL holds, upserts the rest in multi-row statements and replaces their items
-//! and payments; and deleting orders a filter now skips.
+//! older than MySQL holds, loads the orders MySQL does not hold yet with `LOAD DATA LOCAL
+//! INFILE` (see `load_data.rs`), upserts the rest in multi-row statements and replaces their
+//! items and payments (deleted, then loaded as new rows); and deleting orders a filter now
+//! skips.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDateTime, Timelike, Utc};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Transaction, TxOpts, Value};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::MysqlSink;
 use super::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
-use super::error::{Phase, SinkError};
+use super::error::{Phase, SinkError, reason_of};
+use super::load_data::{LoadFile, encode_child, encode_order, is_refusal, load_sql};
 use super::partitions::{PARTITION_COLUMN, p_month};
 use super::statements::{IDS_PER_STATEMENT, chunks, in_list, row_bytes, upsert_sql};
 use super::write_report::WriteReport;
@@ -26,21 +29,82 @@ pub(crate) const CONTENDED_ATTEMPTS: u32 = 3;
 /// and types, with room for the estimate's error.
 const PACKET_OVERHEAD: usize = 16 * 1024;
 
+/// How a batch's orders that MySQL does not hold yet are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NewOrders {
+    /// With `LOAD DATA LOCAL INFILE` (the changed ones still with upserts).
+    Load,
+    /// With the same multi-row upserts as changed orders.
+    Upsert,
+}
+
+/// Why one attempt at a batch failed.
+#[derive(Debug)]
+enum AttemptError {
+    Sink(SinkError),
+    /// The server refuses `LOAD DATA LOCAL INFILE`: the batch is written with upserts, and so
+    /// is every later one.
+    LoadRefused(String),
+    /// A `LOAD DATA` did not go in exactly (a row skipped for a duplicate key, a warning, the
+    /// rows refused): the batch is rolled back and written again with upserts, which either
+    /// succeed or say precisely which data MySQL refuses.
+    LoadInexact(String),
+}
+
+impl From<SinkError> for AttemptError {
+    fn from(error: SinkError) -> Self {
+        Self::Sink(error)
+    }
+}
+
 impl MysqlSink {
     /// Writes a batch in one transaction: locks the stored versions, skips orders older than
-    /// what MySQL holds (see [`VersionStamp::is_older_than`]), upserts the rest and replaces
-    /// their items and payments. A lock wait timeout or deadlock is retried up to
-    /// [`CONTENDED_ATTEMPTS`] times; an order with a row too big for `max_allowed_packet` is
-    /// refused before anything is sent ([`SinkError::PacketTooLarge`]).
+    /// what MySQL holds (see [`VersionStamp::is_older_than`]), loads the orders it does not
+    /// hold yet with `LOAD DATA LOCAL INFILE` (when `load_data` is on and the server allows
+    /// it), upserts the rest and replaces their items and payments (the stored ones deleted,
+    /// every winner's loaded). A batch whose load is not
+    /// exact is rolled back and written again with upserts only; a server that refuses
+    /// `LOAD DATA LOCAL` is said so once (a warning) and upserted into from then on. A lock
+    /// wait timeout or deadlock is retried up to [`CONTENDED_ATTEMPTS`] times; an order with a
+    /// row too big for `max_allowed_packet` is refused before anything is sent
+    /// ([`SinkError::PacketTooLarge`]).
     pub async fn write(&self, batch: &[OrderRows]) -> Result<WriteReport, SinkError> {
         if batch.is_empty() {
             return Ok(WriteReport::default());
         }
         let (newest, duplicates) = self.newest_per_order(batch)?;
         self.check_packet_sizes(&newest)?;
+        let mut new_orders = match self.load_data.usable() {
+            true => NewOrders::Load,
+            false => NewOrders::Upsert,
+        };
         let mut attempt = 1;
         loop {
-            match self.write_once(&newest, duplicates).await {
+            let result = match self.write_once(&newest, duplicates, new_orders).await {
+                Ok((report, loaded)) => {
+                    self.load_data.loaded(loaded);
+                    Ok(report)
+                }
+                Err(AttemptError::LoadRefused(reason)) => {
+                    if self.load_data.refuse(reason.clone()) {
+                        warn!(
+                            endpoint = %self.who.endpoint,
+                            %reason,
+                            "MySQL refuses LOAD DATA LOCAL INFILE (local_infile is off): new orders are written with multi-row upserts instead."
+                        );
+                    }
+                    new_orders = NewOrders::Upsert;
+                    continue;
+                }
+                Err(AttemptError::LoadInexact(reason)) => {
+                    debug!(%reason, "LOAD DATA was not exact: the batch is written with upserts instead.");
+                    self.load_data.upserted_instead();
+                    new_orders = NewOrders::Upsert;
+                    continue;
+                }
+                Err(AttemptError::Sink(error)) => Err(error),
+            };
+            match result {
                 Err(SinkError::Contended { reason, .. }) if attempt < CONTENDED_ATTEMPTS => {
                     debug!(attempt, %reason, "MySQL lock wait or deadlock: the batch is tried again.");
                     tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
@@ -61,12 +125,14 @@ impl MysqlSink {
         }
     }
 
-    /// One attempt at [`write`](Self::write): one transaction.
+    /// One attempt at [`write`](Self::write): one transaction. Returns what was written and
+    /// how many orders of it were loaded with `LOAD DATA`.
     async fn write_once(
         &self,
         newest: &BTreeMap<i64, &OrderRows>,
         duplicates: usize,
-    ) -> Result<WriteReport, SinkError> {
+        new_orders: NewOrders,
+    ) -> Result<(WriteReport, usize), AttemptError> {
         let mut conn = self.conn().await?;
         let mut tx = conn
             .start_transaction(TxOpts::default())
@@ -76,27 +142,32 @@ impl MysqlSink {
             stale_skipped: duplicates,
             ..WriteReport::default()
         };
-        let result = self.write_in(&mut tx, newest, &mut report).await;
-        match result {
-            Ok(()) => tx
-                .commit()
-                .await
-                .map_err(|e| self.classify(e, Phase::Write))?,
+        let result = self
+            .write_in(&mut tx, newest, new_orders, &mut report)
+            .await;
+        let loaded = match result {
+            Ok(loaded) => {
+                tx.commit()
+                    .await
+                    .map_err(|e| self.classify(e, Phase::Write))?;
+                loaded
+            }
             Err(error) => {
                 // Best effort: a lost connection rolls back on the server anyway.
                 let _ = tx.rollback().await;
                 return Err(error);
             }
-        }
+        };
         debug!(
             orders = report.orders_written,
             stale = report.stale_skipped,
             items = report.item_rows,
             pays = report.pay_rows,
             statements = report.statements,
+            loaded,
             "Batch written to MySQL."
         );
-        Ok(report)
+        Ok((report, loaded))
     }
 
     /// Refuses, before anything is sent, an order with a row that cannot fit one packet of
@@ -143,12 +214,15 @@ impl MysqlSink {
         values
     }
 
+    /// The batch's statements inside the transaction; returns how many orders were loaded
+    /// with `LOAD DATA`.
     async fn write_in(
         &self,
         tx: &mut Transaction<'_>,
         newest: &BTreeMap<i64, &OrderRows>,
+        new_orders: NewOrders,
         report: &mut WriteReport,
-    ) -> Result<(), SinkError> {
+    ) -> Result<usize, AttemptError> {
         let ids: Vec<i64> = newest.keys().copied().collect();
         let stored: BTreeMap<i64, VersionStamp> = self
             .versions_in(tx, &ids, " FOR UPDATE")
@@ -166,65 +240,177 @@ impl MysqlSink {
             .collect();
         report.stale_skipped += newest.len() - winners.len();
         if winners.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let synced_at = datetime_value(now_with_millis());
-        let tables = &self.config.tables;
-
-        let order_rows: Vec<Vec<Value>> = winners
-            .iter()
-            .map(|(_, rows)| self.order_values(rows, &synced_at))
-            .collect();
-        let mut order_columns = columns_with(&self.mapping.order, &ORDER_BOOKKEEPING_COLUMNS);
-        let mut order_key = vec![ORDER_ID_COLUMN];
-        if let Some(position) = self.order_date_position {
-            order_columns.push(PARTITION_COLUMN);
-            order_key.push(PARTITION_COLUMN);
-            self.delete_moved(tx, &winners, position, report).await?;
+        let synced_at = now_with_millis();
+        let synced_value = datetime_value(synced_at);
+        // The locking read above holds the gaps of the ids MySQL lacks, so no other writer can
+        // add them before the commit: those orders are new and go in with LOAD DATA; the
+        // others are upserted, guarded by the versions just read.
+        let (loaded, upserted): (Vec<(i64, &OrderRows)>, Vec<(i64, &OrderRows)>) = match new_orders
+        {
+            NewOrders::Load => winners.iter().partition(|(id, _)| !stored.contains_key(id)),
+            NewOrders::Upsert => (Vec::new(), winners.clone()),
+        };
+        if !loaded.is_empty() {
+            let mut file = LoadFile::default();
+            for (_, rows) in &loaded {
+                let p_month = self
+                    .order_date_position
+                    .map(|position| p_month(&rows.order[position]));
+                encode_order(rows, synced_at, p_month, &mut file);
+            }
+            let table = &self.config.tables.orders;
+            self.load(tx, table, &self.order_columns(), file, report)
+                .await?;
         }
-        let limits = self.limits(order_columns.len());
-        for chunk in chunks(&order_rows, limits, |row| row_bytes(row)) {
-            let sql = upsert_sql(&tables.orders, &order_columns, &order_key, chunk.len());
-            self.exec(tx, sql, chunk.concat()).await?;
-            report.statements += 1;
-        }
+        self.upsert_orders(tx, &upserted, &synced_value, report)
+            .await?;
         report.orders_written = winners.len();
 
-        // Only orders already in MySQL can have child rows to replace: new orders skip the
-        // DELETEs (the locking read above told which exist).
+        // Child rows are replaced: the stored orders' are deleted (new orders have none: the
+        // locking read told which exist), then every winner's are inserted, loaded with
+        // LOAD DATA like new rows (a row left behind by a parent deleted outside jst-sync
+        // makes the load inexact, and the upserts overwrite it).
         let existing_ids: Vec<i64> = winners
             .iter()
             .map(|(id, _)| *id)
             .filter(|id| stored.contains_key(id))
             .collect();
-        let items = winners
+        let tables = &self.config.tables;
+        for (table, mapping, is_items) in [
+            (&tables.items, &self.mapping.items, true),
+            (&tables.pays, &self.mapping.pays, false),
+        ] {
+            let children: fn(&OrderRows) -> &Vec<Vec<Cell>> = match is_items {
+                true => |rows| &rows.items,
+                false => |rows| &rows.pays,
+            };
+            self.delete_children(tx, table, &existing_ids, report)
+                .await?;
+            let count = match new_orders {
+                NewOrders::Load => {
+                    let mut file = LoadFile::default();
+                    for (_, rows) in &winners {
+                        for child in children(rows) {
+                            encode_child(child, rows, synced_at, &mut file);
+                        }
+                    }
+                    let count = file.rows();
+                    let columns = columns_with(mapping, &CHILD_BOOKKEEPING_COLUMNS);
+                    self.load(tx, table, &columns, file, report).await?;
+                    count
+                }
+                NewOrders::Upsert => {
+                    let rows = winners
+                        .iter()
+                        .flat_map(|(_, rows)| children(rows).iter().map(|row| (*rows, row)));
+                    self.upsert_children(tx, table, mapping, rows, &synced_value, report)
+                        .await?
+                }
+            };
+            if is_items {
+                report.item_rows += count;
+            } else {
+                report.pay_rows += count;
+            }
+        }
+        Ok(loaded.len())
+    }
+
+    /// One `LOAD DATA LOCAL INFILE` of `file` into `table`, exact or an [`AttemptError`].
+    async fn load(
+        &self,
+        tx: &mut Transaction<'_>,
+        table: &str,
+        columns: &[&str],
+        file: LoadFile,
+        report: &mut WriteReport,
+    ) -> Result<(), AttemptError> {
+        let expected = file.rows();
+        if expected == 0 {
+            return Ok(());
+        }
+        let registered = self
+            .infiles
+            .register(file.into_bytes(), self.infile_chunk_bytes());
+        let result = tx
+            .query_drop(load_sql(registered.name(), table, columns))
+            .await;
+        drop(registered);
+        match result {
+            Err(error) if is_refusal(&error) => Err(AttemptError::LoadRefused(
+                self.config.redact(&reason_of(&error)),
+            )),
+            Err(error) => match self.classify(error, Phase::Write) {
+                error if error.is_transient() => Err(AttemptError::Sink(error)),
+                error => Err(AttemptError::LoadInexact(format!("{table}: {error}"))),
+            },
+            Ok(()) => {
+                report.statements += 1;
+                let (affected, warnings) = (tx.affected_rows(), tx.get_warnings());
+                if affected == expected as u64 && warnings == 0 {
+                    Ok(())
+                } else {
+                    Err(AttemptError::LoadInexact(format!(
+                        "{table}: {affected} of {expected} rows went in, {warnings} warnings"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The bytes of one chunk of a `LOAD DATA` stream: well under `max_allowed_packet`.
+    fn infile_chunk_bytes(&self) -> usize {
+        match self.who.max_allowed_packet {
+            0 => 64 << 10,
+            max => (max / 2).clamp(16 << 10, 1 << 20),
+        }
+    }
+
+    /// The order table's columns as written: mapped, bookkeeping, and `p_month` with
+    /// partitions.
+    fn order_columns(&self) -> Vec<&str> {
+        let mut columns = columns_with(&self.mapping.order, &ORDER_BOOKKEEPING_COLUMNS);
+        if self.order_date_position.is_some() {
+            columns.push(PARTITION_COLUMN);
+        }
+        columns
+    }
+
+    /// Upserts the order rows of `winners` (all orders, or the changed ones when the new were
+    /// loaded), after moving those whose month changed with partitions.
+    async fn upsert_orders(
+        &self,
+        tx: &mut Transaction<'_>,
+        winners: &[(i64, &OrderRows)],
+        synced_at: &Value,
+        report: &mut WriteReport,
+    ) -> Result<(), SinkError> {
+        if winners.is_empty() {
+            return Ok(());
+        }
+        let order_rows: Vec<Vec<Value>> = winners
             .iter()
-            .flat_map(|(_, rows)| rows.items.iter().map(|row| (*rows, row)));
-        report.item_rows = self
-            .replace_children(
-                tx,
-                &tables.items,
-                &self.mapping.items,
-                &existing_ids,
-                items,
-                &synced_at,
-                report,
-            )
-            .await?;
-        let pays = winners
-            .iter()
-            .flat_map(|(_, rows)| rows.pays.iter().map(|row| (*rows, row)));
-        report.pay_rows = self
-            .replace_children(
-                tx,
-                &tables.pays,
-                &self.mapping.pays,
-                &existing_ids,
-                pays,
-                &synced_at,
-                report,
-            )
-            .await?;
+            .map(|(_, rows)| self.order_values(rows, synced_at))
+            .collect();
+        let order_columns = self.order_columns();
+        let mut order_key = vec![ORDER_ID_COLUMN];
+        if let Some(position) = self.order_date_position {
+            order_key.push(PARTITION_COLUMN);
+            self.delete_moved(tx, winners, position, report).await?;
+        }
+        let limits = self.limits(order_columns.len());
+        for chunk in chunks(&order_rows, limits, |row| row_bytes(row)) {
+            let sql = upsert_sql(
+                &self.config.tables.orders,
+                &order_columns,
+                &order_key,
+                chunk.len(),
+            );
+            self.exec(tx, sql, chunk.concat()).await?;
+            report.statements += 1;
+        }
         Ok(())
     }
 
@@ -283,18 +469,14 @@ impl MysqlSink {
         Ok(())
     }
 
-    /// Deletes the child rows of `ids` and inserts `rows` instead; returns how many were inserted.
-    #[allow(clippy::too_many_arguments)]
-    async fn replace_children<'r>(
+    /// Deletes the child rows of the orders `ids` from `table`.
+    async fn delete_children(
         &self,
         tx: &mut Transaction<'_>,
         table: &str,
-        mapping: &TableMapping,
         ids: &[i64],
-        rows: impl Iterator<Item = (&'r OrderRows, &'r Vec<Cell>)>,
-        synced_at: &Value,
         report: &mut WriteReport,
-    ) -> Result<usize, SinkError> {
+    ) -> Result<(), SinkError> {
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let sql = format!(
                 "DELETE FROM `{table}` WHERE `{PARENT_ID_COLUMN}` IN {}",
@@ -304,6 +486,19 @@ impl MysqlSink {
                 .await?;
             report.statements += 1;
         }
+        Ok(())
+    }
+
+    /// Upserts child `rows` into `table`; returns how many.
+    async fn upsert_children<'r>(
+        &self,
+        tx: &mut Transaction<'_>,
+        table: &str,
+        mapping: &TableMapping,
+        rows: impl Iterator<Item = (&'r OrderRows, &'r Vec<Cell>)>,
+        synced_at: &Value,
+        report: &mut WriteReport,
+    ) -> Result<usize, SinkError> {
         let values: Vec<Vec<Value>> = rows
             .map(|(order, row)| {
                 let mut values: Vec<Value> = row.iter().map(cell_value).collect();

@@ -3,6 +3,7 @@
 //! `mysql://root@127.0.0.1:3306/test`.
 
 mod errors;
+mod load_data;
 mod schema;
 mod writes;
 

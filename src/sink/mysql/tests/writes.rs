@@ -210,7 +210,11 @@ async fn an_older_version_is_skipped_and_mysql_keeps_the_newer() {
 #[tokio::test]
 async fn writing_the_same_batch_twice_leaves_identical_rows() {
     let db = TestDb::create().await;
-    let sink = db.sink().await;
+    // The statements counted are the upserts' (new orders loaded with LOAD DATA: see
+    // `load_data.rs`).
+    let mut config = db.config();
+    config.load_data = false;
+    let sink = db.sink_with(config, Mapping::default()).await;
     let batch: Vec<OrderRows> = (1..=20)
         .map(|id| rows(order(id, &format!("r{id}"), &[id * 10, id * 10 + 1]), 1, id))
         .collect();
@@ -256,6 +260,7 @@ async fn five_thousand_orders_are_chunked_within_the_placeholder_budget() {
     let db = TestDb::create().await;
     let mut config = db.config();
     config.batch_rows = 1_000_000; // let the 65,535 placeholders decide
+    config.load_data = false; // the upserts' chunking (new orders are loaded otherwise)
     let sink = db.sink_with(config, Mapping::default()).await;
     let batch: Vec<OrderRows> = (1..=5000)
         .map(|id| rows(order(id, "x", &[1, 2]), 1, id))
@@ -304,6 +309,7 @@ async fn small_batch_rows_split_statements() {
     let db = TestDb::create().await;
     let mut config = db.config();
     config.batch_rows = 3;
+    config.load_data = false; // the upserts' chunking (new orders are loaded otherwise)
     let sink = db.sink_with(config, Mapping::default()).await;
     let batch: Vec<OrderRows> = (1..=7)
         .map(|id| rows(order(id, "x", &[1]), 1, id))
