@@ -74,7 +74,11 @@ pub struct Freshness {
 
 impl Freshness {
     /// Adds the waits of orders committed at `committed_at` whose pages arrived at `received`.
-    pub fn add(&mut self, committed_at: DateTime<Utc>, received: impl IntoIterator<Item = DateTime<Utc>>) {
+    pub fn add(
+        &mut self,
+        committed_at: DateTime<Utc>,
+        received: impl IntoIterator<Item = DateTime<Utc>>,
+    ) {
         for received_at in received {
             let secs = ((committed_at - received_at).num_milliseconds().max(0)) as f64 / 1000.0;
             self.orders_measured += 1;

@@ -439,6 +439,7 @@ fn prepare_batch(
 
 /// Drains the outbox batch by batch. While MySQL writes one batch, the next is read and
 /// transformed; a batch's entries are marked only after its MySQL commit, in outbox order.
+#[allow(clippy::too_many_arguments)]
 async fn drain(
     staging: &SharedStaging,
     target: Target<'_>,

@@ -191,7 +191,18 @@ pub async fn execute(
     };
     let following = async {
         if streaming {
-            Some(follow_pull(config, &mapping, &staging, run_id, &stop, &clock, pull_done_rx).await)
+            Some(
+                follow_pull(
+                    config,
+                    &mapping,
+                    &staging,
+                    run_id,
+                    &stop,
+                    &clock,
+                    pull_done_rx,
+                )
+                .await,
+            )
         } else {
             None
         }
@@ -352,7 +363,11 @@ async fn pull_sources(
     clients: &[SourceClient],
     arrivals: &crate::pipeline::freshness::Arrivals,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(Option<pull::PullReport>, crate::source::SourceStats, Vec<String>)> {
+) -> anyhow::Result<(
+    Option<pull::PullReport>,
+    crate::source::SourceStats,
+    Vec<String>,
+)> {
     let mut total: Option<pull::PullReport> = None;
     let mut stats = crate::source::SourceStats::default();
     let mut errors = Vec::new();
@@ -451,7 +466,9 @@ async fn follow_pull(
     }
     let mut errors = Vec::new();
     if *stop.borrow() {
-        let pending = with_staging(staging, |s| s.pending_count()).await.unwrap_or(-1);
+        let pending = with_staging(staging, |s| s.pending_count())
+            .await
+            .unwrap_or(-1);
         report.pending_left = pending;
         errors.push(format!(
             "{pending} orders staged, not pushed: {}",
@@ -461,16 +478,9 @@ async fn follow_pull(
     }
     match connect_sink(config, mapping).await {
         Ok(sink) => {
-            let (again, result) = push::push_measured(
-                staging,
-                &sink,
-                mapping,
-                run_id,
-                batch_orders,
-                stop,
-                clock,
-            )
-            .await;
+            let (again, result) =
+                push::push_measured(staging, &sink, mapping, run_id, batch_orders, stop, clock)
+                    .await;
             sink.disconnect().await;
             report.absorb(again);
             if let Err(error) = result {
@@ -482,7 +492,9 @@ async fn follow_pull(
             }
         }
         Err(error) => {
-            let pending = with_staging(staging, |s| s.pending_count()).await.unwrap_or(-1);
+            let pending = with_staging(staging, |s| s.pending_count())
+                .await
+                .unwrap_or(-1);
             report.pending_left = pending;
             errors.push(format!(
                 "{pending} orders staged, not pushed: {}",
@@ -620,6 +632,7 @@ pub fn openapi_client(config: &Config) -> anyhow::Result<crate::source::openapi:
 
 /// Pulls one route into staging: its own watermark, its own plan. Returns its report, its
 /// counters and the error that stopped it, if any (`Err` only when staging fails).
+#[allow(clippy::too_many_arguments)]
 async fn pull_source(
     config: &Config,
     bounds: PullBounds,

@@ -81,6 +81,7 @@ pub(super) enum StageEvent {
     CursorDone(i64),
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn spawn_stager(
     staging: SharedStaging,
     run_id: i64,

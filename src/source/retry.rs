@@ -55,7 +55,9 @@ impl RetryPolicy {
             SourceError::Throttled { .. } => Some(self.throttle_pause),
             _ => None,
         };
-        let wait = self.backoff(attempt).max(throttle_pause.unwrap_or_default());
+        let wait = self
+            .backoff(attempt)
+            .max(throttle_pause.unwrap_or_default());
         AfterFailure::Retry {
             error,
             wait,
@@ -66,7 +68,10 @@ impl RetryPolicy {
     /// Full jitter: uniform in `[0, min(max_backoff, base_backoff * 2^(attempt-1))]`.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-        let cap = self.base_backoff.saturating_mul(factor).min(self.max_backoff);
+        let cap = self
+            .base_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff);
         Duration::from_micros(rand::rng().random_range(0..=cap.as_micros() as u64))
     }
 }

@@ -165,7 +165,7 @@ impl JsonCodec {
         }
         conn.execute(
             "INSERT INTO zstd_dictionaries (id, content, created_at) VALUES (1, ?1, ?2)",
-            params![content, super::store::now()],
+            params![content, super::timestamp::now()],
         )?;
         *self = Self::with(Some(content));
         Ok(())
@@ -274,6 +274,18 @@ pub(super) fn unpack_ids(bytes: &[u8]) -> Option<Vec<i64>> {
         }
     }
     (shift == 0).then_some(ids)
+}
+
+/// The store's canonical-JSON codec, loaded on first use (and again while the file has no
+/// dictionary yet: another process may have made it).
+pub(super) fn codec_of<'a>(
+    slot: &'a mut Option<JsonCodec>,
+    conn: &Connection,
+) -> Result<&'a mut JsonCodec, StagingError> {
+    if slot.as_ref().is_none_or(|codec| !codec.has_dictionary()) {
+        *slot = Some(JsonCodec::load(conn)?);
+    }
+    Ok(slot.as_mut().expect("just loaded"))
 }
 
 #[cfg(test)]

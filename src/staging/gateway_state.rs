@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::store::now;
+use super::timestamp::now;
 use super::{StagingError, StagingStore};
 
 /// A ban the gateway named (code 7) that was too long to wait out.

@@ -17,8 +17,10 @@ mod integrity;
 mod migrations;
 mod outbox;
 pub mod prune;
+mod sqlite_file;
 mod stage;
 mod store;
+mod timestamp;
 
 pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, Sighting, VersionRecord};
 pub use compression::{DecodeError, stored_body};

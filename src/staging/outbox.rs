@@ -3,7 +3,7 @@
 
 use rusqlite::params;
 
-use super::store::now;
+use super::timestamp::now;
 use super::{StagingError, StagingStore};
 
 /// One version waiting in the outbox.

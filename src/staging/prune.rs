@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 
 use super::compression::{self, JsonCodec};
-use super::store::wal_path;
+use super::sqlite_file::file_bytes;
 use super::{StagingError, StagingStore};
 
 /// What one [`prune`] did.
@@ -81,15 +81,6 @@ pub fn prune(store: &mut StagingStore, keep: Duration) -> Result<PruneReport, St
         "Staging pruned."
     );
     Ok(report)
-}
-
-/// The file's size on disk: database and write-ahead log.
-pub(super) fn file_bytes(path: &Path) -> u64 {
-    [path.to_owned(), wal_path(path)]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 /// Switches the file to `auto_vacuum = INCREMENTAL` if it is not yet: SQLite needs one full

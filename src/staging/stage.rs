@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::compression::{self, JsonCodec, OrderKey};
+use super::compression::{self, OrderKey};
 use super::field_catalog::FieldNews;
 use super::fingerprinted_page::fingerprint_orders;
-use super::store::now;
+use super::timestamp::now;
 use super::{FingerprintedPage, StagingError, StagingStore};
 use crate::diff::{self, Change, CurrentVersion, Fingerprint};
 use crate::source::FetchedPage;
@@ -166,7 +166,7 @@ impl StagingStore {
                 ..PageOutcome::default()
             });
         }
-        let codec = codec_of(self.codec.get_mut(), &tx)?;
+        let codec = compression::codec_of(self.codec.get_mut(), &tx)?;
         if !codec.has_dictionary() {
             codec.create_dictionary(&tx, prints.iter().flatten().map(|(_, c)| c.as_str()))?;
         }
@@ -250,7 +250,7 @@ impl StagingStore {
             };
             self.fields
                 .observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
-            let codec = codec_of(self.codec.get_mut(), &tx)?;
+            let codec = compression::codec_of(self.codec.get_mut(), &tx)?;
             let modified = fingerprint.modified.as_deref();
             // A new version returns its id at once; a version seen before (an order changed
             // back to an earlier content) is looked up.
@@ -381,16 +381,4 @@ fn current_versions(
         }
     }
     Ok((currents, version_ids))
-}
-
-/// The store's canonical-JSON codec, loaded on first use (and again while the file has no
-/// dictionary yet: another process may have made it).
-pub(super) fn codec_of<'a>(
-    slot: &'a mut Option<JsonCodec>,
-    conn: &Connection,
-) -> Result<&'a mut JsonCodec, StagingError> {
-    if slot.as_ref().is_none_or(|codec| !codec.has_dictionary()) {
-        *slot = Some(JsonCodec::load(conn)?);
-    }
-    Ok(slot.as_mut().expect("just loaded"))
 }

@@ -5,7 +5,6 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
@@ -68,9 +67,7 @@ pub struct StoreCounts {
     pub file_bytes: u64,
 }
 
-pub(super) fn now() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub(super) use super::timestamp::now;
 
 impl StagingStore {
     /// Opens the staging file for a run that pulls (`pull`, `sync`, `demo`), creating it with
@@ -270,7 +267,7 @@ impl StagingStore {
         let count = |sql: &str| -> Result<i64, StagingError> {
             Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
         };
-        let file_bytes = super::prune::file_bytes(&self.path);
+        let file_bytes = super::sqlite_file::file_bytes(&self.path);
         Ok(StoreCounts {
             pages: count("SELECT COUNT(*) FROM pages")?,
             order_versions: count("SELECT COUNT(*) FROM order_versions")?,
@@ -292,7 +289,7 @@ impl StagingStore {
         each: impl FnOnce(&mut super::compression::JsonCodec) -> Result<T, StagingError>,
     ) -> Result<T, StagingError> {
         let mut slot = self.codec.borrow_mut();
-        let codec = super::stage::codec_of(&mut slot, &self.conn)?;
+        let codec = super::compression::codec_of(&mut slot, &self.conn)?;
         each(codec)
     }
 
@@ -318,12 +315,6 @@ impl StagingStore {
         let value = row.get_ref(index)?;
         self.with_codec(|codec| Ok(codec.text(value).map_err(rusqlite::Error::from)?))
     }
-}
-
-pub(super) fn wal_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
 }
 
 /// Opens `path` for writing, creating it readable by its owner only.

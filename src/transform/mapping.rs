@@ -3,13 +3,12 @@
 //! [`Mapping::default`] is the user's BI table `order_list_query` exactly as the protocol
 //! document lists it, plus `order_items` keyed `(o_id, oi_id)` and `order_pays` keyed
 //! `(o_id, pay_id)`. It cleans nothing: values land as sent. A `[mapping]` section of the
-//! config ([`MappingOverrides`]) changes or adds columns and filters.
+//! config ([`MappingOverrides`](super::MappingOverrides)) changes or adds columns and filters.
 
 use std::collections::HashSet;
 
 use super::column_spec::{ColumnKind, ColumnSpec};
 use super::filter::Filter;
-use super::mapping_overrides::MappingOverrides;
 
 /// The order table's key column; always sourced from `o_id`.
 pub const ORDER_ID_COLUMN: &str = "id";
@@ -102,14 +101,6 @@ impl TableMapping {
 }
 
 impl Mapping {
-    /// The default mapping with a config's changes applied, validated.
-    pub fn with_overrides(overrides: &MappingOverrides) -> Result<Self, MappingError> {
-        let mut mapping = Self::default();
-        overrides.apply_to(&mut mapping)?;
-        mapping.validate()?;
-        Ok(mapping)
-    }
-
     /// Checks what the transform and the sink rely on: unique valid column names, the key
     /// columns present and required, `id`/`o_id` sourced from the order's `o_id`.
     pub fn validate(&self) -> Result<(), MappingError> {

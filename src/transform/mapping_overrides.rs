@@ -112,3 +112,13 @@ fn apply_table(overrides: &TableOverrides, table: &mut TableMapping) -> Result<(
     }
     Ok(())
 }
+
+impl Mapping {
+    /// The default mapping with a config's changes applied, validated.
+    pub fn with_overrides(overrides: &MappingOverrides) -> Result<Self, MappingError> {
+        let mut mapping = Self::default();
+        overrides.apply_to(&mut mapping)?;
+        mapping.validate()?;
+        Ok(mapping)
+    }
+}

@@ -97,7 +97,10 @@ async fn mysql_dying_while_the_pull_goes_on_still_stages_every_order_and_fails_t
     server.kill();
     let output = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "a sync whose MySQL died must fail");
+    assert!(
+        !output.status.success(),
+        "a sync whose MySQL died must fail"
+    );
     assert!(stderr.contains("staged, not pushed"), "{stderr}");
     assert!(
         calls_at_kill * 2 < gateway.stats().successful_calls,

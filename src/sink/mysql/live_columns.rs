@@ -5,7 +5,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use super::column_types::{self, TypeChange};
-use super::migrations::MigrateFailure;
+use super::migrate_failure::MigrateFailure;
 use crate::transform::mapping::TableMapping;
 
 /// The statements that bring `table` up to `mapping`: `(table, statement, column)` for each

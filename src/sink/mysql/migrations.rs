@@ -20,6 +20,7 @@ use tracing::info;
 use super::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
 use super::config::{MysqlConfig, TableNames};
 use super::live_columns::{plan_columns, table_columns};
+pub(crate) use super::migrate_failure::MigrateFailure;
 use super::partitions::{self, PARTITION_COLUMN};
 use crate::beijing_time;
 use crate::transform::mapping::{Mapping, ORDER_ID_COLUMN};
@@ -59,18 +60,6 @@ const ALREADY_APPLIED: [u16; 2] = [1060, 1061];
 /// (a column re-added or widened, fingerprints added), so the next push re-enqueues every
 /// current staged order and writes it again, then removes the mark.
 pub(crate) const REFILL_MARK_VERSION: u32 = 0;
-
-/// The outcome of a failed step: a driver error, or a schema mismatch in words.
-pub(crate) enum MigrateFailure {
-    Driver(mysql_async::Error),
-    Schema(String),
-}
-
-impl From<mysql_async::Error> for MigrateFailure {
-    fn from(error: mysql_async::Error) -> Self {
-        Self::Driver(error)
-    }
-}
 
 /// What the templates of a migration are filled with.
 pub(crate) struct Template<'a> {

@@ -16,6 +16,7 @@ mod error;
 pub mod health;
 mod live_columns;
 pub(crate) mod load_data;
+mod migrate_failure;
 mod migrations;
 mod partitions;
 pub mod reset;

@@ -17,10 +17,10 @@ use crate::beijing_time;
 use crate::secret;
 use crate::source::answer;
 use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, chain, printable_url};
-use crate::source::retry::{AfterFailure, RetryPolicy};
 use crate::source::fetch::{CallCounters, PageFetcher, PagingLimits, SourceStats};
 use crate::source::query::{PageQuery, QueryRange, SAFE_PAGE_SIZE};
 use crate::source::rate_limit::RateLimiter;
+use crate::source::retry::{AfterFailure, RetryPolicy};
 use crate::source::{BeijingTime, CursorReport, FetchedPage, PageSender, Window, WindowReport};
 
 /// Ban waits within one logical call before the ban counts as an ordinary failed attempt.
