@@ -11,7 +11,7 @@
 //! widened), every current staged order is re-enqueued before the drain starts.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -107,7 +107,7 @@ pub struct DryRunReport {
 /// Where a drain goes: MySQL, or nowhere (a dry run, optionally reading MySQL to tell inserts
 /// from updates).
 #[derive(Clone, Copy)]
-enum Target<'a> {
+pub(super) enum Target<'a> {
     Write(&'a MysqlSink),
     DryRun(Option<&'a MysqlSink>),
 }
@@ -132,7 +132,7 @@ impl Default for PushClock {
 /// How far a drain goes: until the outbox is empty, or, while a pull still fills it, until a
 /// batch comes out short (the drain has caught up with the pull: the next one waits for more).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DrainUntil {
+pub(super) enum DrainUntil {
     Empty,
     CaughtUp,
 }
@@ -189,94 +189,6 @@ pub async fn push_measured(
         clock,
     )
     .await
-}
-
-/// How long orders may wait in the outbox while a pull is still running, when fewer than a
-/// batch have gathered, before the streaming push writes them anyway.
-const FOLLOW_PATIENCE: Duration = Duration::from_secs(2);
-/// How often the streaming push looks at the outbox while it waits.
-const FOLLOW_POLL: Duration = Duration::from_millis(250);
-
-/// A push that follows a pull: while `pull_done` is false it drains the outbox whenever a
-/// batch's worth of orders is pending or the oldest has waited [`FOLLOW_PATIENCE`], then drains
-/// once more after the pull has ended. The outbox rules are those of [`push`]: an entry is
-/// marked only after MySQL committed it, so a failure leaves the rest pending. A stop while
-/// waiting ends the push without error (nothing was being written).
-#[allow(clippy::too_many_arguments)]
-pub async fn follow(
-    staging: &SharedStaging,
-    sink: &MysqlSink,
-    mapping: &Mapping,
-    run_id: i64,
-    batch_orders: usize,
-    stop: &tokio::sync::watch::Receiver<bool>,
-    clock: &PushClock,
-    mut pull_done: tokio::sync::watch::Receiver<bool>,
-) -> (PushReport, Result<(), PushError>) {
-    let started = Instant::now();
-    let mut report = PushReport {
-        streamed: true,
-        ..PushReport::default()
-    };
-    let mut result = requeue_if_requested(staging, sink, run_id, &mut report).await;
-    let mut last_drain = Instant::now();
-    let mut pull_ended = false;
-    while result.is_ok() {
-        pull_ended = pull_ended || *pull_done.borrow_and_update();
-        let due = pull_ended || {
-            let pending = with_staging(staging, |s| s.pending_count()).await;
-            match pending {
-                Ok(pending) => {
-                    pending >= batch_orders as i64
-                        || (pending > 0 && last_drain.elapsed() >= FOLLOW_PATIENCE)
-                }
-                Err(error) => {
-                    result = Err(error.into());
-                    break;
-                }
-            }
-        };
-        if due {
-            result = drain(
-                staging,
-                Target::Write(sink),
-                mapping,
-                run_id,
-                batch_orders,
-                stop,
-                clock,
-                if pull_ended {
-                    DrainUntil::Empty
-                } else {
-                    DrainUntil::CaughtUp
-                },
-                &mut report,
-            )
-            .await;
-            last_drain = Instant::now();
-            if pull_ended {
-                break;
-            }
-        }
-        if *stop.borrow() {
-            break;
-        }
-        tokio::select! {
-            changed = pull_done.changed() => {
-                // The pull's side is gone: it has ended.
-                if changed.is_err() {
-                    pull_ended = true;
-                }
-            }
-            _ = tokio::time::sleep(FOLLOW_POLL) => {}
-        }
-    }
-    if let Ok(left) = with_staging(staging, |s| s.pending_count()).await {
-        report.pending_left = left;
-    }
-    report.duration_secs = started.elapsed().as_secs_f64();
-    report.load_data = Some(sink.load_data_stats());
-    (report, result)
 }
 
 /// A dry run: transforms every pending version and reports what would be inserted, updated
@@ -354,7 +266,7 @@ async fn drain_reporting(
 /// When a migration marked the tables for a refill (a column re-added or widened, or
 /// fingerprints added to rows of an older jst-sync), re-enqueues every current staged order, as
 /// `replay` does, so the drain writes them all again; then clears the mark.
-async fn requeue_if_requested(
+pub(super) async fn requeue_if_requested(
     staging: &SharedStaging,
     sink: &MysqlSink,
     run_id: i64,
@@ -440,7 +352,7 @@ fn prepare_batch(
 /// Drains the outbox batch by batch. While MySQL writes one batch, the next is read and
 /// transformed; a batch's entries are marked only after its MySQL commit, in outbox order.
 #[allow(clippy::too_many_arguments)]
-async fn drain(
+pub(super) async fn drain(
     staging: &SharedStaging,
     target: Target<'_>,
     mapping: &Mapping,

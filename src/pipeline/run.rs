@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use super::follow::connect_sink;
 use super::pull::{self, PlanRequest};
 use super::push;
 use super::summary::RunSummary;
@@ -192,7 +193,7 @@ pub async fn execute(
     let following = async {
         if streaming {
             Some(
-                follow_pull(
+                super::follow::follow_pull(
                     config,
                     &mapping,
                     &staging,
@@ -399,110 +400,6 @@ async fn pull_sources(
         }
     }
     Ok((total, stats, errors))
-}
-
-/// The push of a `sync`, following its pull (see [`push::follow`]). When MySQL cannot be
-/// reached at the start, or goes away during the pull, the push tries once more after the pull
-/// has ended; whatever is still not pushed then stays staged for the next run and is reported.
-async fn follow_pull(
-    config: &Config,
-    mapping: &Mapping,
-    staging: &SharedStaging,
-    run_id: i64,
-    stop: &tokio::sync::watch::Receiver<bool>,
-    clock: &push::PushClock,
-    mut pull_done: tokio::sync::watch::Receiver<bool>,
-) -> (push::PushReport, Vec<String>) {
-    let batch_orders = config.sync.batch_orders;
-    let first_error: Option<String>;
-    let mut report = match connect_sink(config, mapping).await {
-        Ok(sink) => {
-            let (report, result) = push::follow(
-                staging,
-                &sink,
-                mapping,
-                run_id,
-                batch_orders,
-                stop,
-                clock,
-                pull_done.clone(),
-            )
-            .await;
-            sink.disconnect().await;
-            match result {
-                Ok(()) => return (report, Vec::new()),
-                Err(push::PushError::Interrupted) => {
-                    let pending = report.pending_left;
-                    return (
-                        report,
-                        vec![format!(
-                            "{pending} orders staged, not pushed: {}",
-                            push::PushError::Interrupted
-                        )],
-                    );
-                }
-                Err(error) => {
-                    first_error = Some(chain_of(&error));
-                    report
-                }
-            }
-        }
-        Err(error) => {
-            first_error = Some(chain(&error));
-            push::PushReport {
-                streamed: true,
-                ..Default::default()
-            }
-        }
-    };
-    if let Some(error) = &first_error {
-        tracing::warn!(error, "Push stopped; it is tried once more after the pull.");
-    }
-    // Wait for the pull to end, then one more attempt with a new connection.
-    while !*pull_done.borrow_and_update() {
-        if pull_done.changed().await.is_err() {
-            break;
-        }
-    }
-    let mut errors = Vec::new();
-    if *stop.borrow() {
-        let pending = with_staging(staging, |s| s.pending_count())
-            .await
-            .unwrap_or(-1);
-        report.pending_left = pending;
-        errors.push(format!(
-            "{pending} orders staged, not pushed: {}",
-            first_error.unwrap_or_default()
-        ));
-        return (report, errors);
-    }
-    match connect_sink(config, mapping).await {
-        Ok(sink) => {
-            let (again, result) =
-                push::push_measured(staging, &sink, mapping, run_id, batch_orders, stop, clock)
-                    .await;
-            sink.disconnect().await;
-            report.absorb(again);
-            if let Err(error) = result {
-                errors.push(format!(
-                    "{} orders staged, not pushed: {}",
-                    report.pending_left,
-                    chain_of(&error)
-                ));
-            }
-        }
-        Err(error) => {
-            let pending = with_staging(staging, |s| s.pending_count())
-                .await
-                .unwrap_or(-1);
-            report.pending_left = pending;
-            errors.push(format!(
-                "{pending} orders staged, not pushed: {}",
-                chain(&error)
-            ));
-        }
-    }
-    (report, errors)
 }
 
 /// `--since` and `--until` of a pull, read and checked.
@@ -740,13 +637,4 @@ async fn wait_for_a_known_ban(
         _ = tokio::time::sleep(remaining) => Ok(()),
         _ = crate::pipeline::stopped(&mut stop) => anyhow::bail!("interrupted while waiting out the gateway's ban"),
     }
-}
-
-async fn connect_sink(config: &Config, mapping: &Mapping) -> anyhow::Result<MysqlSink> {
-    let sink = MysqlSink::connect(&mysql_config(config)?, mapping.clone()).await?;
-    if let Err(error) = sink.prepare().await {
-        sink.disconnect().await;
-        return Err(error.into());
-    }
-    Ok(sink)
 }
