@@ -1,12 +1,16 @@
 //! Planning a pull: which windows (or which `ts` cursor) to read, from the stored watermark,
-//! the overlap, the safety lag and the command-line bounds. Pure: no I/O.
+//! the overlap, the safety lag and the command-line bounds ([`plan`] is pure: no I/O), and
+//! what comes before it for each source: the watermark read from staging and a known ban
+//! waited out.
 
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::NaiveDateTime;
 
+use super::{SharedStaging, with_staging};
 use crate::beijing_time;
-use crate::config::Strategy;
+use crate::config::{Config, Strategy};
 use crate::source::Window;
 
 /// One window to read, from the live orders or from the archive.
@@ -182,6 +186,97 @@ pub enum PlanError {
     BadWatermark(String),
     #[error("{0} is too long to plan with: use a shorter duration")]
     TooLong(&'static str),
+}
+
+/// `--since` and `--until` of a pull, read and checked.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PullBounds {
+    pub since: Option<chrono::NaiveDateTime>,
+    pub until: Option<chrono::NaiveDateTime>,
+}
+
+/// The plan for one source: its stored watermark (or `ts` cursor) read from staging, then
+/// [`plan`].
+pub(super) async fn plan_pull(
+    config: &Config,
+    bounds: PullBounds,
+    strategy: Strategy,
+    archive_after: std::time::Duration,
+    staging: &SharedStaging,
+    source_key: &str,
+) -> anyhow::Result<PullPlan> {
+    let request = PlanRequest {
+        strategy,
+        since: bounds.since,
+        until: bounds.until,
+        overlap: config.sync.overlap,
+        safety_lag: config.sync.safety_lag,
+        max_window: std::time::Duration::from_secs(7 * 86400),
+        initial_backfill: config.sync.initial_backfill,
+        archive_after,
+    };
+    let key = source_key.to_owned();
+    let overlap = config.sync.overlap;
+    let watermark = with_staging(
+        staging,
+        move |s| -> Result<Option<String>, crate::staging::StagingError> {
+            let stored = s.watermark(&key, strategy.as_str())?;
+            if strategy != Strategy::Ts {
+                return Ok(stored);
+            }
+            // The ts cursor starts from the largest value reached at least `overlap` ago, so a
+            // change that became visible late, below the cursor, is read again.
+            let reached_by = chrono::Utc::now()
+                - chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::MAX / 2);
+            let start = match s.cursor_start(&key, reached_by)? {
+                Some(start) => Some(start),
+                None => s.oldest_cursor_mark(&key)?.map(|oldest| {
+                    // Nothing reached long enough ago: start where the oldest known scan did.
+                    stored
+                        .as_deref()
+                        .and_then(|w| w.parse::<i64>().ok())
+                        .map_or(oldest, |w| w.min(oldest))
+                        .min(oldest)
+                }),
+            };
+            Ok(start.map(|s| s.to_string()).or(stored))
+        },
+    )
+    .await?;
+    Ok(plan(&request, watermark.as_deref(), beijing_time::now())?)
+}
+
+/// Before any call: a ban the gateway named in an earlier run is waited out when it ends
+/// within `max_ban_wait`, or the pull stops at once with the time it ends.
+pub(super) async fn wait_for_a_known_ban(
+    config: &Config,
+    staging: &SharedStaging,
+    app_key: &str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let key = app_key.to_owned();
+    let now = chrono::Utc::now();
+    let Some(ban) = with_staging(staging, move |s| s.ban_in_force(&key, now)).await? else {
+        return Ok(());
+    };
+    let until = beijing_time::from_utc(ban.until);
+    let remaining = (ban.until - now).to_std().unwrap_or_default();
+    if remaining > config.qimen.max_ban_wait {
+        return Err(crate::source::SourceError::Banned {
+            until,
+            message: ban.message,
+        })
+        .context("not calling the gateway");
+    }
+    tracing::warn!(
+        wait_secs = remaining.as_secs(),
+        until = %until.format("%H:%M:%S"),
+        "The gateway's ban from an earlier run is still in force; waiting it out before the first call."
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(remaining) => Ok(()),
+        _ = crate::pipeline::stopped(&mut stop) => anyhow::bail!("interrupted while waiting out the gateway's ban"),
+    }
 }
 
 #[cfg(test)]
