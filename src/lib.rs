@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod error_text;
+pub mod order_id;
 pub mod pipeline;
 pub mod secret;
 pub mod sink;

@@ -551,7 +551,7 @@ async fn classify_dry(
     rows: &[OrderRows],
     filtered: &[(i64, String)],
 ) {
-    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r.o_id.parse().ok()).collect();
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.o_id.get()).collect();
     ids.extend(
         filtered
             .iter()
@@ -586,12 +586,7 @@ async fn classify_dry(
     };
     for order in rows {
         let (items, pays) = (order.items.len() as u64, order.pays.len() as u64);
-        match order
-            .o_id
-            .parse::<i64>()
-            .ok()
-            .and_then(|id| stored.get(&id))
-        {
+        match stored.get(&order.o_id.get()) {
             None => {
                 dry.orders_insert += 1;
                 dry.items_insert += items;

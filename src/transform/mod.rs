@@ -100,7 +100,7 @@ impl VersionStamp {
 /// The rows one order becomes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrderRows {
-    pub o_id: String,
+    pub o_id: crate::order_id::OrderId,
     pub version: VersionKey,
     /// The order's `modified`, when it has a valid one.
     pub modified: Option<NaiveDateTime>,

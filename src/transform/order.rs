@@ -2,7 +2,7 @@
 //!
 //! Decisions:
 //! - `o_id` (string or number) must be a positive integer: it is the order table's `BIGINT`
-//!   primary key. `OrderRows::o_id` holds its canonical decimal text.
+//!   primary key. `OrderRows::o_id` holds it as an [`OrderId`].
 //! - Items without `oi_id` and payments without `pay_id` are errors (required key columns), as
 //!   are two items with the same `oi_id` (or payments with the same `pay_id`) in one order:
 //!   the child table's primary key would collide and silently keeping one would lose data.
@@ -20,6 +20,7 @@ use super::mapping::{Mapping, TableMapping};
 use super::source_path::json_type;
 use super::transform_error::TransformError;
 use super::{OrderRows, VersionKey};
+use crate::order_id::OrderId;
 
 /// What the transform made of an order.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,8 +55,12 @@ pub fn transform_order(
     mapping: &Mapping,
     version: VersionKey,
 ) -> Result<OrderRows, TransformError> {
-    let o_id = order_id(order)?.to_string();
-    let context = Context { o_id: &o_id, order };
+    let o_id = order_id(order)?;
+    let o_id_text = o_id.to_string();
+    let context = Context {
+        o_id: &o_id_text,
+        order,
+    };
     let order_row = context.row(&mapping.order, order, None)?;
     let items = context.child_rows(&mapping.items)?;
     let pays = context.child_rows(&mapping.pays)?;
@@ -75,7 +80,7 @@ pub fn transform_order(
 }
 
 /// The order's `o_id` as a positive integer.
-pub fn order_id(order: &Value) -> Result<i64, TransformError> {
+pub fn order_id(order: &Value) -> Result<OrderId, TransformError> {
     let value = match order {
         Value::Object(map) => map.get("o_id").unwrap_or(&Value::Null),
         other => {
@@ -87,14 +92,9 @@ pub fn order_id(order: &Value) -> Result<i64, TransformError> {
             ));
         }
     };
-    let parsed = match value {
-        Value::Number(n) => n.as_str().parse::<i64>().ok(),
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    };
-    match parsed {
-        Some(id) if id > 0 => Ok(id),
-        _ => Err(TransformError::new(
+    match OrderId::from_json(value) {
+        Some(id) => Ok(id),
+        None => Err(TransformError::new(
             None,
             "o_id",
             value,

@@ -544,17 +544,7 @@ impl MysqlSink {
 
     /// The order's id, after checking its rows have the mapping's number of cells.
     fn check_shape(&self, rows: &OrderRows) -> Result<i64, SinkError> {
-        let id = rows
-            .o_id
-            .parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .ok_or_else(|| {
-                SinkError::Rejected(format!(
-                    "order id `{}` is not a positive integer",
-                    rows.o_id
-                ))
-            })?;
+        let id = rows.o_id.get();
         let fits = |table: &TableMapping, row: &Vec<Cell>| row.len() == table.columns.len();
         let order_fits = fits(&self.mapping.order, &rows.order);
         let items_fit = rows.items.iter().all(|row| fits(&self.mapping.items, row));
