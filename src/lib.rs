@@ -21,5 +21,6 @@ pub mod source;
 pub mod staging;
 pub mod telemetry;
 pub mod transform;
+pub mod units;
 
 pub use jst_fake_gateway as gateway;

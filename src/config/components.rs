@@ -1,7 +1,6 @@
-//! Each component's own configuration, built once from the layered settings: the Qimen
-//! client's [`SourceConfig`], the open platform's [`OpenApiConfig`] and the MySQL sink's
-//! [`MysqlConfig`]. The one place the settings are copied into them; a missing credential is
-//! named here, before any run starts.
+//! Each component's own configuration, as the run builds it: the Qimen client's
+//! [`SourceConfig`] (the `[qimen]` section itself), the open platform's [`OpenApiConfig`] and
+//! the MySQL sink's [`MysqlConfig`]. A missing credential is named here, before any run starts.
 
 use super::Config;
 use crate::sink::mysql::{MysqlConfig, TableNames};
@@ -12,20 +11,8 @@ use crate::source::openapi::token::token_file_beside;
 impl Config {
     /// The Qimen client's configuration, or a message naming every credential missing.
     pub fn qimen_source(&self) -> anyhow::Result<SourceConfig> {
-        let (api_url, app_key, app_secret, customer_id) = self.require_source()?;
-        let q = &self.qimen;
-        Ok(SourceConfig {
-            target_app_key: q.target_app_key.clone(),
-            sign_method: q.sign_method,
-            page_size: q.page_size,
-            per_second: q.per_second,
-            per_minute: q.per_minute,
-            request_timeout: q.request_timeout,
-            max_attempts: q.max_attempts,
-            max_ban_wait: q.max_ban_wait,
-            max_body_bytes: q.max_body_bytes,
-            ..SourceConfig::new(api_url, app_key, app_secret, customer_id)
-        })
+        self.require_source()?;
+        Ok(self.qimen.clone())
     }
 
     /// The open-platform client's configuration (a renewed token pair is kept beside the

@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use super::{AlertFormat, Config, MerchantSettings, Strategy, parse_duration};
 use crate::secret::Secret;
-use crate::source::SignMethod;
 
 /// The TOML file's shape: every field optional, layered over the defaults.
 #[derive(Debug, Default, Deserialize)]
@@ -18,7 +17,8 @@ pub(super) struct FileConfig {
     staging: Option<FileStaging>,
     /// The routes read: `["qimen"]` (default), `["openapi"]` or both.
     sources: Option<Vec<String>>,
-    qimen: Option<FileQimen>,
+    /// `[qimen]`: the Qimen client's configuration as it is, its defaults for what is left out.
+    qimen: Option<crate::source::SourceConfig>,
     openapi: Option<FileOpenApi>,
     mysql: Option<FileMysql>,
     sync: Option<FileSync>,
@@ -47,25 +47,6 @@ pub(super) struct FileAlerts {
     format: Option<AlertFormat>,
     secret: Option<Secret>,
     max_watermark_lag: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileQimen {
-    api_url: Option<String>,
-    app_key: Option<String>,
-    app_secret: Option<Secret>,
-    target_app_key: Option<String>,
-    customer_id: Option<String>,
-    sign_method: Option<SignMethod>,
-    page_size: Option<u32>,
-    per_second: Option<u32>,
-    per_minute: Option<u32>,
-    request_timeout: Option<String>,
-    max_attempts: Option<u32>,
-    max_ban_wait: Option<String>,
-    archive_after: Option<String>,
-    max_body: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,42 +107,8 @@ impl Config {
         if let Some(merchants) = file.merchant {
             self.merchants = merchants;
         }
-        if let Some(q) = file.qimen {
-            let s = &mut self.qimen;
-            s.api_url = q.api_url.or(s.api_url.take());
-            s.app_key = q.app_key.or(s.app_key.take());
-            s.app_secret = q.app_secret.or(s.app_secret.take());
-            s.customer_id = q.customer_id.or(s.customer_id.take());
-            if let Some(v) = q.target_app_key {
-                s.target_app_key = v;
-            }
-            if let Some(v) = q.sign_method {
-                s.sign_method = v;
-            }
-            if let Some(v) = q.page_size {
-                s.page_size = v;
-            }
-            if let Some(v) = q.per_second {
-                s.per_second = v;
-            }
-            if let Some(v) = q.per_minute {
-                s.per_minute = v;
-            }
-            if let Some(v) = q.request_timeout {
-                s.request_timeout = parse_duration(&v).context("qimen.request_timeout")?;
-            }
-            if let Some(v) = q.max_attempts {
-                s.max_attempts = v;
-            }
-            if let Some(v) = q.max_ban_wait {
-                s.max_ban_wait = parse_duration(&v).context("qimen.max_ban_wait")?;
-            }
-            if let Some(v) = q.archive_after {
-                s.archive_after = parse_duration(&v).context("qimen.archive_after")?;
-            }
-            if let Some(v) = q.max_body {
-                s.max_body_bytes = super::parse_bytes(&v).context("qimen.max_body")?;
-            }
+        if let Some(qimen) = file.qimen {
+            self.qimen = qimen;
         }
         if let Some(o) = file.openapi {
             let s = &mut self.openapi;

@@ -22,7 +22,6 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::secret::Secret;
-use crate::source::SignMethod;
 
 mod components;
 mod describe;
@@ -34,6 +33,7 @@ mod permissions;
 #[cfg(test)]
 mod tests;
 
+pub use crate::units::{MAX_DURATION, parse_bytes, parse_duration};
 pub use describe::{Origin, Setting};
 use file::FileConfig;
 pub use merchant::MerchantSettings;
@@ -68,29 +68,6 @@ impl std::str::FromStr for Strategy {
             other => Err(format!("unknown strategy {other:?}: expected window or ts")),
         }
     }
-}
-
-/// The Qimen gateway and the merchant's credentials.
-#[derive(Clone, Debug)]
-pub struct QimenSettings {
-    pub api_url: Option<String>,
-    pub app_key: Option<String>,
-    pub app_secret: Option<Secret>,
-    pub target_app_key: String,
-    pub customer_id: Option<String>,
-    pub sign_method: SignMethod,
-    pub page_size: u32,
-    pub per_second: u32,
-    pub per_minute: u32,
-    pub request_timeout: Duration,
-    pub max_attempts: u32,
-    /// The longest ban (code 7 naming its length) waited out; a longer one stops the run.
-    pub max_ban_wait: Duration,
-    /// Windows starting before `now - archive_after` are also read with `archive=true`
-    /// (zero: never).
-    pub archive_after: Duration,
-    /// A response body larger than this is an error naming the window and page.
-    pub max_body_bytes: u64,
 }
 
 /// Which route a merchant's orders are read through.
@@ -272,7 +249,8 @@ impl MysqlSettings {
 pub struct Config {
     /// The routes read, in order; each keeps its own watermarks and feeds the same tables.
     pub sources: Vec<SourceKind>,
-    pub qimen: QimenSettings,
+    /// `[qimen]`: the Qimen client's own configuration.
+    pub qimen: crate::source::SourceConfig,
     pub openapi: OpenApiSettings,
     pub mysql_url: Option<Secret>,
     pub mysql: MysqlSettings,
@@ -318,27 +296,10 @@ impl Provenance {
 
 impl Default for Config {
     fn default() -> Self {
-        // The client's own defaults (the gateway's documented limits), set in one place.
-        let source = crate::source::SourceConfig::new("", "", Secret::default(), "");
         Config {
             sources: vec![SourceKind::Qimen],
             openapi: OpenApiSettings::default(),
-            qimen: QimenSettings {
-                api_url: None,
-                app_key: None,
-                app_secret: None,
-                target_app_key: source.target_app_key,
-                customer_id: None,
-                sign_method: source.sign_method,
-                page_size: source.page_size,
-                per_second: source.per_second,
-                per_minute: source.per_minute,
-                request_timeout: source.request_timeout,
-                max_attempts: source.max_attempts,
-                max_ban_wait: source.max_ban_wait,
-                archive_after: Duration::from_secs(90 * 86400),
-                max_body_bytes: source.max_body_bytes,
-            },
+            qimen: crate::source::SourceConfig::default(),
             mysql_url: None,
             mysql: MysqlSettings::default(),
             staging: PathBuf::from("jst-sync.sqlite"),
@@ -401,20 +362,12 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         let q = &self.qimen;
-        if q.page_size == 0 || q.page_size > 100 {
-            bail!("page_size must be between 1 and 100 (the gateway documents 25)");
-        }
-        if q.per_second == 0 || q.per_minute == 0 {
-            bail!("per_second and per_minute must be positive");
-        }
-        if q.max_attempts == 0 {
-            bail!("max_attempts must be at least 1");
-        }
+        q.validate().map_err(|e| match e {
+            crate::source::SourceError::Config(message) => anyhow::anyhow!(message),
+            other => anyhow::Error::new(other),
+        })?;
         if !(1..=100).contains(&self.openapi.page_size) {
             bail!("openapi page_size must be between 1 and 100 (JST_OPENAPI_PAGE_SIZE)");
-        }
-        if q.max_body_bytes < 1024 {
-            bail!("max_body must be at least 1 KB (JST_MAX_BODY, e.g. 16MB)");
         }
         if self.sync.window_concurrency == 0 {
             bail!("window_concurrency must be at least 1");
@@ -436,13 +389,9 @@ impl Config {
                  alerts.format to dingtalk or feishu, or leave the secret out"
             );
         }
-        if q.request_timeout.is_zero() {
-            bail!("request_timeout must be longer than zero, e.g. 30s");
-        }
         // Set in code as well as parsed: a duration the pull plan cannot add to a date would
         // otherwise fail in the middle of a run.
         let durations = [
-            ("request_timeout", Some(q.request_timeout)),
             ("overlap", Some(self.sync.overlap)),
             ("safety_lag", Some(self.sync.safety_lag)),
             ("initial_backfill", Some(self.sync.initial_backfill)),
@@ -518,28 +467,6 @@ impl Config {
     }
 }
 
-/// Parses `16MB`, `512KB`, `1GB` (powers of 1024) or a bare number of bytes.
-pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .with_context(|| format!("invalid size {text:?}: expected e.g. 16MB, 512KB"))?;
-    let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        other => bail!("invalid size unit {other:?} in {text:?}: use B, KB, MB or GB"),
-    };
-    value
-        .checked_mul(factor)
-        .with_context(|| format!("size {text:?} is too large"))
-}
-
 /// Parses the address `run` listens on: `127.0.0.1:9187`, `[::1]:9187`, or `localhost:9187`.
 pub fn parse_listen(text: &str) -> anyhow::Result<std::net::SocketAddr> {
     let text = text.trim();
@@ -550,31 +477,4 @@ pub fn parse_listen(text: &str) -> anyhow::Result<std::net::SocketAddr> {
     text.parse().with_context(|| {
         format!("invalid listen address {text:?}: use host:port, e.g. 127.0.0.1:9187")
     })
-}
-
-/// The longest duration any setting accepts: ten years. Longer ones are typos (and would not
-/// fit a date), so they are refused when the configuration is read, never later.
-pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
-
-/// Parses a duration as humantime reads it (`90s`, `10m`, `1h30m`, `2d`, `250ms`) or a bare
-/// number of seconds, at most [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        text.parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| anyhow::anyhow!("number is too large"))
-    } else {
-        humantime::parse_duration(text).map_err(|e| match e {
-            humantime::DurationError::NumberOverflow => anyhow::anyhow!("number is too large"),
-            other => anyhow::anyhow!("{other}"),
-        })
-    };
-    match parsed {
-        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
-        Ok(_) => bail!("duration {text:?} is longer than ten years: use at most 3650d"),
-        Err(reason) => bail!(
-            "invalid duration {text:?} ({reason}): use e.g. 30s, 10m, 1h30m or 2d (at most 3650d)"
-        ),
-    }
 }

@@ -1,6 +1,7 @@
 //! Specifications of the layered configuration.
 
 use super::*;
+use crate::source::SignMethod;
 use std::collections::HashMap;
 
 fn load(file: Option<&str>, env: &[(&str, &str)]) -> anyhow::Result<Config> {

@@ -501,7 +501,7 @@ async fn pull_source(
     };
     let ban = match client {
         SourceClient::Qimen(qimen) => {
-            let app_key = &qimen.config().app_key;
+            let app_key = qimen.app_key();
             wait_for_a_known_ban(config, staging, app_key, stop.clone()).await
         }
         SourceClient::OpenApi(_) => Ok(()),
@@ -538,7 +538,7 @@ async fn pull_source(
                     until: beijing_time::to_utc(until),
                     message,
                 };
-                let key = qimen.config().app_key.clone();
+                let key = qimen.app_key().to_owned();
                 with_staging(staging, move |s| s.set_ban(&key, &ban, run_id)).await?;
             }
             qimen.stats()

@@ -14,7 +14,7 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 use super::config::SourceConfig;
 use super::{envelope, sign};
 use crate::beijing_time;
-use crate::secret;
+use crate::secret::{self, Secret};
 use crate::source::answer;
 use crate::source::error::{MINUTE_THROTTLE_CODE, SourceError, chain, printable_url};
 use crate::source::fetch::{CallCounters, PageFetcher, PagingLimits, SourceStats};
@@ -60,9 +60,19 @@ pub struct QimenClient {
     inner: Arc<Inner>,
 }
 
+/// Who the client calls as, taken out of the configuration once it is checked.
+#[derive(Debug)]
+struct Credentials {
+    api_url: String,
+    app_key: String,
+    app_secret: Secret,
+    customer_id: String,
+}
+
 #[derive(Debug)]
 struct Inner {
     config: SourceConfig,
+    credentials: Credentials,
     http: reqwest::Client,
     url: reqwest::Url,
     printable_url: String,
@@ -78,11 +88,11 @@ struct Inner {
 impl QimenClient {
     /// Checks the configuration and builds the HTTP client. Sends nothing.
     pub fn new(config: SourceConfig) -> Result<Self, SourceError> {
-        validate(&config)?;
-        let url = reqwest::Url::parse(&config.api_url).map_err(|e| {
+        let credentials = credentials(&config)?;
+        let url = reqwest::Url::parse(&credentials.api_url).map_err(|e| {
             SourceError::Config(format!(
                 "JST_API_URL {:?} is not a URL ({e})",
-                printable_url(&config.api_url)
+                printable_url(&credentials.api_url)
             ))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -99,8 +109,8 @@ impl QimenClient {
             .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
         // Shared with every other client of this app key at this gateway (other merchants).
         let limiter = RateLimiter::shared(
-            &config.api_url,
-            &config.app_key,
+            &credentials.api_url,
+            &credentials.app_key,
             config.per_second,
             config.per_minute,
             config.rate_margin,
@@ -118,6 +128,7 @@ impl QimenClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
+                credentials,
                 http,
                 url,
                 printable_url,
@@ -143,6 +154,11 @@ impl QimenClient {
 
     pub fn config(&self) -> &SourceConfig {
         &self.inner.config
+    }
+
+    /// The app key the client calls as (its rate limit and any ban are the app key's).
+    pub fn app_key(&self) -> &str {
+        &self.inner.credentials.app_key
     }
 
     /// A snapshot of the counters.
@@ -282,7 +298,7 @@ impl QimenClient {
         let params = self.params(query);
         let signature = sign::sign(
             params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &config.app_secret,
+            &inner.credentials.app_secret,
             config.sign_method,
         );
         let mut form: Vec<(&str, &str)> = params
@@ -385,9 +401,9 @@ impl QimenClient {
         let mut params: Vec<(String, String)> = Vec::with_capacity(16);
         let mut push = |key: &str, value: String| params.push((key.to_owned(), value));
         push("method", METHOD.to_owned());
-        push("app_key", config.app_key.clone());
+        push("app_key", self.inner.credentials.app_key.clone());
         push("target_app_key", config.target_app_key.clone());
-        push("customer_id", config.customer_id.clone());
+        push("customer_id", self.inner.credentials.customer_id.clone());
         push("timestamp", beijing_time::format(beijing_time::now()));
         push("format", "json".to_owned());
         push("v", "2.0".to_owned());
@@ -435,7 +451,7 @@ impl QimenClient {
     fn scrub(&self, text: &str, signature: &str) -> String {
         let config = &self.inner.config;
         let mut text = text.replace(signature, "***");
-        text = secret::redact(&text, &config.app_secret);
+        text = secret::redact(&text, &self.inner.credentials.app_secret);
         if let Some(session) = &config.session {
             text = secret::redact(&text, session);
         }
@@ -453,37 +469,28 @@ fn redact_session(mut params: Vec<(String, String)>) -> Vec<(String, String)> {
     params
 }
 
-fn validate(config: &SourceConfig) -> Result<(), SourceError> {
+/// The credentials a client cannot be built without, checked, and the filters checked.
+fn credentials(config: &SourceConfig) -> Result<Credentials, SourceError> {
+    config.validate()?;
     let fail = |what: &str| Err(SourceError::Config(what.to_owned()));
-    if config.app_key.trim().is_empty() {
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let credentials = Credentials {
+        api_url: config.api_url.clone().unwrap_or_default(),
+        app_key: text(&config.app_key),
+        app_secret: config.app_secret.clone().unwrap_or_default(),
+        customer_id: text(&config.customer_id),
+    };
+    if credentials.app_key.trim().is_empty() {
         return fail("JST_APP_KEY is empty");
     }
-    if config.app_secret.is_empty() {
+    if credentials.app_secret.is_empty() {
         return fail("JST_APP_SECRET is empty");
     }
-    if config.customer_id.trim().is_empty() {
+    if credentials.customer_id.trim().is_empty() {
         return fail("JST_CUSTOMER_ID is empty");
     }
     if config.target_app_key.trim().is_empty() {
         return fail("JST_TARGET_APP_KEY is empty");
-    }
-    if !(1..=100).contains(&config.page_size) {
-        return fail("page_size must be between 1 and 100 (JST_PAGE_SIZE; default 25)");
-    }
-    if config.max_body_bytes == 0 {
-        return fail("max_body must be at least one byte");
-    }
-    if config.per_second == 0 || config.per_minute == 0 {
-        return fail("per_second and per_minute must be at least 1");
-    }
-    if config.max_attempts == 0 {
-        return fail("max_attempts must be at least 1");
-    }
-    if config.max_page_depth == 0 {
-        return fail("max_page_depth must be at least 1");
-    }
-    if config.max_window < Duration::from_secs(1) {
-        return fail("max_window must be at least one second");
     }
     if let Some((key, _)) = config
         .filters
@@ -494,7 +501,7 @@ fn validate(config: &SourceConfig) -> Result<(), SourceError> {
             "filter {key:?} would override a parameter the client sets itself"
         )));
     }
-    Ok(())
+    Ok(credentials)
 }
 
 /// Installs rustls' ring provider if no crypto provider is installed yet, so that building the

@@ -49,7 +49,7 @@ async fn requests_are_signed_form_posts_and_the_sign_stays_out_of_request_params
 async fn an_invalid_signature_fails_at_once_with_the_gateways_message() {
     let gateway = TestGateway::start(|_| one_order_page()).await;
     let mut config = config(&gateway.url);
-    config.app_secret = Secret::new("the-wrong-secret");
+    config.app_secret = Some(Secret::new("the-wrong-secret"));
     let client = client(config);
     let error = client
         .fetch_page(&PageQuery::window(day(), 1, 25))
@@ -268,7 +268,7 @@ fn a_configuration_that_cannot_work_is_refused_before_any_call() {
     bad.page_size = 25;
     assert!(matches!(QimenClient::new(bad), Err(SourceError::Config(_))));
     let mut bad = config("http://gw/router/qm");
-    bad.app_secret = Secret::new("");
+    bad.app_secret = Some(Secret::new(""));
     assert!(matches!(QimenClient::new(bad), Err(SourceError::Config(_))));
 }
 
