@@ -176,7 +176,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     sampler.reset();
     let load = load_data::load_data_baselines(
         &args.mysql_url,
-        &sink_config.tables,
+        &sink_config.tables(),
         &mapping,
         &staging,
         first_run,

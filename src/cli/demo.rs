@@ -113,7 +113,7 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args.orders
     );
     println!("Staging store: {}", staging.display());
-    let tables = mysql_config(&config)?.tables;
+    let tables = mysql_config(&config)?.tables();
     println!(
         "MySQL tables (recreated): {}, {}, {}",
         tables.orders, tables.items, tables.pays

@@ -3,7 +3,7 @@
 //! the MySQL sink's [`MysqlConfig`]. A missing credential is named here, before any run starts.
 
 use super::Config;
-use crate::sink::mysql::{MysqlConfig, TableNames};
+use crate::sink::mysql::MysqlConfig;
 use crate::source::SourceConfig;
 use crate::source::openapi::OpenApiConfig;
 use crate::source::openapi::token::token_file_beside;
@@ -34,19 +34,12 @@ impl Config {
         })
     }
 
-    /// The MySQL sink's configuration: URL, table names, partitioning.
+    /// The MySQL sink's configuration (`[mysql]`) with its URL, or a message saying how to set
+    /// the URL.
     pub fn mysql_sink(&self) -> anyhow::Result<MysqlConfig> {
-        let settings = &self.mysql;
-        let prefixed = TableNames::with_prefix(&settings.table_prefix);
         Ok(MysqlConfig {
-            tables: TableNames {
-                orders: settings.orders_table.clone().unwrap_or(prefixed.orders),
-                items: settings.items_table.clone().unwrap_or(prefixed.items),
-                pays: settings.pays_table.clone().unwrap_or(prefixed.pays),
-            },
-            partition_by_month: settings.partition_by_month,
-            load_data: settings.load_data(),
-            ..MysqlConfig::new(self.require_mysql()?)
+            url: self.require_mysql()?,
+            ..self.mysql.clone()
         })
     }
 }

@@ -141,11 +141,11 @@ impl Config {
             };
         }
         if let Some(v) = get("JST_MYSQL_LOAD_DATA") {
-            self.mysql.load_data = Some(match v.trim().to_ascii_lowercase().as_str() {
+            self.mysql.load_data = match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
                 _ => bail!("JST_MYSQL_LOAD_DATA must be true or false, not {v:?}"),
-            });
+            };
         }
         if let Some(v) = get("JST_STAGING") {
             self.staging = PathBuf::from(v);

@@ -20,7 +20,8 @@ pub(super) struct FileConfig {
     /// `[qimen]`: the Qimen client's configuration as it is, its defaults for what is left out.
     qimen: Option<crate::source::SourceConfig>,
     openapi: Option<FileOpenApi>,
-    mysql: Option<FileMysql>,
+    /// `[mysql]`: its `url`, and the MySQL sink's configuration as it is.
+    mysql: Option<toml::Table>,
     sync: Option<FileSync>,
     run: Option<FileRun>,
     mapping: Option<toml::Table>,
@@ -58,18 +59,6 @@ pub(super) struct FileOpenApi {
     access_token: Option<Secret>,
     refresh_token: Option<Secret>,
     page_size: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileMysql {
-    url: Option<Secret>,
-    table_prefix: Option<String>,
-    orders_table: Option<String>,
-    items_table: Option<String>,
-    pays_table: Option<String>,
-    partition_by_month: Option<bool>,
-    load_data: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,19 +113,14 @@ impl Config {
         if let Some(sources) = file.sources {
             self.sources = super::SourceKind::parse_list(&sources.join(",")).context("sources")?;
         }
-        if let Some(m) = file.mysql {
-            self.mysql_url = m.url.or(self.mysql_url.take());
-            let t = &mut self.mysql;
-            if let Some(v) = m.table_prefix {
-                t.table_prefix = v;
+        if let Some(mut section) = file.mysql {
+            // The URL is a secret kept beside the other layers' (`JST_MYSQL_URL`, `_FILE`).
+            if let Some(url) = section.remove("url") {
+                self.mysql_url = Some(url.try_into().context("mysql.url")?);
             }
-            t.orders_table = m.orders_table.or(t.orders_table.take());
-            t.items_table = m.items_table.or(t.items_table.take());
-            t.pays_table = m.pays_table.or(t.pays_table.take());
-            if let Some(v) = m.partition_by_month {
-                t.partition_by_month = v;
-            }
-            t.load_data = m.load_data.or(t.load_data);
+            self.mysql = toml::Value::Table(section)
+                .try_into()
+                .context("invalid [mysql] section")?;
         }
         if let Some(y) = file.sync {
             if let Some(v) = y.strategy {

@@ -220,30 +220,6 @@ impl std::str::FromStr for AlertFormat {
     }
 }
 
-/// How the MySQL tables are named and laid out (`[mysql]` besides `url`).
-#[derive(Clone, Debug, Default)]
-pub struct MysqlSettings {
-    /// Put before each default table name (`shop1_` → `shop1_order_list_query`), for several
-    /// merchants in one database.
-    pub table_prefix: String,
-    /// Explicit names; each wins over the prefix for its table.
-    pub orders_table: Option<String>,
-    pub items_table: Option<String>,
-    pub pays_table: Option<String>,
-    /// Monthly partitions of the order table (decided when the table is created).
-    pub partition_by_month: bool,
-    /// `load_data`: new orders go in with `LOAD DATA LOCAL INFILE` (unset: on); see
-    /// [`MysqlSettings::load_data`].
-    pub load_data: Option<bool>,
-}
-
-impl MysqlSettings {
-    /// Whether new orders go in with `LOAD DATA LOCAL INFILE` (the default) or with upserts.
-    pub fn load_data(&self) -> bool {
-        self.load_data.unwrap_or(true)
-    }
-}
-
 /// The whole, layered configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -253,7 +229,9 @@ pub struct Config {
     pub qimen: crate::source::SourceConfig,
     pub openapi: OpenApiSettings,
     pub mysql_url: Option<Secret>,
-    pub mysql: MysqlSettings,
+    /// `[mysql]` besides `url`: the MySQL sink's own configuration (its `url` is set from
+    /// `mysql_url` by [`Config::mysql_sink`]).
+    pub mysql: crate::sink::mysql::MysqlConfig,
     pub staging: PathBuf,
     /// How long re-read copies of pages (sightings) are kept: `[staging] keep_pages`,
     /// `JST_KEEP_PAGES` (default 90 days); see `jst-sync prune`.
@@ -301,7 +279,7 @@ impl Default for Config {
             openapi: OpenApiSettings::default(),
             qimen: crate::source::SourceConfig::default(),
             mysql_url: None,
-            mysql: MysqlSettings::default(),
+            mysql: crate::sink::mysql::MysqlConfig::default(),
             staging: PathBuf::from("jst-sync.sqlite"),
             keep_pages: Duration::from_secs(90 * 86400),
             sync: SyncSettings {

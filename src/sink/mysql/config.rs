@@ -8,29 +8,42 @@ use crate::transform::mapping::is_identifier;
 
 use super::error::SinkError;
 
-/// Where and how the sink writes.
+/// Where and how the sink writes: the `[mysql]` section of the configuration file as it is
+/// (serde defaults for what the file leaves out), besides its `url`, which the configuration
+/// keeps with the other secrets and sets here when it builds the sink's configuration.
 #[derive(Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MysqlConfig {
     /// `mysql://user:pass@host:port/db`; secret because it holds the password.
+    #[serde(skip)]
     pub url: Secret,
-    #[serde(default)]
-    pub tables: TableNames,
+    /// Put before each default table name (`shop1_` → `shop1_order_list_query`), for several
+    /// merchants in one database.
+    pub table_prefix: String,
+    /// Explicit names; each wins over the prefix for its table (see [`MysqlConfig::tables`]).
+    pub orders_table: Option<String>,
+    pub items_table: Option<String>,
+    pub pays_table: Option<String>,
     /// Monthly partitions of the order table by `p_month` (from `order_date`); decided when
     /// the table is created (a table partitioned otherwise is refused at migrate).
-    #[serde(default)]
     pub partition_by_month: bool,
     /// The most rows one multi-row statement carries (fewer when the 65,535 placeholders or
     /// `max_allowed_packet` run out first).
-    #[serde(default = "default_batch_rows")]
+    #[serde(skip)]
     pub batch_rows: usize,
     /// How long connecting may take before MySQL counts as unreachable.
-    #[serde(default = "default_connect_timeout_secs")]
+    #[serde(skip)]
     pub connect_timeout_secs: u64,
     /// Orders MySQL does not hold yet go in with `LOAD DATA LOCAL INFILE` (streamed from
     /// memory); off, or where the server refuses it, they are upserted like changed orders.
-    #[serde(default = "default_load_data")]
     pub load_data: bool,
+}
+
+impl Default for MysqlConfig {
+    /// Default tables and limits, and no URL yet.
+    fn default() -> Self {
+        Self::new(Secret::default())
+    }
 }
 
 /// The names of the three tables (the DDL is templated on them).
@@ -60,29 +73,35 @@ impl TableNames {
     }
 }
 
-fn default_batch_rows() -> usize {
-    1000
-}
-
-fn default_connect_timeout_secs() -> u64 {
-    10
-}
-
-fn default_load_data() -> bool {
-    true
-}
-
 impl MysqlConfig {
     /// A config with default tables and limits.
     pub fn new(url: Secret) -> Self {
         Self {
             url,
-            tables: TableNames::default(),
+            table_prefix: String::new(),
+            orders_table: None,
+            items_table: None,
+            pays_table: None,
             partition_by_month: false,
-            batch_rows: default_batch_rows(),
-            connect_timeout_secs: default_connect_timeout_secs(),
-            load_data: default_load_data(),
+            batch_rows: 1000,
+            connect_timeout_secs: 10,
+            load_data: true,
         }
+    }
+
+    /// The tables' names: the explicit ones, else the defaults behind the prefix.
+    pub fn tables(&self) -> TableNames {
+        let prefixed = TableNames::with_prefix(&self.table_prefix);
+        TableNames {
+            orders: self.orders_table.clone().unwrap_or(prefixed.orders),
+            items: self.items_table.clone().unwrap_or(prefixed.items),
+            pays: self.pays_table.clone().unwrap_or(prefixed.pays),
+        }
+    }
+
+    /// Whether new orders go in with `LOAD DATA LOCAL INFILE` (the default) or with upserts.
+    pub fn load_data(&self) -> bool {
+        self.load_data
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -116,14 +135,14 @@ impl MysqlConfig {
                 "batch_rows must be at least 1".to_owned(),
             ));
         }
-        for name in [&self.tables.orders, &self.tables.items, &self.tables.pays] {
+        let t = &self.tables();
+        for name in [&t.orders, &t.items, &t.pays] {
             if !is_identifier(name) {
                 return Err(SinkError::Config(format!(
                     "table name `{name}` must be 1 to 64 letters, digits or `_`"
                 )));
             }
         }
-        let t = &self.tables;
         if t.orders == t.items || t.orders == t.pays || t.items == t.pays {
             return Err(SinkError::Config(
                 "the three table names must differ".to_owned(),
@@ -137,7 +156,7 @@ impl fmt::Debug for MysqlConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MysqlConfig")
             .field("url", &self.redact(self.url.expose()))
-            .field("tables", &self.tables)
+            .field("tables", &self.tables())
             .field("partition_by_month", &self.partition_by_month)
             .field("batch_rows", &self.batch_rows)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
@@ -199,7 +218,7 @@ mod tests {
             )
         );
         let mut config = MysqlConfig::new(Secret::new("mysql://u@h/d"));
-        config.tables = TableNames::with_prefix("shop-1 ");
+        config.table_prefix = "shop-1 ".into();
         assert!(config.validate().is_err());
     }
 

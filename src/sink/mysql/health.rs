@@ -65,7 +65,7 @@ impl MysqlSink {
         let applied_version = if record == Some(1) {
             conn.exec_first::<Option<u32>, _, _>(
                 "SELECT MAX(version) FROM jst_schema_migrations WHERE scope = ? AND version > 0",
-                (&self.config.tables.orders,),
+                (&self.config.tables().orders,),
             )
             .await
             .map_err(|e| self.classify(e, Phase::Connect))?

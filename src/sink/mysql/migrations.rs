@@ -69,9 +69,9 @@ pub(crate) struct Template<'a> {
 }
 
 impl<'a> Template<'a> {
-    pub fn new(config: &'a MysqlConfig) -> Self {
+    pub fn new(config: &MysqlConfig, tables: &'a TableNames) -> Self {
         Self {
-            tables: &config.tables,
+            tables,
             partitioning: config
                 .partition_by_month
                 .then(|| partitions::partition_clause(beijing_time::now())),
@@ -107,7 +107,7 @@ async fn migrate_locked(
     config: &MysqlConfig,
     mapping: &Mapping,
 ) -> Result<(), MigrateFailure> {
-    let tables = &config.tables;
+    let tables = &config.tables();
     conn.query_drop(MIGRATIONS_TABLE_SQL).await?;
     let has_scope: Option<i64> = conn
         .query_first(
@@ -125,7 +125,7 @@ async fn migrate_locked(
             (&tables.orders,),
         )
         .await?;
-    let template = Template::new(config);
+    let template = Template::new(config, tables);
     // Rows written before a column was re-added or widened must be written again.
     let had_rows = has_rows(conn, &tables.orders).await?;
     let mut refill_reasons: Vec<String> = Vec::new();
@@ -249,7 +249,7 @@ pub(crate) async fn pending_ddl(
 ) -> Result<PendingDdl, MigrateFailure> {
     let needed = needed_ddl(conn, config, mapping).await?;
     let partitions_due = if needed.is_empty() {
-        partitions_due(conn, &config.tables.orders, config.partition_by_month)
+        partitions_due(conn, &config.tables().orders, config.partition_by_month)
             .await?
             .is_some()
     } else {
@@ -266,7 +266,7 @@ async fn needed_ddl(
     config: &MysqlConfig,
     mapping: &Mapping,
 ) -> Result<Vec<String>, MigrateFailure> {
-    let tables = &config.tables;
+    let tables = &config.tables();
     let record: Option<i64> = conn
         .query_first(
             "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \

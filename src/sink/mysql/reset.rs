@@ -15,7 +15,7 @@ pub async fn drop_tables_and_records(config: &MysqlConfig) -> Result<(), String>
         )
     })?;
     let endpoint = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
-    let tables = &config.tables;
+    let tables = &config.tables();
     let pool = mysql_async::Pool::new(opts);
     let result = async {
         let mut conn = pool.get_conn().await?;

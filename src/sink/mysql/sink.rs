@@ -160,7 +160,7 @@ impl MysqlSink {
     /// How many rows each table holds.
     pub async fn count_rows(&self) -> Result<RowCounts, SinkError> {
         let mut conn = self.conn().await?;
-        let tables = &self.config.tables;
+        let tables = &self.config.tables();
         let sql = format!(
             "SELECT (SELECT COUNT(*) FROM `{}`), (SELECT COUNT(*) FROM `{}`), (SELECT COUNT(*) FROM `{}`)",
             tables.orders, tables.items, tables.pays
@@ -211,7 +211,7 @@ impl MysqlSink {
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT `{ORDER_ID_COLUMN}`, jst_ts, jst_version, jst_modified, jst_sha256 FROM `{}` WHERE `{ORDER_ID_COLUMN}` IN {}{suffix}",
-                self.config.tables.orders,
+                self.config.tables().orders,
                 in_list(chunk.len())
             );
             type Stored = (i64, Option<i64>, i64, Option<NaiveDateTime>, Option<String>);
@@ -269,7 +269,7 @@ impl MysqlSink {
     /// written again (a column was re-added or widened, or rows predate fingerprints).
     pub async fn refill_wanted(&self) -> Result<bool, SinkError> {
         let mut conn = self.conn().await?;
-        migrations::refill_wanted(&mut conn, &self.config.tables)
+        migrations::refill_wanted(&mut conn, &self.config.tables())
             .await
             .map_err(|e| self.classify(e, Phase::Write))
     }
@@ -277,7 +277,7 @@ impl MysqlSink {
     /// Removes the refill mark (after staging re-enqueued every current order).
     pub async fn clear_refill_mark(&self) -> Result<(), SinkError> {
         let mut conn = self.conn().await?;
-        migrations::clear_refill_mark(&mut conn, &self.config.tables)
+        migrations::clear_refill_mark(&mut conn, &self.config.tables())
             .await
             .map_err(|e| self.classify(e, Phase::Write))
     }
@@ -285,14 +285,14 @@ impl MysqlSink {
     /// The orders whose MySQL row carries no fingerprint (for `verify`).
     pub async fn unfingerprinted_orders(&self) -> Result<Vec<i64>, SinkError> {
         let mut conn = self.conn().await?;
-        migrations::unfingerprinted(&mut conn, &self.config.tables)
+        migrations::unfingerprinted(&mut conn, &self.config.tables())
             .await
             .map_err(|e| self.classify(e, Phase::Write))
     }
 
     /// The table names the sink writes, for read-only reports (`verify`).
-    pub(crate) fn tables(&self) -> &super::config::TableNames {
-        &self.config.tables
+    pub(crate) fn tables(&self) -> super::config::TableNames {
+        self.config.tables()
     }
 
     /// A pooled connection, for read-only reports in this crate (`verify`).

@@ -260,7 +260,7 @@ impl MysqlSink {
                     .map(|position| p_month(&rows.order[position]));
                 encode_order(rows, synced_at, p_month, &mut file);
             }
-            let table = &self.config.tables.orders;
+            let table = &self.config.tables().orders;
             self.load(tx, table, &self.order_columns(), file, report)
                 .await?;
         }
@@ -277,7 +277,7 @@ impl MysqlSink {
             .map(|(id, _)| *id)
             .filter(|id| stored.contains_key(id))
             .collect();
-        let tables = &self.config.tables;
+        let tables = &self.config.tables();
         for (table, mapping, is_items) in [
             (&tables.items, &self.mapping.items, true),
             (&tables.pays, &self.mapping.pays, false),
@@ -403,7 +403,7 @@ impl MysqlSink {
         let limits = self.limits(order_columns.len());
         for chunk in chunks(&order_rows, limits, |row| row_bytes(row)) {
             let sql = upsert_sql(
-                &self.config.tables.orders,
+                &self.config.tables().orders,
                 &order_columns,
                 &order_key,
                 chunk.len(),
@@ -434,7 +434,7 @@ impl MysqlSink {
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT `{ORDER_ID_COLUMN}`, `{PARTITION_COLUMN}` FROM `{}` WHERE `{ORDER_ID_COLUMN}` IN {}",
-                self.config.tables.orders,
+                self.config.tables().orders,
                 in_list(chunk.len())
             );
             let stored: Vec<(i64, i64)> = tx
@@ -451,7 +451,7 @@ impl MysqlSink {
             let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
             let sql = format!(
                 "DELETE FROM `{}` WHERE (`{ORDER_ID_COLUMN}`, `{PARTITION_COLUMN}`) IN ({pairs})",
-                self.config.tables.orders
+                self.config.tables().orders
             );
             let params = chunk
                 .iter()
@@ -569,7 +569,7 @@ impl MysqlSink {
             .start_transaction(TxOpts::default())
             .await
             .map_err(|e| self.classify(e, Phase::Write))?;
-        let tables = &self.config.tables;
+        let tables = &self.config.tables();
         let mut deleted = 0;
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let params: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();

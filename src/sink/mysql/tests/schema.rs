@@ -104,11 +104,9 @@ async fn migrate_creates_the_mapped_tables_once_and_again_is_a_no_op() {
 async fn table_names_come_from_the_config_and_added_columns_are_migrated() {
     let db = TestDb::create().await;
     let mut config = db.config();
-    config.tables = TableNames {
-        orders: "bi_orders".into(),
-        items: "bi_items".into(),
-        pays: "bi_pays".into(),
-    };
+    config.orders_table = Some("bi_orders".into());
+    config.items_table = Some("bi_items".into());
+    config.pays_table = Some("bi_pays".into());
     let overrides: MappingOverrides = toml::from_str(
         "[[order.columns]]\nname = \"receiver_address\"\nsource = \"receiver_address\"\nkind = { type = \"long_text\" }",
     )
@@ -148,7 +146,7 @@ async fn unsupported_settings_are_refused_at_connect() {
         "invalid MySQL sink configuration: partition_by_month needs the order column `order_date` of kind date_time"
     );
     let mut config = db.config();
-    config.tables.orders = "orders; DROP".into();
+    config.orders_table = Some("orders; DROP".into());
     assert!(matches!(
         MysqlSink::connect(&config, Mapping::default()).await,
         Err(SinkError::Config(_))
