@@ -18,20 +18,33 @@ impl Config {
     /// The open-platform client's configuration (a renewed token pair is kept beside the
     /// staging file), or a message naming every credential missing.
     pub fn openapi_source(&self) -> anyhow::Result<OpenApiConfig> {
-        let (url, app_key, app_secret, access_token) = self.require_openapi()?;
+        self.require_openapi()?;
+        Ok(self.openapi_config())
+    }
+
+    /// The open-platform client's configuration from the settings, the credentials empty where
+    /// unset (checked by [`Config::validate`] whether a pull needs the route or not).
+    pub(super) fn openapi_config(&self) -> OpenApiConfig {
+        let o = &self.openapi;
+        let credential = |value: &Option<crate::secret::Secret>| value.clone().unwrap_or_default();
         // The rate limits, timeouts and body cap are shared with the Qimen route.
         let q = &self.qimen;
-        Ok(OpenApiConfig {
-            refresh_token: self.openapi.refresh_token.clone(),
+        OpenApiConfig {
+            refresh_token: o.refresh_token.clone(),
             token_file: Some(token_file_beside(&self.staging)),
-            page_size: self.openapi.page_size,
+            page_size: o.page_size,
             per_second: q.per_second,
             per_minute: q.per_minute,
             request_timeout: q.request_timeout,
             max_attempts: q.max_attempts,
             max_body_bytes: q.max_body_bytes,
-            ..OpenApiConfig::new(url, app_key, app_secret, access_token)
-        })
+            ..OpenApiConfig::new(
+                o.url.clone().unwrap_or_default(),
+                o.app_key.clone().unwrap_or_default(),
+                credential(&o.app_secret),
+                credential(&o.access_token),
+            )
+        }
     }
 
     /// The MySQL sink's configuration (`[mysql]`) with its URL, or a message saying how to set

@@ -339,14 +339,13 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let q = &self.qimen;
-        q.validate().map_err(|e| match e {
+        // Each component's configuration checks its own settings, as it does when built in code.
+        let message = |error: crate::source::SourceError| match error {
             crate::source::SourceError::Config(message) => anyhow::anyhow!(message),
             other => anyhow::Error::new(other),
-        })?;
-        if !(1..=100).contains(&self.openapi.page_size) {
-            bail!("openapi page_size must be between 1 and 100 (JST_OPENAPI_PAGE_SIZE)");
-        }
+        };
+        self.qimen.validate().map_err(message)?;
+        self.openapi_config().validate().map_err(message)?;
         if self.sync.window_concurrency == 0 {
             bail!("window_concurrency must be at least 1");
         }

@@ -281,3 +281,51 @@ fn load_data_is_on_unless_the_file_or_the_environment_turns_it_off() {
     assert!(config.mysql.load_data());
     assert!(load(None, &[("JST_MYSQL_LOAD_DATA", "maybe")]).is_err());
 }
+
+#[test]
+fn the_qimen_section_reads_durations_and_sizes_as_written_and_leaves_the_rest_at_the_defaults() {
+    let file = "[qimen]\nrequest_timeout = \"5s\"\nmax_body = \"2MB\"\narchive_after = \"30d\"\n";
+    let config = load(Some(file), &[]).unwrap();
+    assert_eq!(config.qimen.request_timeout, Duration::from_secs(5));
+    assert_eq!(config.qimen.max_body_bytes, 2 << 20);
+    assert_eq!(config.qimen.archive_after, Duration::from_secs(30 * 86400));
+    assert_eq!(config.qimen.page_size, 25);
+    assert_eq!(config.qimen.max_ban_wait, Duration::from_secs(600));
+    assert!(load(Some("[qimen]\nrequest_timeout = \"soon\"\n"), &[]).is_err());
+    assert!(
+        load(Some("[qimen]\nbase_backoff = \"1s\"\n"), &[]).is_err(),
+        "only the keys the file documents are read"
+    );
+}
+
+#[test]
+fn the_mysql_section_keeps_its_url_with_the_secrets_and_the_rest_for_the_sink() {
+    let file =
+        "[mysql]\nurl = \"mysql://u:pw@h/db\"\norders_table = \"bi_orders\"\nload_data = false\n";
+    let config = load(Some(file), &[]).unwrap();
+    let sink = config.mysql_sink().unwrap();
+    assert_eq!(sink.url.expose(), "mysql://u:pw@h/db");
+    assert_eq!(sink.tables().orders, "bi_orders");
+    assert_eq!(sink.tables().items, "order_items");
+    assert!(!sink.load_data);
+    assert!(load(Some("[mysql]\nbatch_rows = 5\n"), &[]).is_err());
+}
+
+#[test]
+fn a_setting_a_client_refuses_is_refused_at_load_in_the_clients_own_words() {
+    let loaded = load(None, &[("JST_PAGE_SIZE", "0")])
+        .unwrap_err()
+        .to_string();
+    let built = crate::source::QimenClient::new(crate::source::SourceConfig {
+        page_size: 0,
+        ..crate::source::SourceConfig::new("http://gw/router/qm", "k", Secret::new("s"), "c")
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(built.ends_with(&loaded), "{built} / {loaded}");
+    let loaded = load(None, &[("JST_OPENAPI_PAGE_SIZE", "101")])
+        .unwrap_err()
+        .to_string();
+    assert!(loaded.contains("JST_OPENAPI_PAGE_SIZE"), "{loaded}");
+    assert!(load(None, &[("JST_MAX_BODY", "10")]).is_err());
+}

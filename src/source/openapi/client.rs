@@ -396,6 +396,7 @@ fn biz(query: &PageQuery, date_type: u8) -> Value {
 }
 
 fn validate(config: &OpenApiConfig) -> Result<(), SourceError> {
+    config.validate()?;
     let fail = |what: &str| Err(SourceError::Config(what.to_owned()));
     if config.app_key.trim().is_empty() {
         return fail("JST_OPENAPI_APP_KEY is empty");
@@ -405,12 +406,6 @@ fn validate(config: &OpenApiConfig) -> Result<(), SourceError> {
     }
     if config.access_token.is_empty() {
         return fail("JST_OPENAPI_ACCESS_TOKEN is empty");
-    }
-    if !(1..=100).contains(&config.page_size) {
-        return fail("page_size must be between 1 and 100 on the open platform");
-    }
-    if config.per_second == 0 || config.per_minute == 0 || config.max_attempts == 0 {
-        return fail("per_second, per_minute and max_attempts must be at least 1");
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::Secret;
+use crate::source::SourceError;
 
 /// Everything the open-platform client needs. `Debug` never shows the secret or the tokens.
 #[derive(Clone, Debug)]
@@ -70,5 +71,18 @@ impl OpenApiConfig {
             max_drift_rereads: 3,
             max_body_bytes: 16 * 1024 * 1024,
         }
+    }
+
+    /// Refuses settings the platform cannot honour; called when the configuration is loaded
+    /// and again when a client is built. The credentials are checked by the client.
+    pub fn validate(&self) -> Result<(), SourceError> {
+        let fail = |what: &str| Err(SourceError::Config(what.to_owned()));
+        if !(1..=100).contains(&self.page_size) {
+            return fail("openapi page_size must be between 1 and 100 (JST_OPENAPI_PAGE_SIZE)");
+        }
+        if self.per_second == 0 || self.per_minute == 0 || self.max_attempts == 0 {
+            return fail("per_second, per_minute and max_attempts must be at least 1");
+        }
+        Ok(())
     }
 }
