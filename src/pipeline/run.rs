@@ -312,17 +312,11 @@ pub async fn execute(
             })
             .collect();
     }
-    if let Ok(sizes) = with_staging(&staging, |s| {
-        let count = |sql: &str| -> Result<i64, crate::staging::StagingError> {
-            Ok(s.connection().query_row(sql, [], |r| r.get(0))?)
+    if let Ok(backlog) = with_staging(&staging, |s| s.backlog()).await {
+        let sizes = super::summary::StagingSizes {
+            outbox_pending: backlog.outbox_pending,
+            quarantine_open: backlog.quarantine_open,
         };
-        Ok(super::summary::StagingSizes {
-            outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?,
-            quarantine_open: count("SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL")?,
-        })
-    })
-    .await
-    {
         summary.staging_sizes = Some(sizes);
     }
     summary.succeeded = errors.is_empty();

@@ -29,7 +29,7 @@ pub use field_catalog::{FieldNews, FieldRecord};
 pub use fingerprinted_page::FingerprintedPage;
 pub use gateway_state::GatewayBan;
 pub use integrity::{DamagedPage, DamagedVersion, IntegrityReport};
-pub use outbox::{OutboxEntry, OutboxState, QuarantineEntry};
+pub use outbox::{Backlog, OutboxEntry, OutboxState, QuarantineEntry};
 pub use prune::{PruneReport, prune};
 pub use stage::PageOutcome;
 pub use store::{RunRecord, RunStatus, StagingStore, StoreCounts};

@@ -35,6 +35,13 @@ impl OutboxState {
     }
 }
 
+/// What waits in staging: versions in the outbox and quarantine entries not resolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub outbox_pending: i64,
+    pub quarantine_open: i64,
+}
+
 /// One quarantined record.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct QuarantineEntry {
@@ -103,6 +110,19 @@ impl StagingStore {
             [],
             |r| r.get(0),
         )?)
+    }
+
+    /// The pending outbox entries and the open quarantine entries, counted (the run summary,
+    /// `status` and the `run --listen` endpoints all read these).
+    pub fn backlog(&self) -> Result<Backlog, StagingError> {
+        Ok(Backlog {
+            outbox_pending: self.pending_count()?,
+            quarantine_open: self.conn.query_row(
+                "SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL",
+                [],
+                |r| r.get(0),
+            )?,
+        })
     }
 
     /// Marks outbox entries done, in one transaction. Call only after MySQL committed them.

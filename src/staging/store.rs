@@ -268,12 +268,13 @@ impl StagingStore {
             Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
         };
         let file_bytes = super::sqlite_file::file_bytes(&self.path);
+        let backlog = self.backlog()?;
         Ok(StoreCounts {
             pages: count("SELECT COUNT(*) FROM pages")?,
             order_versions: count("SELECT COUNT(*) FROM order_versions")?,
             current_orders: count("SELECT COUNT(*) FROM current_orders")?,
-            outbox_pending: count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?,
-            quarantine_open: count("SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL")?,
+            outbox_pending: backlog.outbox_pending,
+            quarantine_open: backlog.quarantine_open,
             file_bytes,
         })
     }

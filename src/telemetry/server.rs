@@ -190,23 +190,13 @@ pub fn history_from_staging(name: &str, staging: &Path) -> MerchantHistory {
             })
             .collect();
         history.watermarks_read_at = Some(now);
-        let (outbox, quarantine) = sizes_of(&store)?;
-        history.outbox_pending = Some(outbox);
-        history.quarantine_open = Some(quarantine);
+        let backlog = store.backlog()?;
+        history.outbox_pending = Some(backlog.outbox_pending);
+        history.quarantine_open = Some(backlog.quarantine_open);
         Ok(())
     };
     if let Err(error) = read() {
         tracing::warn!(merchant = name, error = %crate::error_text::chain_of(&error), "Past runs not read from staging.");
     }
     history
-}
-
-fn sizes_of(store: &StagingStore) -> Result<(i64, i64), crate::staging::StagingError> {
-    let count = |sql: &str| -> Result<i64, crate::staging::StagingError> {
-        Ok(store.connection().query_row(sql, [], |r| r.get(0))?)
-    };
-    Ok((
-        count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?,
-        count("SELECT COUNT(*) FROM quarantine WHERE resolved_at IS NULL")?,
-    ))
 }

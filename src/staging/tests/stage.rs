@@ -206,3 +206,32 @@ fn without_ts_an_earlier_modified_is_stale_and_never_becomes_current() {
     let pending = store.pending_outbox(0, 10).unwrap();
     assert!(pending[0].canonical_json.contains(r#""remark":"new""#));
 }
+
+#[test]
+fn the_backlog_counts_pending_outbox_entries_and_open_quarantine_entries() {
+    let (_dir, mut store) = store();
+    let run = store.begin_run("pull", None).unwrap();
+    store
+        .stage_page(
+            run,
+            &page(vec![
+                json!({"so_id": "x"}),
+                order("1", "a", 1),
+                order("2", "b", 1),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(
+        store.backlog().unwrap(),
+        crate::staging::Backlog {
+            outbox_pending: 2,
+            quarantine_open: 1
+        }
+    );
+    let first = store.pending_outbox(0, 10).unwrap()[0].id;
+    store
+        .finish_outbox(&[(first, "1")], OutboxState::Pushed)
+        .unwrap();
+    assert_eq!(store.backlog().unwrap().outbox_pending, 1);
+    assert_eq!(store.counts().unwrap().outbox_pending, 1);
+}
