@@ -20,8 +20,7 @@ pub(super) struct FileConfig {
     /// `[qimen]`: the Qimen client's configuration as it is, its defaults for what is left out.
     qimen: Option<crate::source::SourceConfig>,
     openapi: Option<FileOpenApi>,
-    /// `[mysql]`: its `url`, and the MySQL sink's configuration as it is.
-    mysql: Option<toml::Table>,
+    mysql: Option<FileMysql>,
     sync: Option<FileSync>,
     run: Option<FileRun>,
     mapping: Option<toml::Table>,
@@ -59,6 +58,30 @@ pub(super) struct FileOpenApi {
     access_token: Option<Secret>,
     refresh_token: Option<Secret>,
     page_size: Option<u32>,
+}
+
+/// `[mysql]`: its `url`, a secret kept beside the other layers' (`JST_MYSQL_URL`, `_FILE`),
+/// and the rest, the MySQL sink's configuration as it is.
+#[derive(Debug)]
+pub(super) struct FileMysql {
+    url: Option<Secret>,
+    sink: crate::sink::mysql::MysqlConfig,
+}
+
+impl<'de> Deserialize<'de> for FileMysql {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut section = toml::Table::deserialize(deserializer)?;
+        let url = section
+            .remove("url")
+            .map(|url| url.try_into::<Secret>())
+            .transpose()
+            .map_err(D::Error::custom)?;
+        let sink = toml::Value::Table(section)
+            .try_into()
+            .map_err(D::Error::custom)?;
+        Ok(FileMysql { url, sink })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,14 +136,9 @@ impl Config {
         if let Some(sources) = file.sources {
             self.sources = super::SourceKind::parse_list(&sources.join(",")).context("sources")?;
         }
-        if let Some(mut section) = file.mysql {
-            // The URL is a secret kept beside the other layers' (`JST_MYSQL_URL`, `_FILE`).
-            if let Some(url) = section.remove("url") {
-                self.mysql_url = Some(url.try_into().context("mysql.url")?);
-            }
-            self.mysql = toml::Value::Table(section)
-                .try_into()
-                .context("invalid [mysql] section")?;
+        if let Some(mysql) = file.mysql {
+            self.mysql_url = mysql.url.or(self.mysql_url.take());
+            self.mysql = mysql.sink;
         }
         if let Some(y) = file.sync {
             if let Some(v) = y.strategy {
