@@ -40,7 +40,8 @@ impl fmt::Display for OrderId {
 /// Compares with the decimal text (`rows.o_id == "7"`).
 impl PartialEq<&str> for OrderId {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        // The decimal of a positive number has no sign and no leading zero.
+        !other.starts_with(['+', '0']) && other.parse::<i64>() == Ok(self.0)
     }
 }
 
@@ -75,6 +76,8 @@ mod tests {
         let id = OrderId::new(38852).unwrap();
         assert_eq!(id.to_string(), "38852");
         assert_eq!(id, "38852");
+        assert_ne!(id, "038852");
+        assert_ne!(id, "+38852");
         assert_eq!(OrderId::new(0), None);
     }
 }
