@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::secret::Secret;
-use crate::source::SourceError;
+use crate::source::error::SourceError;
 
 /// Everything the open-platform client needs. `Debug` never shows the secret or the tokens.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::sign::SignMethod;
 use crate::secret::Secret;
-use crate::source::SourceError;
+use crate::source::error::SourceError;
 use crate::units::{MAX_DURATION, deserialize_bytes, deserialize_duration};
 
 /// Jushuitan's Qimen app key in production.
