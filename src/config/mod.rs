@@ -382,8 +382,9 @@ impl Config {
         Ok(())
     }
 
-    /// The settings a pull needs, or a message naming every one that is missing.
-    pub fn require_source(&self) -> anyhow::Result<(String, String, Secret, String)> {
+    /// Whether the credentials a Qimen pull needs are all set, or a message naming every one
+    /// that is missing.
+    pub fn require_source(&self) -> anyhow::Result<()> {
         let q = &self.qimen;
         let mut missing = Vec::new();
         if q.api_url.is_none() {
@@ -401,16 +402,12 @@ impl Config {
         if !missing.is_empty() {
             bail!("missing configuration: {}", missing.join(", "));
         }
-        Ok((
-            q.api_url.clone().unwrap_or_default(),
-            q.app_key.clone().unwrap_or_default(),
-            q.app_secret.clone().unwrap_or_default(),
-            q.customer_id.clone().unwrap_or_default(),
-        ))
+        Ok(())
     }
 
-    /// The open-platform settings a pull needs, or a message naming every one that is missing.
-    pub fn require_openapi(&self) -> anyhow::Result<(String, String, Secret, Secret)> {
+    /// Whether the credentials an open-platform pull needs are all set, or a message naming
+    /// every one that is missing.
+    pub fn require_openapi(&self) -> anyhow::Result<()> {
         let o = &self.openapi;
         let mut missing = Vec::new();
         if o.url.is_none() {
@@ -428,12 +425,7 @@ impl Config {
         if !missing.is_empty() {
             bail!("missing configuration: {}", missing.join(", "));
         }
-        Ok((
-            o.url.clone().unwrap_or_default(),
-            o.app_key.clone().unwrap_or_default(),
-            o.app_secret.clone().unwrap_or_default(),
-            o.access_token.clone().unwrap_or_default(),
-        ))
+        Ok(())
     }
 
     /// The MySQL URL, or a message saying how to set it.
