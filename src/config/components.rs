@@ -47,16 +47,25 @@ impl Config {
         })
     }
 
-    /// The MySQL sink's configuration: URL, table names, partitioning.
+    /// The MySQL sink's configuration: URL, table names (a child table's from the mapping behind
+    /// the prefix, unless set), partitioning.
     pub fn mysql_sink(&self) -> anyhow::Result<MysqlConfig> {
         let settings = &self.mysql;
-        let prefixed = TableNames::with_prefix(&settings.table_prefix);
+        let mut tables = TableNames::with_prefix(&settings.table_prefix);
+        if let Some(orders) = &settings.orders_table {
+            tables.orders = orders.clone();
+        }
+        // The settings of the default child tables, by the mapping's names for them.
+        for (child, table) in [
+            ("items", &settings.items_table),
+            ("pays", &settings.pays_table),
+        ] {
+            if let Some(table) = table {
+                tables.children.insert(child.to_owned(), table.clone());
+            }
+        }
         Ok(MysqlConfig {
-            tables: TableNames {
-                orders: settings.orders_table.clone().unwrap_or(prefixed.orders),
-                items: settings.items_table.clone().unwrap_or(prefixed.items),
-                pays: settings.pays_table.clone().unwrap_or(prefixed.pays),
-            },
+            tables,
             partition_by_month: settings.partition_by_month,
             load_data: settings.load_data(),
             ..MysqlConfig::new(self.require_mysql()?)

@@ -435,10 +435,14 @@ async fn drain_batches(
             Target::Write(sink) => sink,
             Target::DryRun(probe) => {
                 report.orders_pushed += rows.len() as u64;
-                report.item_rows += rows.iter().map(|r| r.items.len() as u64).sum::<u64>();
-                report.pay_rows += rows.iter().map(|r| r.pays.len() as u64).sum::<u64>();
+                let count = |child| -> u64 {
+                    let of = |r: &OrderRows| r.rows_of(mapping, child).len() as u64;
+                    rows.iter().map(of).sum()
+                };
+                report.item_rows += count("items");
+                report.pay_rows += count("pays");
                 let dry = report.dry_run.get_or_insert_with(DryRunReport::default);
-                classify_dry(dry, probe, &rows, &filtered).await;
+                classify_dry(dry, probe, mapping, &rows, &filtered).await;
                 continue;
             }
         };
@@ -548,6 +552,7 @@ async fn write_isolating(
 async fn classify_dry(
     dry: &mut DryRunReport,
     probe: Option<&MysqlSink>,
+    mapping: &Mapping,
     rows: &[OrderRows],
     filtered: &[(i64, String)],
 ) {
@@ -585,7 +590,8 @@ async fn classify_dry(
         return;
     };
     for order in rows {
-        let (items, pays) = (order.items.len() as u64, order.pays.len() as u64);
+        let count = |child| order.rows_of(mapping, child).len() as u64;
+        let (items, pays) = (count("items"), count("pays"));
         match order
             .o_id
             .parse::<i64>()

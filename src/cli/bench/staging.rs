@@ -181,7 +181,7 @@ pub(super) fn changed_rows(
                 };
                 let order = serde_json::Value::Object(order);
                 if let Ok(Transformed::Rows(order_rows)) = transform(&order, mapping, version) {
-                    rows += 1 + order_rows.items.len() as u64 + order_rows.pays.len() as u64;
+                    rows += 1 + order_rows.children.iter().map(Vec::len).sum::<usize>() as u64;
                 }
             }
         }

@@ -1,10 +1,11 @@
 //! Configuration of the MySQL sink: where it is, which tables, how big a statement may get.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use crate::secret::{Secret, redact};
-use crate::transform::mapping::is_identifier;
+use crate::transform::mapping::{ChildTable, Mapping, is_identifier};
 
 use super::error::SinkError;
 
@@ -33,13 +34,17 @@ pub struct MysqlConfig {
     pub load_data: bool,
 }
 
-/// The names of the three tables (the DDL is templated on them).
+/// The names of the tables (the DDL is templated on them): the order table's, and each child
+/// table's as the mapping names it (`table`) behind `prefix`, unless set in `children`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TableNames {
     pub orders: String,
-    pub items: String,
-    pub pays: String,
+    /// Put before a child table's name from the mapping (`shop1_` + `order_items`).
+    pub prefix: String,
+    /// Child tables' names set explicitly, by the mapping's name of the child table (the
+    /// `items_table` setting names `items`).
+    pub children: BTreeMap<String, String>,
 }
 
 impl Default for TableNames {
@@ -54,9 +59,22 @@ impl TableNames {
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             orders: format!("{prefix}order_list_query"),
-            items: format!("{prefix}order_items"),
-            pays: format!("{prefix}order_pays"),
+            prefix: prefix.to_owned(),
+            children: BTreeMap::new(),
         }
+    }
+
+    /// The MySQL table of the child table `child`.
+    pub fn child(&self, child: &ChildTable) -> String {
+        match self.children.get(&child.name) {
+            Some(name) => name.clone(),
+            None => format!("{}{}", self.prefix, child.table),
+        }
+    }
+
+    /// The MySQL tables of `mapping`'s child tables, in its order.
+    pub fn children_of(&self, mapping: &Mapping) -> Vec<String> {
+        mapping.children.iter().map(|c| self.child(c)).collect()
     }
 }
 
@@ -109,24 +127,28 @@ impl MysqlConfig {
             .fold(text.to_owned(), |text, password| redact(&text, password))
     }
 
-    /// Refuses settings the sink cannot honour.
-    pub(crate) fn validate(&self) -> Result<(), SinkError> {
+    /// Refuses settings the sink cannot honour with `mapping`'s tables.
+    pub(crate) fn validate(&self, mapping: &Mapping) -> Result<(), SinkError> {
         if self.batch_rows == 0 {
             return Err(SinkError::Config(
                 "batch_rows must be at least 1".to_owned(),
             ));
         }
-        for name in [&self.tables.orders, &self.tables.items, &self.tables.pays] {
+        let mut names = vec![self.tables.orders.clone()];
+        names.extend(self.tables.children_of(mapping));
+        for name in &names {
             if !is_identifier(name) {
                 return Err(SinkError::Config(format!(
                     "table name `{name}` must be 1 to 64 letters, digits or `_`"
                 )));
             }
         }
-        let t = &self.tables;
-        if t.orders == t.items || t.orders == t.pays || t.items == t.pays {
+        let mut distinct = names.clone();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() != names.len() {
             return Err(SinkError::Config(
-                "the three table names must differ".to_owned(),
+                "the table names (the order table's and each child table's) must differ".to_owned(),
             ));
         }
         Ok(())
@@ -186,11 +208,12 @@ mod tests {
     #[test]
     fn a_prefix_goes_before_every_default_name() {
         let names = TableNames::with_prefix("shop1_");
+        let children = names.children_of(&Mapping::default());
         assert_eq!(
             (
                 names.orders.as_str(),
-                names.items.as_str(),
-                names.pays.as_str()
+                children[0].as_str(),
+                children[1].as_str()
             ),
             (
                 "shop1_order_list_query",
@@ -200,7 +223,7 @@ mod tests {
         );
         let mut config = MysqlConfig::new(Secret::new("mysql://u@h/d"));
         config.tables = TableNames::with_prefix("shop-1 ");
-        assert!(config.validate().is_err());
+        assert!(config.validate(&Mapping::default()).is_err());
     }
 
     #[test]

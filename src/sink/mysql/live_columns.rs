@@ -1,12 +1,72 @@
-//! The columns a table has on the live server, and the `ADD COLUMN` / `MODIFY COLUMN`
-//! statements that bring them up to the mapping (never dropping or narrowing one).
+//! The columns a table has on the live server, and the DDL that brings them up to the mapping:
+//! `ADD COLUMN` / `MODIFY COLUMN` (never dropping or narrowing one), and `CREATE TABLE` for a
+//! child table the config's `[mapping]` adds.
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
+use super::bookkeeping::CHILD_BOOKKEEPING_COLUMNS;
 use super::column_types::{self, TypeChange};
 use super::migrate_failure::MigrateFailure;
-use crate::transform::mapping::TableMapping;
+use crate::transform::ColumnKind;
+use crate::transform::mapping::{ChildTable, TableMapping};
+
+/// `CREATE TABLE IF NOT EXISTS` for `child` as `table`, the way `0001_order_tables.sql`
+/// creates the default child tables: the mapped columns (the key's `NOT NULL`, key text
+/// compared byte for byte with `utf8mb4_bin`, the source as the comment), the bookkeeping
+/// columns, and the mapping's primary key. Refuses a key column of kind `long_text` (MySQL
+/// cannot key on it).
+pub(crate) fn create_child_table(
+    table: &str,
+    child: &ChildTable,
+) -> Result<String, MigrateFailure> {
+    let mapping = &child.mapping;
+    let array = mapping.rows_from.as_deref().unwrap_or_default();
+    let mut lines = Vec::new();
+    for column in &mapping.columns {
+        let is_key = mapping.key.contains(&column.name);
+        if is_key && column.kind == ColumnKind::LongText {
+            return Err(MigrateFailure::Schema(format!(
+                "child table `{}`: key column `{}` cannot be long_text; give it a text kind with max_chars",
+                child.name, column.name
+            )));
+        }
+        let sql_type = column_types::sql_type(column.kind);
+        let collation = match (is_key, column.kind) {
+            (true, ColumnKind::Text { .. }) => " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            _ => "",
+        };
+        let source = column.source.as_str();
+        let comment = match source.strip_prefix("$.") {
+            Some(order_field) => format!("{order_field} of the order"),
+            None => format!("{array}[].{source}"),
+        };
+        lines.push(format!(
+            "    `{}` {sql_type}{collation} {} COMMENT '{}'",
+            column.name,
+            if is_key { "NOT NULL" } else { "NULL" },
+            sql_string(&comment)
+        ));
+    }
+    let [version, synced_at] = CHILD_BOOKKEEPING_COLUMNS;
+    lines.push(format!(
+        "    {version} BIGINT NOT NULL COMMENT 'jst-sync: staging version id written'"
+    ));
+    lines.push(format!(
+        "    {synced_at} DATETIME(3) NOT NULL COMMENT 'jst-sync: when written (Beijing time)'"
+    ));
+    let key: Vec<String> = mapping.key.iter().map(|k| format!("`{k}`")).collect();
+    lines.push(format!("    PRIMARY KEY ({})", key.join(", ")));
+    Ok(format!(
+        "CREATE TABLE IF NOT EXISTS `{table}` (\n{}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci\n  COMMENT='{}'",
+        lines.join(",\n"),
+        sql_string(&format!(
+            "Jushuitan order {array}[] (child table `{}`), one row per ({}), kept by jst-sync",
+            child.name,
+            mapping.key.join(", ")
+        ))
+    ))
+}
 
 /// The statements that bring `table` up to `mapping`: `(table, statement, column)` for each
 /// column to add or widen. Refuses a missing table, missing bookkeeping columns and unsafe

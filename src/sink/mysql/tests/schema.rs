@@ -75,11 +75,17 @@ async fn migrate_creates_the_mapped_tables_once_and_again_is_a_no_op() {
     assert_table_matches(
         &db,
         "order_items",
-        &mapping.items,
+        &mapping.children[0].mapping,
         &CHILD_BOOKKEEPING_COLUMNS,
     )
     .await;
-    assert_table_matches(&db, "order_pays", &mapping.pays, &CHILD_BOOKKEEPING_COLUMNS).await;
+    assert_table_matches(
+        &db,
+        "order_pays",
+        &mapping.children[1].mapping,
+        &CHILD_BOOKKEEPING_COLUMNS,
+    )
+    .await;
     let mut indexes: Vec<String> = db
         .query("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
                 AND TABLE_NAME = 'order_list_query'")
@@ -106,8 +112,10 @@ async fn table_names_come_from_the_config_and_added_columns_are_migrated() {
     let mut config = db.config();
     config.tables = TableNames {
         orders: "bi_orders".into(),
-        items: "bi_items".into(),
-        pays: "bi_pays".into(),
+        children: [("items", "bi_items"), ("pays", "bi_pays")]
+            .map(|(child, table)| (child.to_owned(), table.to_owned()))
+            .into(),
+        ..TableNames::default()
     };
     let overrides: MappingOverrides = toml::from_str(
         "[[order.columns]]\nname = \"receiver_address\"\nsource = \"receiver_address\"\nkind = { type = \"long_text\" }",
@@ -128,7 +136,8 @@ async fn table_names_come_from_the_config_and_added_columns_are_migrated() {
         RowCounts {
             orders: 1,
             items: 1,
-            pays: 1
+            pays: 1,
+            other_children: 0,
         }
     );
     sink.disconnect().await;
