@@ -548,3 +548,93 @@ fn version_order_compares_ts_first_then_staging_version() {
     assert!(!v(Some(5), 3).is_older_than(&v(None, 3)));
     assert!(!v(Some(5), 3).is_older_than(&v(Some(5), 3)));
 }
+
+#[test]
+fn a_child_table_added_in_the_mapping_gets_a_row_per_element_after_the_default_ones() {
+    let overrides: MappingOverrides = toml::from_str(
+        r#"
+        [children.item_skus]
+        rows_from = "items"
+        key = ["o_id", "oi_id"]
+        columns = [
+            { name = "o_id", source = "$.o_id", kind = { type = "big_int" }, required = true },
+            { name = "oi_id", source = "oi_id", kind = { type = "big_int" }, required = true },
+            { name = "sku_id", source = "sku_id", kind = { type = "text", max_chars = 255 } },
+        ]
+
+        [[children.pays.columns]]
+        name = "payment"
+        clean = ["trim"]
+        "#,
+    )
+    .unwrap();
+    let mapping = Mapping::with_overrides(&overrides).unwrap();
+    let names: Vec<(&str, &str)> = (mapping.children.iter())
+        .map(|c| (c.name.as_str(), c.table.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("items", "order_items"),
+            ("pays", "order_pays"),
+            ("item_skus", "order_item_skus")
+        ]
+    );
+    let rows = transform_order(
+        &order(json!({
+            "items": [{"oi_id": "11", "sku_id": "A", "qty": "1"}, {"oi_id": 12, "sku_id": "B"}],
+            "pays": [{"pay_id": "P1", "payment": " 支付宝 "}],
+        })),
+        &mapping,
+        VERSION,
+    )
+    .unwrap();
+    assert_eq!(rows.children.len(), 3);
+    assert_eq!(
+        rows.rows_of(&mapping, "item_skus"),
+        [
+            vec![Cell::Int(1), Cell::Int(11), text("A")],
+            vec![Cell::Int(1), Cell::Int(12), text("B")]
+        ]
+    );
+    assert_eq!(rows.rows_of(&mapping, "items").len(), 2);
+    let payment = mapping.children[PAYS].mapping.position("payment").unwrap();
+    assert_eq!(rows.children[PAYS][0][payment], text("支付宝"));
+    let error = transform_order(
+        &order(json!({"items": [{"sku_id": "A"}]})),
+        &mapping,
+        VERSION,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("items[0].oi_id"), "{error}");
+}
+
+#[test]
+fn a_new_child_table_needs_its_array_a_key_from_o_id_and_a_name_of_its_own() {
+    for (toml_text, fragment) in [
+        (
+            "[children.gifts]\nkey = [\"o_id\"]",
+            "new child table `gifts` needs `rows_from` and `key`",
+        ),
+        (
+            "[children.gifts]\nrows_from = \"items\"\nkey = [\"oi_id\"]",
+            "key starting with `o_id`",
+        ),
+        (
+            "[children.gifts]\nrows_from = \"items\"\nkey = [\"o_id\"]",
+            "needs a required BIGINT column `o_id` from `$.o_id`",
+        ),
+        (
+            "[children.gifts]\ntable = \"order gifts\"\nrows_from = \"items\"\nkey = [\"o_id\"]",
+            "names are letters, digits and `_`",
+        ),
+    ] {
+        let overrides: MappingOverrides = toml::from_str(toml_text).unwrap();
+        let error = Mapping::with_overrides(&overrides).unwrap_err();
+        assert!(
+            error.to_string().contains(fragment),
+            "{error} should contain {fragment}"
+        );
+    }
+    assert!(toml::from_str::<MappingOverrides>("[children.gifts]\nrows = \"items\"").is_err());
+}

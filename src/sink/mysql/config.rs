@@ -227,6 +227,32 @@ mod tests {
     }
 
     #[test]
+    fn a_child_table_is_named_by_the_mapping_behind_the_prefix_unless_set() {
+        let mut mapping = Mapping::default();
+        let items = mapping.children[0].mapping.clone();
+        mapping
+            .children
+            .push(ChildTable::new("gifts", "order_gifts", items));
+        let mut names = TableNames::with_prefix("shop1_");
+        names.children.insert("items".into(), "bi_items".into());
+        assert_eq!(
+            names.children_of(&mapping),
+            ["bi_items", "shop1_order_pays", "shop1_order_gifts"]
+        );
+        let mut config = MysqlConfig::new(Secret::new("mysql://u@h/d"));
+        config.tables = names;
+        assert!(config.validate(&mapping).is_ok());
+        config
+            .tables
+            .children
+            .insert("gifts".into(), "shop1_order_pays".into());
+        assert!(
+            config.validate(&mapping).is_err(),
+            "two children in one table"
+        );
+    }
+
+    #[test]
     fn debug_hides_the_password_in_every_form() {
         for (url, password) in [
             (

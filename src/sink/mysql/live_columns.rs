@@ -188,3 +188,37 @@ pub(crate) async fn table_columns(
         )
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{ColumnSpec, Mapping};
+
+    #[test]
+    fn a_new_child_table_is_created_like_the_default_ones_with_its_key_and_bookkeeping() {
+        let mut gifts = Mapping::default().children[1].clone();
+        gifts.name = "gifts".into();
+        gifts.mapping.columns.truncate(3);
+        let sql = create_child_table("shop1_order_gifts", &gifts)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            sql,
+            "CREATE TABLE IF NOT EXISTS `shop1_order_gifts` (\n\
+             \x20   `o_id` BIGINT NOT NULL COMMENT 'o_id of the order',\n\
+             \x20   `pay_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'pays[].pay_id',\n\
+             \x20   `outer_pay_id` VARCHAR(255) NULL COMMENT 'pays[].outer_pay_id',\n\
+             \x20   jst_version BIGINT NOT NULL COMMENT 'jst-sync: staging version id written',\n\
+             \x20   jst_synced_at DATETIME(3) NOT NULL COMMENT 'jst-sync: when written (Beijing time)',\n\
+             \x20   PRIMARY KEY (`o_id`, `pay_id`)\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci\n\
+             \x20 COMMENT='Jushuitan order pays[] (child table `gifts`), one row per (o_id, pay_id), kept by jst-sync'"
+        );
+        gifts.mapping.columns[1] =
+            ColumnSpec::new("pay_id", "pay_id", ColumnKind::LongText).required();
+        assert!(
+            create_child_table("t", &gifts).is_err(),
+            "no key on MEDIUMTEXT"
+        );
+    }
+}
