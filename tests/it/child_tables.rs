@@ -90,6 +90,16 @@ async fn a_child_table_added_in_the_mapping_is_created_written_and_loses_removed
         db.count("order_item_skus").await,
         db.count("order_items").await
     );
+    let status = json_of(
+        &with_config(Jst::new(&["status", "--json"]))
+            .run()
+            .await
+            .success()
+            .stdout(),
+    );
+    let push = &status["runs"][0]["summary"]["push"];
+    assert_eq!(push["other_child_rows"], db.count("order_item_skus").await);
+    assert_eq!(push["item_rows"], db.count("order_items").await);
 
     // An order loses an item (and changes, so the next sync pulls it).
     let o_id = visible(&gateway)
