@@ -136,6 +136,11 @@ impl Mapping {
                     "child table `{table}` (`{mysql_table}`): names are letters, digits and `_`, at most 64"
                 )));
             }
+            if table.eq_ignore_ascii_case("order") {
+                return Err(MappingError(
+                    "a child table may not be named `order` (the order table's name)".to_owned(),
+                ));
+            }
             if !names.insert(table.to_ascii_lowercase()) {
                 return Err(MappingError(format!("child table `{table}` appears twice")));
             }

@@ -628,6 +628,10 @@ fn a_new_child_table_needs_its_array_a_key_from_o_id_and_a_name_of_its_own() {
             "[children.gifts]\ntable = \"order gifts\"\nrows_from = \"items\"\nkey = [\"o_id\"]",
             "names are letters, digits and `_`",
         ),
+        (
+            "[children.order]\nrows_from = \"items\"\nkey = [\"o_id\"]",
+            "may not be named `order`",
+        ),
     ] {
         let overrides: MappingOverrides = toml::from_str(toml_text).unwrap();
         let error = Mapping::with_overrides(&overrides).unwrap_err();
