@@ -4,7 +4,6 @@
 mod support;
 
 mod alerts;
-mod bench_command;
 mod check;
 mod child_tables;
 mod cli_robustness;

@@ -15,7 +15,7 @@ mod config;
 mod error;
 pub mod health;
 mod live_columns;
-pub(crate) mod load_data;
+pub mod load_data;
 mod migrate_failure;
 mod migrations;
 mod partitions;
