@@ -16,6 +16,8 @@ fn bench_prints_the_table_and_a_no_change_rerun_writes_nothing_to_mysql() {
     let ran = Command::new(env!("CARGO_BIN_EXE_jst-bench"))
         .args(["--orders", "300", "--api-orders", "0", "--mysql-url"])
         .arg(bench_database_url())
+        // One simulated day of the year projection instead of three (debug build).
+        .env("JST_BENCH_SIM_DAYS", "1")
         .output()
         .expect("jst-bench runs");
     let out = String::from_utf8_lossy(&ran.stdout);
