@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use super::bench::BenchArgs;
-
 /// Keeps a MySQL copy of Jushuitan sales orders read through the Qimen gateway.
 ///
 /// Pull: every API page lands in an SQLite staging store. Diff: an order whose canonical
@@ -61,8 +59,6 @@ pub enum Command {
     FakeGateway(FakeGatewayArgs),
     /// Orders that could not be staged or transformed.
     Quarantine(QuarantineArgs),
-    /// Measure staging, diff and push throughput against their targets and MySQL's LOAD DATA.
-    Bench(BenchArgs),
     /// Fields the API sends that the mapping does not use, mapped fields no longer sent, and
     /// fields whose JSON type changed (from the staged payloads; no API or MySQL calls).
     Schema(SchemaArgs),

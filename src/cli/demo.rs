@@ -114,9 +114,11 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("Staging store: {}", staging.display());
     let tables = mysql_config(&config)?.tables();
+    let mapping = crate::pipeline::run::mapping(&config)?;
     println!(
-        "MySQL tables (recreated): {}, {}, {}",
-        tables.orders, tables.items, tables.pays
+        "MySQL tables (recreated): {}, {}",
+        tables.orders,
+        tables.children_of(&mapping).join(", ")
     );
     drop_demo_tables(&config)
         .await
@@ -203,7 +205,8 @@ pub(super) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// Drops the demo's tables and their migration records, so the demo starts from nothing.
 async fn drop_demo_tables(config: &Config) -> anyhow::Result<()> {
     let mysql = mysql_config(config)?;
-    crate::sink::mysql::reset::drop_tables_and_records(&mysql)
+    let mapping = crate::pipeline::run::mapping(config)?;
+    crate::sink::mysql::reset::drop_tables_and_records(&mysql, &mapping)
         .await
         .map_err(|reason| {
             anyhow::anyhow!(

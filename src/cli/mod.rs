@@ -7,12 +7,12 @@ pub mod output;
 
 mod args;
 mod audit;
-mod bench;
+
 mod check;
 mod config_command;
 mod demo;
 mod fake_gateway;
-mod logging;
+pub mod logging;
 mod migrate;
 mod observe;
 mod prune;
@@ -55,7 +55,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::verify(&cli.global, args).await,
         Command::Run(args) => schedule::run_every(&cli.global, args).await,
         Command::Schema(args) => schema::schema(&cli.global, args),
-        Command::Bench(args) => bench::run(args).await,
         Command::Migrate(args) => migrate::migrate(&cli.global, args).await,
         Command::Config(args) => config_command::config(&cli.global, args),
         Command::Check(args) => check::check(&cli.global, args).await,

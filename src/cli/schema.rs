@@ -15,15 +15,9 @@ use crate::staging::StagingStore;
 use crate::staging::field_catalog::{self, FieldRecord};
 use crate::transform::{Mapping, TableMapping};
 
-/// Fields jst-sync itself reads, whether or not a column maps them.
-const USED_BY_JST_SYNC: [&str; 6] = [
-    "o_id",
-    "ts",
-    "modified",
-    "items",
-    "pays",
-    "pays[].is_order_pay",
-];
+/// Fields jst-sync itself reads, whether or not a column maps them (and the arrays child
+/// tables are made from, see [`report`]).
+const USED_BY_JST_SYNC: [&str; 4] = ["o_id", "ts", "modified", "pays[].is_order_pay"];
 
 /// What `schema` reports.
 #[derive(Debug, Default, Serialize)]
@@ -92,6 +86,9 @@ pub fn report(fields: Vec<FieldRecord>, mapping: &Mapping) -> SchemaReport {
     let latest_run = fields.iter().map(|f| f.last_run_id).max();
     let baseline_run = fields.iter().map(|f| f.first_run_id).min();
     let used = used_paths(mapping);
+    let child_arrays: BTreeSet<&str> = (mapping.children.iter())
+        .filter_map(|child| child.mapping.rows_from.as_deref())
+        .collect();
     let mut by_path: BTreeMap<&str, Vec<&FieldRecord>> = BTreeMap::new();
     for field in &fields {
         by_path.entry(&field.path).or_default().push(field);
@@ -99,7 +96,10 @@ pub fn report(fields: Vec<FieldRecord>, mapping: &Mapping) -> SchemaReport {
     let mut unmapped = Vec::new();
     let mut type_changes = Vec::new();
     for (path, records) in &by_path {
-        if !used.contains_key(*path) && !USED_BY_JST_SYNC.contains(path) {
+        if !used.contains_key(*path)
+            && !USED_BY_JST_SYNC.contains(path)
+            && !child_arrays.contains(path)
+        {
             let first = records
                 .iter()
                 .min_by_key(|r| r.first_run_id)
@@ -163,11 +163,8 @@ pub fn report(fields: Vec<FieldRecord>, mapping: &Mapping) -> SchemaReport {
 /// The payload paths the mapping reads, with the columns reading each.
 fn used_paths(mapping: &Mapping) -> BTreeMap<String, Vec<String>> {
     let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (table, columns) in [
-        ("order", &mapping.order),
-        ("items", &mapping.items),
-        ("pays", &mapping.pays),
-    ] {
+    let children = (mapping.children.iter()).map(|child| (child.name.as_str(), &child.mapping));
+    for (table, columns) in std::iter::once(("order", &mapping.order)).chain(children) {
         for column in &columns.columns {
             let path = payload_path(columns, column.source.as_str());
             used.entry(path)
@@ -300,9 +297,10 @@ mod tests {
             "pays[].amount"
         );
         assert_eq!(payload_path(&mapping.order, "a.b"), "a");
-        assert_eq!(payload_path(&mapping.items, "sku_id"), "items[].sku_id");
-        assert_eq!(payload_path(&mapping.items, "$.o_id"), "o_id");
-        assert_eq!(payload_path(&mapping.pays, "pay_id"), "pays[].pay_id");
+        let (items, pays) = (&mapping.children[0].mapping, &mapping.children[1].mapping);
+        assert_eq!(payload_path(items, "sku_id"), "items[].sku_id");
+        assert_eq!(payload_path(items, "$.o_id"), "o_id");
+        assert_eq!(payload_path(pays, "pay_id"), "pays[].pay_id");
     }
 
     #[test]

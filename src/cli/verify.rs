@@ -1,7 +1,8 @@
 //! `verify`: reconciles staging with MySQL, by content. Every current version staging has
 //! pushed must be in MySQL with the same stored version (`jst_ts`), the fingerprint of that
 //! version (`jst_sha256`, the SHA-256 of its staged JSON), every mapped column as the transform
-//! makes it from that version, and as many item and payment rows as the order has; nothing may
+//! makes it from that version, and as many rows in each child table (items, payments…) as the
+//! order has; nothing may
 //! be in MySQL that staging does not know or that the mapping filters out. A row without a
 //! fingerprint (written before fingerprints, or cleared by a migration that re-added or widened
 //! a column) is drift until the next push writes it again. Versions still waiting in the outbox
@@ -28,8 +29,8 @@ struct Expected {
     /// The SHA-256 of the staged JSON of the current version.
     sha256: String,
     fields: Vec<Option<String>>,
-    items: u64,
-    pays: u64,
+    /// Rows per child table, in the mapping's order.
+    children: Vec<u64>,
 }
 
 /// What staging knows, sorted by what it means for MySQL.
@@ -53,8 +54,8 @@ struct Drift {
     /// Rows written from another version than staging's current one.
     fingerprint_differs: Vec<i64>,
     fields_differ: Vec<(i64, String)>,
-    items_differ: Vec<i64>,
-    pays_differ: Vec<i64>,
+    /// Per child table (in the mapping's order), the orders whose row count differs.
+    children_differ: Vec<Vec<i64>>,
 }
 
 impl Drift {
@@ -66,8 +67,7 @@ impl Drift {
             + self.no_fingerprint.len()
             + self.fingerprint_differs.len()
             + self.fields_differ.len()
-            + self.items_differ.len()
-            + self.pays_differ.len()
+            + self.children_differ.iter().map(Vec::len).sum::<usize>()
     }
 }
 
@@ -91,34 +91,32 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
     let stored = sink.snapshot(&columns).await;
     sink.disconnect().await;
     let stored = stored.context("cannot read MySQL (has a push created the tables yet?)")?;
-    let drift = compare(&view, &stored, &columns);
+    let drift = compare(&view, &stored, &columns, mapping.children.len());
 
-    let expected_items: u64 = view.expected.values().map(|e| e.items).sum();
-    let expected_pays: u64 = view.expected.values().map(|e| e.pays).sum();
     let settled = |id: &i64| !view.pending.contains(id);
     let mysql_orders = stored
         .iter()
         .filter(|(id, s)| s.has_row && settled(id))
         .count();
-    let mysql_items: u64 = stored
-        .iter()
-        .filter(|(id, _)| settled(id))
-        .map(|(_, s)| s.items)
-        .sum();
-    let mysql_pays: u64 = stored
-        .iter()
-        .filter(|(id, _)| settled(id))
-        .map(|(_, s)| s.pays)
-        .sum();
+    // Per child table: (name, rows staging expects, rows MySQL holds).
+    let child_counts: Vec<(&str, u64, u64)> = (mapping.children.iter().enumerate())
+        .map(|(i, child)| {
+            let expected = view.expected.values().map(|e| e.children[i]).sum();
+            let held = stored
+                .iter()
+                .filter(|(id, _)| settled(id))
+                .map(|(_, s)| s.children.get(i).copied().unwrap_or(0))
+                .sum();
+            (child.name.as_str(), expected, held)
+        })
+        .collect();
     let limit = args.limit;
     if args.json {
         let first = |ids: &Vec<i64>| ids.iter().take(limit).copied().collect::<Vec<_>>();
-        let report = json!({
+        let mut report = json!({
             "in_sync": drift.total() == 0,
             "counts": {
                 "orders": {"staging": view.expected.len(), "mysql": mysql_orders},
-                "items": {"staging": expected_items, "mysql": mysql_items},
-                "pays": {"staging": expected_pays, "mysql": mysql_pays},
             },
             "not_yet_pushed": view.pending.len(),
             "filtered": view.filtered.len(),
@@ -131,18 +129,22 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
                 "no_fingerprint": {"count": drift.no_fingerprint.len(), "first": first(&drift.no_fingerprint)},
                 "fingerprint_differs": {"count": drift.fingerprint_differs.len(), "first": first(&drift.fingerprint_differs)},
                 "fields_differ": {"count": drift.fields_differ.len(), "first": drift.fields_differ.iter().take(limit).map(|(id, what)| json!({"id": id, "column": what})).collect::<Vec<_>>()},
-                "items_differ": {"count": drift.items_differ.len(), "first": first(&drift.items_differ)},
-                "pays_differ": {"count": drift.pays_differ.len(), "first": first(&drift.pays_differ)},
             },
         });
+        for ((name, expected, held), differ) in child_counts.iter().zip(&drift.children_differ) {
+            report["counts"][name] = json!({"staging": expected, "mysql": held});
+            report["drift"][format!("{name}_differ")] =
+                json!({"count": differ.len(), "first": first(differ)});
+        }
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
             "orders   staging {} / MySQL {mysql_orders}",
             view.expected.len()
         );
-        println!("items    staging {expected_items} / MySQL {mysql_items}");
-        println!("pays     staging {expected_pays} / MySQL {mysql_pays}");
+        for (name, expected, held) in &child_counts {
+            println!("{name:<8} staging {expected} / MySQL {held}");
+        }
         println!(
             "not yet pushed {} (pending in the outbox: run `jst-sync push`), filtered {}, quarantined {}",
             view.pending.len(),
@@ -186,8 +188,14 @@ pub(super) async fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Res
                 .map(|(id, c)| format!("{id} {c}"))
                 .collect(),
         );
-        show("item row count differs", text(&drift.items_differ));
-        show("payment row count differs", text(&drift.pays_differ));
+        for (child, differ) in mapping.children.iter().zip(&drift.children_differ) {
+            let label = match child.name.as_str() {
+                "items" => "item row count differs".to_owned(),
+                "pays" => "payment row count differs".to_owned(),
+                name => format!("{name} row count differs"),
+            };
+            show(&label, text(differ));
+        }
         if drift.total() == 0 {
             println!("in sync: MySQL holds exactly what staging has pushed");
         } else {
@@ -248,8 +256,7 @@ fn read_staging(
                         ts: record.ts,
                         sha256: crate::diff::sha256_hex(&record.canonical_json),
                         fields,
-                        items: rows.items.len() as u64,
-                        pays: rows.pays.len() as u64,
+                        children: rows.children.iter().map(|r| r.len() as u64).collect(),
                     },
                 );
             }
@@ -266,8 +273,16 @@ fn read_staging(
     Ok(view)
 }
 
-fn compare(view: &StagingView, stored: &BTreeMap<i64, StoredOrder>, columns: &[&str]) -> Drift {
-    let mut drift = Drift::default();
+fn compare(
+    view: &StagingView,
+    stored: &BTreeMap<i64, StoredOrder>,
+    columns: &[&str],
+    children: usize,
+) -> Drift {
+    let mut drift = Drift {
+        children_differ: vec![Vec::new(); children],
+        ..Drift::default()
+    };
     for (id, want) in &view.expected {
         let Some(have) = stored.get(id).filter(|s| s.has_row) else {
             drift.missing_in_mysql.push(*id);
@@ -288,11 +303,10 @@ fn compare(view: &StagingView, stored: &BTreeMap<i64, StoredOrder>, columns: &[&
                     .push((*id, format!("{column}: staging {want:?}, MySQL {have:?}")));
             }
         }
-        if have.items != want.items {
-            drift.items_differ.push(*id);
-        }
-        if have.pays != want.pays {
-            drift.pays_differ.push(*id);
+        for (i, differ) in drift.children_differ.iter_mut().enumerate() {
+            if have.children.get(i).copied().unwrap_or(0) != want.children[i] {
+                differ.push(*id);
+            }
         }
     }
     for id in stored.keys() {

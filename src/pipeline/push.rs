@@ -31,6 +31,9 @@ pub struct PushReport {
     pub stale_skipped: u64,
     pub item_rows: u64,
     pub pay_rows: u64,
+    /// Rows of the child tables the config's `[mapping]` adds (shown only when there are some).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub other_child_rows: u64,
     pub write_statements: u64,
     pub quarantined: u64,
     /// Orders MySQL refused for their data, set aside in quarantine at stage `push`.
@@ -52,6 +55,10 @@ pub struct PushReport {
     pub dry_run: Option<DryRunReport>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl PushReport {
     /// Adds a later push of the same run (a second attempt after MySQL came back).
     pub fn absorb(&mut self, other: PushReport) {
@@ -60,6 +67,7 @@ impl PushReport {
         self.stale_skipped += other.stale_skipped;
         self.item_rows += other.item_rows;
         self.pay_rows += other.pay_rows;
+        self.other_child_rows += other.other_child_rows;
         self.write_statements += other.write_statements;
         self.quarantined += other.quarantined;
         self.rejected_by_mysql += other.rejected_by_mysql;
@@ -435,10 +443,14 @@ async fn drain_batches(
             Target::Write(sink) => sink,
             Target::DryRun(probe) => {
                 report.orders_pushed += rows.len() as u64;
-                report.item_rows += rows.iter().map(|r| r.items.len() as u64).sum::<u64>();
-                report.pay_rows += rows.iter().map(|r| r.pays.len() as u64).sum::<u64>();
+                let count = |child| -> u64 {
+                    let of = |r: &OrderRows| r.rows_of(mapping, child).len() as u64;
+                    rows.iter().map(of).sum()
+                };
+                report.item_rows += count("items");
+                report.pay_rows += count("pays");
                 let dry = report.dry_run.get_or_insert_with(DryRunReport::default);
-                classify_dry(dry, probe, &rows, &filtered).await;
+                classify_dry(dry, probe, mapping, &rows, &filtered).await;
                 continue;
             }
         };
@@ -448,6 +460,7 @@ async fn drain_batches(
             report.stale_skipped += written.stale_skipped as u64;
             report.item_rows += written.item_rows as u64;
             report.pay_rows += written.pay_rows as u64;
+            report.other_child_rows += written.other_child_rows as u64;
             report.write_statements += written.statements as u64;
             if !refused.is_empty() {
                 let set_aside: Vec<(i64, String, String)> = refused
@@ -527,6 +540,7 @@ async fn write_isolating(
                 total.stale_skipped += written.stale_skipped;
                 total.item_rows += written.item_rows;
                 total.pay_rows += written.pay_rows;
+                total.other_child_rows += written.other_child_rows;
                 total.statements += written.statements;
             }
             Err(error) if error.is_data_rejection() => {
@@ -548,6 +562,7 @@ async fn write_isolating(
 async fn classify_dry(
     dry: &mut DryRunReport,
     probe: Option<&MysqlSink>,
+    mapping: &Mapping,
     rows: &[OrderRows],
     filtered: &[(i64, String)],
 ) {
@@ -585,7 +600,8 @@ async fn classify_dry(
         return;
     };
     for order in rows {
-        let (items, pays) = (order.items.len() as u64, order.pays.len() as u64);
+        let count = |child| order.rows_of(mapping, child).len() as u64;
+        let (items, pays) = (count("items"), count("pays"));
         match stored.get(&order.o_id.get()) {
             None => {
                 dry.orders_insert += 1;

@@ -132,9 +132,13 @@ impl fmt::Display for RunSummary {
         }
         if let Some(push) = &self.push {
             let verb = if self.dry_run { "would push" } else { "pushed" };
+            let others = match push.other_child_rows {
+                0 => String::new(),
+                rows => format!(", other child tables {rows}"),
+            };
             writeln!(
                 f,
-                "  push     {verb} {} orders (items {}, pays {}) in {} batches, {} write statements; stale skipped {}, quarantined {}, filtered {}, still pending {}",
+                "  push     {verb} {} orders (items {}, pays {}{others}) in {} batches, {} write statements; stale skipped {}, quarantined {}, filtered {}, still pending {}",
                 push.orders_pushed,
                 push.item_rows,
                 push.pay_rows,

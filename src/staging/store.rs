@@ -279,8 +279,9 @@ impl StagingStore {
         })
     }
 
-    /// The connection, for read-only reports in this crate (audit, verify, schema).
-    pub(crate) fn connection(&self) -> &Connection {
+    /// The connection, for read-only reports (audit, verify, schema, and the benchmark in
+    /// `benches/`, which reads staged versions with its own SQL).
+    pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
@@ -295,8 +296,8 @@ impl StagingStore {
     }
 
     /// Canonical JSON as stored in an `order_versions.canonical_json` value (a zstd frame, or
-    /// text), as staged: for crate code that reads versions with its own SQL.
-    pub(crate) fn decode_canonical(
+    /// text), as staged: for code that reads versions with its own SQL (verify, the benchmark).
+    pub fn decode_canonical(
         &self,
         value: rusqlite::types::ValueRef<'_>,
     ) -> rusqlite::Result<String> {

@@ -1,9 +1,12 @@
-//! The mapping from order JSON to the three MySQL tables, as data.
+//! The mapping from order JSON to MySQL tables, as data: the order table and a list of child
+//! tables, each from an array of the order (one row per element, like dlt's relational
+//! normalizer).
 //!
 //! [`Mapping::default`] is the user's BI table `order_list_query` exactly as the protocol
-//! document lists it, plus `order_items` keyed `(o_id, oi_id)` and `order_pays` keyed
-//! `(o_id, pay_id)`. It cleans nothing: values land as sent. A `[mapping]` section of the
-//! config ([`MappingOverrides`](super::MappingOverrides)) changes or adds columns and filters.
+//! document lists it, plus the child tables `items` (`order_items`, keyed `(o_id, oi_id)`) and
+//! `pays` (`order_pays`, keyed `(o_id, pay_id)`). It cleans nothing: values land as sent. A
+//! `[mapping]` section of the config ([`MappingOverrides`](super::MappingOverrides)) changes or
+//! adds columns, child tables and filters.
 
 use std::collections::HashSet;
 
@@ -17,15 +20,25 @@ pub const PARENT_ID_COLUMN: &str = "o_id";
 /// Column names a sink may add for its own bookkeeping: a mapping may not use them.
 pub const RESERVED_COLUMN_PREFIX: &str = "jst_";
 
-/// How an order becomes rows of the order, items and payments tables.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// How an order becomes rows of the order table and its child tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
     pub order: TableMapping,
-    pub items: TableMapping,
-    pub pays: TableMapping,
-    #[serde(default)]
+    /// The child tables, in the order the transform makes their rows and the sink writes them.
+    pub children: Vec<ChildTable>,
     pub filter: Filter,
+}
+
+/// A table with one row per element of an array of the order (`items`, `pays`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildTable {
+    /// Its name in the mapping and the config (`[mapping.children.<name>]`; the migrations'
+    /// `{{<name>_table}}` template).
+    pub name: String,
+    /// The MySQL table's name before the sink's table prefix (`order_items`).
+    pub table: String,
+    /// `rows_from` is the array; the key starts with `o_id`.
+    pub mapping: TableMapping,
 }
 
 /// The columns of one table.
@@ -102,7 +115,8 @@ impl TableMapping {
 
 impl Mapping {
     /// Checks what the transform and the sink rely on: unique valid column names, the key
-    /// columns present and required, `id`/`o_id` sourced from the order's `o_id`.
+    /// columns present and required, `id`/`o_id` sourced from the order's `o_id`, child tables
+    /// with unique names.
     pub fn validate(&self) -> Result<(), MappingError> {
         if self.order.rows_from.is_some() || self.order.key != [ORDER_ID_COLUMN] {
             return Err(MappingError(format!(
@@ -110,7 +124,26 @@ impl Mapping {
             )));
         }
         self.order.validate("order", ORDER_ID_COLUMN, "o_id")?;
-        for (table, child) in [("items", &self.items), ("pays", &self.pays)] {
+        let mut names = HashSet::new();
+        for ChildTable {
+            name: table,
+            table: mysql_table,
+            mapping: child,
+        } in &self.children
+        {
+            if !is_identifier(table) || !is_identifier(mysql_table) {
+                return Err(MappingError(format!(
+                    "child table `{table}` (`{mysql_table}`): names are letters, digits and `_`, at most 64"
+                )));
+            }
+            if table.eq_ignore_ascii_case("order") {
+                return Err(MappingError(
+                    "a child table may not be named `order` (the order table's name)".to_owned(),
+                ));
+            }
+            if !names.insert(table.to_ascii_lowercase()) {
+                return Err(MappingError(format!("child table `{table}` appears twice")));
+            }
             if child.rows_from.is_none()
                 || child.key.first().map(String::as_str) != Some(PARENT_ID_COLUMN)
             {
@@ -122,6 +155,12 @@ impl Mapping {
         }
         Ok(())
     }
+
+    /// Where the child table `name` is in [`Mapping::children`] (and its rows in
+    /// [`OrderRows::children`](super::OrderRows::children)).
+    pub fn child_position(&self, name: &str) -> Option<usize> {
+        self.children.iter().position(|c| c.name == name)
+    }
 }
 
 /// A MySQL identifier we accept without quoting problems.
@@ -129,6 +168,16 @@ pub fn is_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl ChildTable {
+    pub fn new(name: &str, table: &str, mapping: TableMapping) -> Self {
+        Self {
+            name: name.to_owned(),
+            table: table.to_owned(),
+            mapping,
+        }
+    }
 }
 
 impl Default for Mapping {
@@ -184,47 +233,54 @@ impl Default for Mapping {
                 col("pays_pay_id", "pays[main].pay_id", text(64)),
             ],
         };
-        let items = TableMapping {
-            rows_from: Some("items".to_owned()),
-            key: vec![PARENT_ID_COLUMN.to_owned(), "oi_id".to_owned()],
-            columns: vec![
-                col("o_id", "$.o_id", BigInt).required(),
-                col("oi_id", "oi_id", BigInt).required(),
-                col("outer_oi_id", "outer_oi_id", text(255)),
-                col("sku_id", "sku_id", text(255)),
-                col("shop_sku_id", "shop_sku_id", text(255)),
-                col("i_id", "i_id", text(255)),
-                col("name", "name", LongText),
-                col("properties_value", "properties_value", LongText),
-                col("qty", "qty", ColumnKind::Quantity),
-                col("price", "price", MONEY),
-                col("base_price", "base_price", MONEY),
-                col("amount", "amount", MONEY),
-                col("is_gift", "is_gift", Bool),
-                col("sku_type", "sku_type", text(64)),
-                col("refund_status", "refund_status", text(64)),
-                col("item_status", "item_status", text(64)),
-            ],
-        };
-        let pays = TableMapping {
-            rows_from: Some("pays".to_owned()),
-            key: vec![PARENT_ID_COLUMN.to_owned(), "pay_id".to_owned()],
-            columns: vec![
-                col("o_id", "$.o_id", BigInt).required(),
-                col("pay_id", "pay_id", text(64)).required(),
-                col("outer_pay_id", "outer_pay_id", text(255)),
-                col("pay_date", "pay_date", DateTime),
-                col("amount", "amount", MONEY),
-                col("payment", "payment", text(255)),
-                col("buyer_account", "buyer_account", text(255)),
-                col("is_order_pay", "is_order_pay", Bool),
-                col("status", "status", text(64)),
-            ],
-        };
+        let items = ChildTable::new(
+            "items",
+            "order_items",
+            TableMapping {
+                rows_from: Some("items".to_owned()),
+                key: vec![PARENT_ID_COLUMN.to_owned(), "oi_id".to_owned()],
+                columns: vec![
+                    col("o_id", "$.o_id", BigInt).required(),
+                    col("oi_id", "oi_id", BigInt).required(),
+                    col("outer_oi_id", "outer_oi_id", text(255)),
+                    col("sku_id", "sku_id", text(255)),
+                    col("shop_sku_id", "shop_sku_id", text(255)),
+                    col("i_id", "i_id", text(255)),
+                    col("name", "name", LongText),
+                    col("properties_value", "properties_value", LongText),
+                    col("qty", "qty", ColumnKind::Quantity),
+                    col("price", "price", MONEY),
+                    col("base_price", "base_price", MONEY),
+                    col("amount", "amount", MONEY),
+                    col("is_gift", "is_gift", Bool),
+                    col("sku_type", "sku_type", text(64)),
+                    col("refund_status", "refund_status", text(64)),
+                    col("item_status", "item_status", text(64)),
+                ],
+            },
+        );
+        let pays = ChildTable::new(
+            "pays",
+            "order_pays",
+            TableMapping {
+                rows_from: Some("pays".to_owned()),
+                key: vec![PARENT_ID_COLUMN.to_owned(), "pay_id".to_owned()],
+                columns: vec![
+                    col("o_id", "$.o_id", BigInt).required(),
+                    col("pay_id", "pay_id", text(64)).required(),
+                    col("outer_pay_id", "outer_pay_id", text(255)),
+                    col("pay_date", "pay_date", DateTime),
+                    col("amount", "amount", MONEY),
+                    col("payment", "payment", text(255)),
+                    col("buyer_account", "buyer_account", text(255)),
+                    col("is_order_pay", "is_order_pay", Bool),
+                    col("status", "status", text(64)),
+                ],
+            },
+        );
         Self {
             order,
-            items,
-            pays,
+            children: vec![items, pays],
             filter: Filter::default(),
         }
     }

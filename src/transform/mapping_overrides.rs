@@ -13,17 +13,31 @@
 //! source = "receiver_address"
 //! kind = { type = "long_text" }
 //!
-//! [[mapping.items.columns]]
+//! [[mapping.items.columns]]           # `items` and `pays` are the default child tables
 //! name = "price"
 //! kind = { type = "decimal", precision = 20, scale = 6 }
+//!
+//! [mapping.children.gifts]             # a new child table: one row per element of an array
+//! table = "order_gifts"                # before the table prefix; default `order_<name>`
+//! rows_from = "items"
+//! key = ["o_id", "oi_id"]
+//!
+//! [[mapping.children.gifts.columns]]
+//! name = "o_id"
+//! source = "$.o_id"
+//! kind = { type = "big_int" }
+//! required = true
 //! ```
 //!
 //! New columns are appended after the default ones; `jst-sync migrate` adds them to MySQL.
+//! New child tables come after the default ones, by name; `jst-sync migrate` creates them.
+
+use std::collections::BTreeMap;
 
 use super::clean_rule::CleanRule;
 use super::column_spec::{ColumnKind, ColumnSpec};
 use super::filter::Filter;
-use super::mapping::{Mapping, MappingError, TableMapping};
+use super::mapping::{ChildTable, Mapping, MappingError, TableMapping};
 use super::source_path::SourcePath;
 
 /// Changes to the default mapping, as read from the config.
@@ -32,10 +46,15 @@ use super::source_path::SourcePath;
 pub struct MappingOverrides {
     #[serde(default)]
     pub order: TableOverrides,
+    /// `[mapping.items]`: the same as `[mapping.children.items]`.
     #[serde(default)]
     pub items: TableOverrides,
+    /// `[mapping.pays]`: the same as `[mapping.children.pays]`.
     #[serde(default)]
     pub pays: TableOverrides,
+    /// Child tables by name: changes to an existing one, or a new one.
+    #[serde(default)]
+    pub children: BTreeMap<String, ChildOverrides>,
     /// Replaces the default filter (which skips nothing).
     #[serde(default)]
     pub filter: Option<Filter>,
@@ -45,6 +64,23 @@ pub struct MappingOverrides {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableOverrides {
+    #[serde(default)]
+    pub columns: Vec<ColumnOverride>,
+}
+
+/// Changes to a child table, or a new one (which needs `rows_from`, `key` and its columns).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildOverrides {
+    /// The MySQL table's name before the table prefix; a new one's default is `order_<name>`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// The array of the order whose elements are the rows.
+    #[serde(default)]
+    pub rows_from: Option<String>,
+    /// The primary key's columns, `o_id` first.
+    #[serde(default)]
+    pub key: Option<Vec<String>>,
     #[serde(default)]
     pub columns: Vec<ColumnOverride>,
 }
@@ -66,9 +102,46 @@ pub struct ColumnOverride {
 
 impl MappingOverrides {
     pub(super) fn apply_to(&self, mapping: &mut Mapping) -> Result<(), MappingError> {
-        apply_table(&self.order, &mut mapping.order)?;
-        apply_table(&self.items, &mut mapping.items)?;
-        apply_table(&self.pays, &mut mapping.pays)?;
+        apply_columns(&self.order.columns, &mut mapping.order)?;
+        let shorthands = [("items", &self.items), ("pays", &self.pays)];
+        for (name, overrides) in shorthands {
+            if let Some(child) = mapping.children.iter_mut().find(|c| c.name == name) {
+                apply_columns(&overrides.columns, &mut child.mapping)?;
+            }
+        }
+        for (name, overrides) in &self.children {
+            let position = match mapping.child_position(name) {
+                Some(position) => position,
+                None => {
+                    let (Some(rows_from), Some(key)) = (&overrides.rows_from, &overrides.key)
+                    else {
+                        return Err(MappingError(format!(
+                            "new child table `{name}` needs `rows_from` and `key`"
+                        )));
+                    };
+                    let table = TableMapping {
+                        rows_from: Some(rows_from.clone()),
+                        key: key.clone(),
+                        columns: Vec::new(),
+                    };
+                    mapping
+                        .children
+                        .push(ChildTable::new(name, &format!("order_{name}"), table));
+                    mapping.children.len() - 1
+                }
+            };
+            let child = &mut mapping.children[position];
+            if let Some(table) = &overrides.table {
+                child.table = table.clone();
+            }
+            if let Some(rows_from) = &overrides.rows_from {
+                child.mapping.rows_from = Some(rows_from.clone());
+            }
+            if let Some(key) = &overrides.key {
+                child.mapping.key = key.clone();
+            }
+            apply_columns(&overrides.columns, &mut child.mapping)?;
+        }
         if let Some(filter) = &self.filter {
             mapping.filter = filter.clone();
         }
@@ -76,8 +149,8 @@ impl MappingOverrides {
     }
 }
 
-fn apply_table(overrides: &TableOverrides, table: &mut TableMapping) -> Result<(), MappingError> {
-    for change in &overrides.columns {
+fn apply_columns(changes: &[ColumnOverride], table: &mut TableMapping) -> Result<(), MappingError> {
+    for change in changes {
         match table.columns.iter_mut().find(|c| c.name == change.name) {
             Some(column) => {
                 if let Some(source) = &change.source {

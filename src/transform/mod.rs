@@ -1,6 +1,6 @@
 //! Transform: turns one staged order (raw JSON) into the rows of the MySQL tables —
-//! `order_list_query` (one row per order), `order_items` and `order_pays` — cleaning values by
-//! the mapping's rules. Pure functions: no I/O.
+//! `order_list_query` (one row per order) and each child table of the mapping (`order_items`,
+//! `order_pays` by default) — cleaning values by the mapping's rules. Pure functions: no I/O.
 //!
 //! [`Mapping`] says which columns exist and where each value comes from (as data, overridable
 //! from the config); [`transform`] applies the mapping's filter and [`transform_order`] builds
@@ -24,7 +24,7 @@ pub use cell::Cell;
 pub use clean_rule::CleanRule;
 pub use column_spec::{ColumnKind, ColumnSpec};
 pub use filter::Filter;
-pub use mapping::{Mapping, MappingError, TableMapping};
+pub use mapping::{ChildTable, Mapping, MappingError, TableMapping};
 pub use mapping_overrides::{ColumnOverride, MappingOverrides, TableOverrides};
 pub use order::{Transformed, order_id, transform, transform_order};
 pub use source_path::SourcePath;
@@ -108,13 +108,22 @@ pub struct OrderRows {
     pub sha256: Option<String>,
     /// One row of the order table, cells in the mapping's column order.
     pub order: Vec<Cell>,
-    /// Rows of the items table, cells in the mapping's column order.
-    pub items: Vec<Vec<Cell>>,
-    /// Rows of the payments table, cells in the mapping's column order.
-    pub pays: Vec<Vec<Cell>>,
+    /// The rows of each child table, in the mapping's order of child tables.
+    pub children: Vec<ChildRows>,
 }
 
+/// The rows of one child table for one order, cells in the mapping's column order.
+pub type ChildRows = Vec<Vec<Cell>>;
+
 impl OrderRows {
+    /// The rows of `mapping`'s child table `name` (none when the mapping has no such table).
+    pub fn rows_of(&self, mapping: &Mapping, name: &str) -> &[Vec<Cell>] {
+        mapping
+            .child_position(name)
+            .and_then(|position| self.children.get(position))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// This version's stamp, compared with what MySQL holds before writing.
     pub fn stamp(&self) -> VersionStamp {
         VersionStamp {

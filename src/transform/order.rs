@@ -3,10 +3,12 @@
 //! Decisions:
 //! - `o_id` (string or number) must be a positive integer: it is the order table's `BIGINT`
 //!   primary key. `OrderRows::o_id` holds it as an [`OrderId`].
-//! - Items without `oi_id` and payments without `pay_id` are errors (required key columns), as
-//!   are two items with the same `oi_id` (or payments with the same `pay_id`) in one order:
-//!   the child table's primary key would collide and silently keeping one would lose data.
-//! - A missing or `null` `items`/`pays` means no rows; anything but an array is an error.
+//! - Child rows without their key (items without `oi_id`, payments without `pay_id`) are
+//!   errors (required key columns), as are two items with the same `oi_id` (or payments with
+//!   the same `pay_id`) in one order: the child table's primary key would collide and silently
+//!   keeping one would lose data.
+//! - A missing or `null` child array (`items`, `pays`) means no rows; anything but an array is
+//!   an error.
 //! - Value conversion rules are in [`super::convert`].
 
 use std::collections::HashSet;
@@ -49,7 +51,7 @@ pub fn transform(
     transform_order(order, mapping, version).map(Transformed::Rows)
 }
 
-/// Turns one order into its order row, item rows and payment rows.
+/// Turns one order into its order row and the rows of each child table.
 pub fn transform_order(
     order: &Value,
     mapping: &Mapping,
@@ -62,8 +64,11 @@ pub fn transform_order(
         order,
     };
     let order_row = context.row(&mapping.order, order, None)?;
-    let items = context.child_rows(&mapping.items)?;
-    let pays = context.child_rows(&mapping.pays)?;
+    let children = mapping
+        .children
+        .iter()
+        .map(|child| context.child_rows(&child.mapping))
+        .collect::<Result<_, _>>()?;
     let modified = order
         .get("modified")
         .and_then(Value::as_str)
@@ -74,8 +79,7 @@ pub fn transform_order(
         modified,
         sha256: None,
         order: order_row,
-        items,
-        pays,
+        children,
     })
 }
 

@@ -10,6 +10,10 @@ const VERSION: VersionKey = VersionKey {
     staging_version: 1,
 };
 
+/// Where the default mapping's child tables `items` and `pays` are in its list.
+const ITEMS: usize = 0;
+const PAYS: usize = 1;
+
 fn dt(text: &str) -> Cell {
     Cell::DateTime(NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap())
 }
@@ -324,9 +328,10 @@ fn items_and_pays_become_child_rows_keyed_by_order() {
     });
     let mapping = Mapping::default();
     let rows = transform_order(&input, &mapping, VERSION).unwrap();
-    assert_eq!(rows.items.len(), 2);
-    let item =
-        |row: usize, column: &str| rows.items[row][mapping.items.position(column).unwrap()].clone();
+    assert_eq!(rows.children[ITEMS].len(), 2);
+    let item = |row: usize, column: &str| {
+        rows.children[ITEMS][row][mapping.children[ITEMS].mapping.position(column).unwrap()].clone()
+    };
     assert_eq!(item(0, "o_id"), Cell::Int(9));
     assert_eq!(item(0, "oi_id"), Cell::Int(11));
     assert_eq!(item(0, "qty"), Cell::Int(2));
@@ -336,13 +341,16 @@ fn items_and_pays_become_child_rows_keyed_by_order() {
     assert_eq!(item(1, "oi_id"), Cell::Int(12));
     assert_eq!(item(1, "is_gift"), Cell::Bool(true));
     assert_eq!(
-        rows.pays,
+        rows.children[PAYS],
         vec![{
-            let mut row = vec![Cell::Null; mapping.pays.columns.len()];
+            let mut row = vec![Cell::Null; mapping.children[PAYS].mapping.columns.len()];
             row[0] = Cell::Int(9);
             row[1] = text("P1");
-            row[mapping.pays.position("amount").unwrap()] = dec("21.00");
-            row[mapping.pays.position("is_order_pay").unwrap()] = Cell::Bool(true);
+            row[mapping.children[PAYS].mapping.position("amount").unwrap()] = dec("21.00");
+            row[mapping.children[PAYS]
+                .mapping
+                .position("is_order_pay")
+                .unwrap()] = Cell::Bool(true);
             row
         }]
     );
@@ -376,7 +384,7 @@ fn child_rows_need_their_key_and_it_must_be_unique() {
     );
     let rows =
         transform_order(&order(json!({"items": null})), &Mapping::default(), VERSION).unwrap();
-    assert!(rows.items.is_empty() && rows.pays.is_empty());
+    assert!(rows.children[ITEMS].is_empty() && rows.children[PAYS].is_empty());
 }
 
 #[test]
@@ -419,7 +427,7 @@ fn overrides_change_and_add_columns_and_filter_orders() {
     )
     .unwrap();
     assert_eq!(
-        rows.items[0][mapping.items.position("price").unwrap()],
+        rows.children[ITEMS][0][mapping.children[ITEMS].mapping.position("price").unwrap()],
         dec("1.234567")
     );
 
@@ -482,13 +490,16 @@ fn a_decimal_qty_lands_exactly_and_a_whole_one_stays_an_integer() {
         {"oi_id": 4, "qty": "0.1234567"},
     ]});
     let mapping = Mapping::default();
-    let qty = mapping.items.position("qty").unwrap();
+    let qty = mapping.children[ITEMS].mapping.position("qty").unwrap();
     let error = transform_order(&input, &mapping, VERSION).unwrap_err();
     assert!(error.to_string().contains("items[3].qty"), "{error}");
     let mut fine = input.clone();
     fine["items"].as_array_mut().unwrap().pop();
     let rows = transform_order(&fine, &mapping, VERSION).unwrap();
-    let cells: Vec<Cell> = rows.items.iter().map(|row| row[qty].clone()).collect();
+    let cells: Vec<Cell> = rows.children[ITEMS]
+        .iter()
+        .map(|row| row[qty].clone())
+        .collect();
     assert_eq!(cells, [dec("1.5"), Cell::Int(2), dec("3.000")]);
 }
 
@@ -536,4 +547,98 @@ fn version_order_compares_ts_first_then_staging_version() {
     assert!(v(None, 1).is_older_than(&v(Some(2), 3)));
     assert!(!v(Some(5), 3).is_older_than(&v(None, 3)));
     assert!(!v(Some(5), 3).is_older_than(&v(Some(5), 3)));
+}
+
+#[test]
+fn a_child_table_added_in_the_mapping_gets_a_row_per_element_after_the_default_ones() {
+    let overrides: MappingOverrides = toml::from_str(
+        r#"
+        [children.item_skus]
+        rows_from = "items"
+        key = ["o_id", "oi_id"]
+        columns = [
+            { name = "o_id", source = "$.o_id", kind = { type = "big_int" }, required = true },
+            { name = "oi_id", source = "oi_id", kind = { type = "big_int" }, required = true },
+            { name = "sku_id", source = "sku_id", kind = { type = "text", max_chars = 255 } },
+        ]
+
+        [[children.pays.columns]]
+        name = "payment"
+        clean = ["trim"]
+        "#,
+    )
+    .unwrap();
+    let mapping = Mapping::with_overrides(&overrides).unwrap();
+    let names: Vec<(&str, &str)> = (mapping.children.iter())
+        .map(|c| (c.name.as_str(), c.table.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("items", "order_items"),
+            ("pays", "order_pays"),
+            ("item_skus", "order_item_skus")
+        ]
+    );
+    let rows = transform_order(
+        &order(json!({
+            "items": [{"oi_id": "11", "sku_id": "A", "qty": "1"}, {"oi_id": 12, "sku_id": "B"}],
+            "pays": [{"pay_id": "P1", "payment": " 支付宝 "}],
+        })),
+        &mapping,
+        VERSION,
+    )
+    .unwrap();
+    assert_eq!(rows.children.len(), 3);
+    assert_eq!(
+        rows.rows_of(&mapping, "item_skus"),
+        [
+            vec![Cell::Int(1), Cell::Int(11), text("A")],
+            vec![Cell::Int(1), Cell::Int(12), text("B")]
+        ]
+    );
+    assert_eq!(rows.rows_of(&mapping, "items").len(), 2);
+    let payment = mapping.children[PAYS].mapping.position("payment").unwrap();
+    assert_eq!(rows.children[PAYS][0][payment], text("支付宝"));
+    let error = transform_order(
+        &order(json!({"items": [{"sku_id": "A"}]})),
+        &mapping,
+        VERSION,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("items[0].oi_id"), "{error}");
+}
+
+#[test]
+fn a_new_child_table_needs_its_array_a_key_from_o_id_and_a_name_of_its_own() {
+    for (toml_text, fragment) in [
+        (
+            "[children.gifts]\nkey = [\"o_id\"]",
+            "new child table `gifts` needs `rows_from` and `key`",
+        ),
+        (
+            "[children.gifts]\nrows_from = \"items\"\nkey = [\"oi_id\"]",
+            "key starting with `o_id`",
+        ),
+        (
+            "[children.gifts]\nrows_from = \"items\"\nkey = [\"o_id\"]",
+            "needs a required BIGINT column `o_id` from `$.o_id`",
+        ),
+        (
+            "[children.gifts]\ntable = \"order gifts\"\nrows_from = \"items\"\nkey = [\"o_id\"]",
+            "names are letters, digits and `_`",
+        ),
+        (
+            "[children.order]\nrows_from = \"items\"\nkey = [\"o_id\"]",
+            "may not be named `order`",
+        ),
+    ] {
+        let overrides: MappingOverrides = toml::from_str(toml_text).unwrap();
+        let error = Mapping::with_overrides(&overrides).unwrap_err();
+        assert!(
+            error.to_string().contains(fragment),
+            "{error} should contain {fragment}"
+        );
+    }
+    assert!(toml::from_str::<MappingOverrides>("[children.gifts]\nrows = \"items\"").is_err());
 }

@@ -4,8 +4,8 @@
 mod support;
 
 mod alerts;
-mod bench_command;
 mod check;
+mod child_tables;
 mod cli_robustness;
 mod config_command;
 mod decimals;

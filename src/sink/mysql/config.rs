@@ -1,10 +1,11 @@
 //! Configuration of the MySQL sink: where it is, which tables, how big a statement may get.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use crate::secret::{Secret, redact};
-use crate::transform::mapping::is_identifier;
+use crate::transform::mapping::{ChildTable, Mapping, is_identifier};
 
 use super::error::SinkError;
 
@@ -46,13 +47,17 @@ impl Default for MysqlConfig {
     }
 }
 
-/// The names of the three tables (the DDL is templated on them).
+/// The names of the tables (the DDL is templated on them): the order table's, and each child
+/// table's as the mapping names it (`table`) behind `prefix`, unless set in `children`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TableNames {
     pub orders: String,
-    pub items: String,
-    pub pays: String,
+    /// Put before a child table's name from the mapping (`shop1_` + `order_items`).
+    pub prefix: String,
+    /// Child tables' names set explicitly, by the mapping's name of the child table (the
+    /// `items_table` setting names `items`).
+    pub children: BTreeMap<String, String>,
 }
 
 impl Default for TableNames {
@@ -67,9 +72,22 @@ impl TableNames {
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             orders: format!("{prefix}order_list_query"),
-            items: format!("{prefix}order_items"),
-            pays: format!("{prefix}order_pays"),
+            prefix: prefix.to_owned(),
+            children: BTreeMap::new(),
         }
+    }
+
+    /// The MySQL table of the child table `child`.
+    pub fn child(&self, child: &ChildTable) -> String {
+        match self.children.get(&child.name) {
+            Some(name) => name.clone(),
+            None => format!("{}{}", self.prefix, child.table),
+        }
+    }
+
+    /// The MySQL tables of `mapping`'s child tables, in its order.
+    pub fn children_of(&self, mapping: &Mapping) -> Vec<String> {
+        mapping.children.iter().map(|c| self.child(c)).collect()
     }
 }
 
@@ -89,14 +107,20 @@ impl MysqlConfig {
         }
     }
 
-    /// The tables' names: the explicit ones, else the defaults behind the prefix.
+    /// The tables' names: the explicit ones, else the defaults behind the prefix (a child
+    /// table's from the mapping).
     pub fn tables(&self) -> TableNames {
-        let prefixed = TableNames::with_prefix(&self.table_prefix);
-        TableNames {
-            orders: self.orders_table.clone().unwrap_or(prefixed.orders),
-            items: self.items_table.clone().unwrap_or(prefixed.items),
-            pays: self.pays_table.clone().unwrap_or(prefixed.pays),
+        let mut tables = TableNames::with_prefix(&self.table_prefix);
+        if let Some(orders) = &self.orders_table {
+            tables.orders = orders.clone();
         }
+        // The settings of the default child tables, by the mapping's names for them.
+        for (child, table) in [("items", &self.items_table), ("pays", &self.pays_table)] {
+            if let Some(table) = table {
+                tables.children.insert(child.to_owned(), table.clone());
+            }
+        }
+        tables
     }
 
     /// Whether new orders go in with `LOAD DATA LOCAL INFILE` (the default) or with upserts.
@@ -128,24 +152,29 @@ impl MysqlConfig {
             .fold(text.to_owned(), |text, password| redact(&text, password))
     }
 
-    /// Refuses settings the sink cannot honour.
-    pub(crate) fn validate(&self) -> Result<(), SinkError> {
+    /// Refuses settings the sink cannot honour with `mapping`'s tables.
+    pub(crate) fn validate(&self, mapping: &Mapping) -> Result<(), SinkError> {
         if self.batch_rows == 0 {
             return Err(SinkError::Config(
                 "batch_rows must be at least 1".to_owned(),
             ));
         }
-        let t = &self.tables();
-        for name in [&t.orders, &t.items, &t.pays] {
+        let tables = self.tables();
+        let mut names = vec![tables.orders.clone()];
+        names.extend(tables.children_of(mapping));
+        for name in &names {
             if !is_identifier(name) {
                 return Err(SinkError::Config(format!(
                     "table name `{name}` must be 1 to 64 letters, digits or `_`"
                 )));
             }
         }
-        if t.orders == t.items || t.orders == t.pays || t.items == t.pays {
+        let mut distinct = names.clone();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() != names.len() {
             return Err(SinkError::Config(
-                "the three table names must differ".to_owned(),
+                "the table names (the order table's and each child table's) must differ".to_owned(),
             ));
         }
         Ok(())
@@ -205,11 +234,12 @@ mod tests {
     #[test]
     fn a_prefix_goes_before_every_default_name() {
         let names = TableNames::with_prefix("shop1_");
+        let children = names.children_of(&Mapping::default());
         assert_eq!(
             (
                 names.orders.as_str(),
-                names.items.as_str(),
-                names.pays.as_str()
+                children[0].as_str(),
+                children[1].as_str()
             ),
             (
                 "shop1_order_list_query",
@@ -219,7 +249,32 @@ mod tests {
         );
         let mut config = MysqlConfig::new(Secret::new("mysql://u@h/d"));
         config.table_prefix = "shop-1 ".into();
-        assert!(config.validate().is_err());
+        assert!(config.validate(&Mapping::default()).is_err());
+    }
+
+    #[test]
+    fn a_child_table_is_named_by_the_mapping_behind_the_prefix_unless_set() {
+        let mut mapping = Mapping::default();
+        let items = mapping.children[0].mapping.clone();
+        mapping
+            .children
+            .push(ChildTable::new("gifts", "order_gifts", items));
+        let mut names = TableNames::with_prefix("shop1_");
+        names.children.insert("items".into(), "bi_items".into());
+        assert_eq!(
+            names.children_of(&mapping),
+            ["bi_items", "shop1_order_pays", "shop1_order_gifts"]
+        );
+        let mut config = MysqlConfig::new(Secret::new("mysql://u@h/d"));
+        config.table_prefix = "shop1_".into();
+        config.items_table = Some("bi_items".into());
+        assert_eq!(config.tables(), names);
+        assert!(config.validate(&mapping).is_ok());
+        config.items_table = Some("shop1_order_gifts".into());
+        assert!(
+            config.validate(&mapping).is_err(),
+            "two children in one table"
+        );
     }
 
     #[test]

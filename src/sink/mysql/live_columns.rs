@@ -1,12 +1,72 @@
-//! The columns a table has on the live server, and the `ADD COLUMN` / `MODIFY COLUMN`
-//! statements that bring them up to the mapping (never dropping or narrowing one).
+//! The columns a table has on the live server, and the DDL that brings them up to the mapping:
+//! `ADD COLUMN` / `MODIFY COLUMN` (never dropping or narrowing one), and `CREATE TABLE` for a
+//! child table the config's `[mapping]` adds.
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
+use super::bookkeeping::CHILD_BOOKKEEPING_COLUMNS;
 use super::column_types::{self, TypeChange};
 use super::migrate_failure::MigrateFailure;
-use crate::transform::mapping::TableMapping;
+use crate::transform::ColumnKind;
+use crate::transform::mapping::{ChildTable, TableMapping};
+
+/// `CREATE TABLE IF NOT EXISTS` for `child` as `table`, the way `0001_order_tables.sql`
+/// creates the default child tables: the mapped columns (the key's `NOT NULL`, key text
+/// compared byte for byte with `utf8mb4_bin`, the source as the comment), the bookkeeping
+/// columns, and the mapping's primary key. Refuses a key column of kind `long_text` (MySQL
+/// cannot key on it).
+pub(crate) fn create_child_table(
+    table: &str,
+    child: &ChildTable,
+) -> Result<String, MigrateFailure> {
+    let mapping = &child.mapping;
+    let array = mapping.rows_from.as_deref().unwrap_or_default();
+    let mut lines = Vec::new();
+    for column in &mapping.columns {
+        let is_key = mapping.key.contains(&column.name);
+        if is_key && column.kind == ColumnKind::LongText {
+            return Err(MigrateFailure::Schema(format!(
+                "child table `{}`: key column `{}` cannot be long_text; give it a text kind with max_chars",
+                child.name, column.name
+            )));
+        }
+        let sql_type = column_types::sql_type(column.kind);
+        let collation = match (is_key, column.kind) {
+            (true, ColumnKind::Text { .. }) => " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            _ => "",
+        };
+        let source = column.source.as_str();
+        let comment = match source.strip_prefix("$.") {
+            Some(order_field) => format!("{order_field} of the order"),
+            None => format!("{array}[].{source}"),
+        };
+        lines.push(format!(
+            "    `{}` {sql_type}{collation} {} COMMENT '{}'",
+            column.name,
+            if is_key { "NOT NULL" } else { "NULL" },
+            sql_string(&comment)
+        ));
+    }
+    let [version, synced_at] = CHILD_BOOKKEEPING_COLUMNS;
+    lines.push(format!(
+        "    {version} BIGINT NOT NULL COMMENT 'jst-sync: staging version id written'"
+    ));
+    lines.push(format!(
+        "    {synced_at} DATETIME(3) NOT NULL COMMENT 'jst-sync: when written (Beijing time)'"
+    ));
+    let key: Vec<String> = mapping.key.iter().map(|k| format!("`{k}`")).collect();
+    lines.push(format!("    PRIMARY KEY ({})", key.join(", ")));
+    Ok(format!(
+        "CREATE TABLE IF NOT EXISTS `{table}` (\n{}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci\n  COMMENT='{}'",
+        lines.join(",\n"),
+        sql_string(&format!(
+            "Jushuitan order {array}[] (child table `{}`), one row per ({}), kept by jst-sync",
+            child.name,
+            mapping.key.join(", ")
+        ))
+    ))
+}
 
 /// The statements that bring `table` up to `mapping`: `(table, statement, column)` for each
 /// column to add or widen. Refuses a missing table, missing bookkeeping columns and unsafe
@@ -127,4 +187,38 @@ pub(crate) async fn table_columns(
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{ColumnSpec, Mapping};
+
+    #[test]
+    fn a_new_child_table_is_created_like_the_default_ones_with_its_key_and_bookkeeping() {
+        let mut gifts = Mapping::default().children[1].clone();
+        gifts.name = "gifts".into();
+        gifts.mapping.columns.truncate(3);
+        let sql = create_child_table("shop1_order_gifts", &gifts)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            sql,
+            "CREATE TABLE IF NOT EXISTS `shop1_order_gifts` (\n\
+             \x20   `o_id` BIGINT NOT NULL COMMENT 'o_id of the order',\n\
+             \x20   `pay_id` VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'pays[].pay_id',\n\
+             \x20   `outer_pay_id` VARCHAR(255) NULL COMMENT 'pays[].outer_pay_id',\n\
+             \x20   jst_version BIGINT NOT NULL COMMENT 'jst-sync: staging version id written',\n\
+             \x20   jst_synced_at DATETIME(3) NOT NULL COMMENT 'jst-sync: when written (Beijing time)',\n\
+             \x20   PRIMARY KEY (`o_id`, `pay_id`)\n\
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci\n\
+             \x20 COMMENT='Jushuitan order pays[] (child table `gifts`), one row per (o_id, pay_id), kept by jst-sync'"
+        );
+        gifts.mapping.columns[1] =
+            ColumnSpec::new("pay_id", "pay_id", ColumnKind::LongText).required();
+        assert!(
+            create_child_table("t", &gifts).is_err(),
+            "no key on MEDIUMTEXT"
+        );
+    }
 }

@@ -28,7 +28,7 @@ use crate::transform::{Cell, OrderRows};
 /// One order row in the `LOAD DATA` format: the mapped cells, then the bookkeeping columns
 /// (`jst_ts`, `jst_version`, `jst_synced_at`, `jst_modified`, `jst_sha256`) and `p_month` with
 /// partitions: the values the upsert binds, in the same order.
-pub(crate) fn encode_order(
+pub fn encode_order(
     rows: &OrderRows,
     synced_at: NaiveDateTime,
     p_month: Option<i64>,
@@ -54,7 +54,7 @@ pub(crate) fn encode_order(
 
 /// One child row of `order` in the `LOAD DATA` format: its cells, then `jst_version` and
 /// `jst_synced_at`.
-pub(crate) fn encode_child(
+pub fn encode_child(
     cells: &[Cell],
     order: &OrderRows,
     synced_at: NaiveDateTime,
@@ -92,7 +92,7 @@ pub(crate) fn load_sql(file: &str, table: &str, columns: &[&str]) -> String {
 
 /// Rows in the `LOAD DATA` format, built field by field.
 #[derive(Debug, Default)]
-pub(crate) struct LoadFile {
+pub struct LoadFile {
     bytes: Vec<u8>,
     rows: usize,
     row_open: bool,

@@ -8,6 +8,9 @@
 //! After the files:
 //! - the order table's partitioning must match `partition_by_month` (it is decided when the
 //!   table is created; a mismatch is refused), and a partitioned table gets its future months;
+//! - a child table the config's `[mapping]` adds (one no migration file creates) is created
+//!   from the mapping when missing ([`create_child_table`]), and the orders MySQL holds are
+//!   written again to fill it;
 //! - columns the mapping adds beyond the default (from the config's `[mapping]`) are added with
 //!   `ALTER TABLE … ADD COLUMN`, and a mapped column whose kind changed is widened with
 //!   `MODIFY COLUMN` when that keeps every stored value, else refused ([`column_types`]).
@@ -19,11 +22,11 @@ use tracing::info;
 
 use super::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
 use super::config::{MysqlConfig, TableNames};
-use super::live_columns::{plan_columns, table_columns};
+use super::live_columns::{create_child_table, plan_columns, table_columns};
 pub(crate) use super::migrate_failure::MigrateFailure;
 use super::partitions::{self, PARTITION_COLUMN};
 use crate::beijing_time;
-use crate::transform::mapping::{Mapping, ORDER_ID_COLUMN};
+use crate::transform::mapping::{ChildTable, Mapping, ORDER_ID_COLUMN};
 
 /// One numbered SQL file.
 pub(crate) struct Migration {
@@ -64,14 +67,17 @@ pub(crate) const REFILL_MARK_VERSION: u32 = 0;
 /// What the templates of a migration are filled with.
 pub(crate) struct Template<'a> {
     pub tables: &'a TableNames,
+    /// Its child tables fill the `{{<name>_table}}` templates (`{{items_table}}`).
+    pub mapping: &'a Mapping,
     /// The `PARTITION BY` clause of a new order table, or `None` for an unpartitioned one.
     pub partitioning: Option<String>,
 }
 
 impl<'a> Template<'a> {
-    pub fn new(config: &MysqlConfig, tables: &'a TableNames) -> Self {
+    pub fn new(config: &MysqlConfig, tables: &'a TableNames, mapping: &'a Mapping) -> Self {
         Self {
             tables,
+            mapping,
             partitioning: config
                 .partition_by_month
                 .then(|| partitions::partition_clause(beijing_time::now())),
@@ -125,7 +131,7 @@ async fn migrate_locked(
             (&tables.orders,),
         )
         .await?;
-    let template = Template::new(config, tables);
+    let template = Template::new(config, tables, mapping);
     // Rows written before a column was re-added or widened must be written again.
     let had_rows = has_rows(conn, &tables.orders).await?;
     let mut refill_reasons: Vec<String> = Vec::new();
@@ -158,29 +164,27 @@ async fn migrate_locked(
         );
     }
     check_partitioning(conn, &tables.orders, config.partition_by_month).await?;
+    for child in &mapping.children {
+        let table = tables.child(child);
+        if !created_by_migrations(child) && table_columns(conn, &table).await?.is_empty() {
+            conn.query_drop(create_child_table(&table, child)?).await?;
+            info!(table, child = %child.name, "MySQL child table created from the mapping.");
+            if had_rows {
+                refill_reasons.push(format!("table `{table}` created"));
+            }
+        }
+    }
 
     let order_extra: Vec<&str> = ORDER_BOOKKEEPING_COLUMNS
         .iter()
         .copied()
         .chain(config.partition_by_month.then_some(PARTITION_COLUMN))
         .collect();
-    let plans = [
-        plan_columns(conn, &tables.orders, &mapping.order, &order_extra).await?,
-        plan_columns(
-            conn,
-            &tables.items,
-            &mapping.items,
-            &CHILD_BOOKKEEPING_COLUMNS,
-        )
-        .await?,
-        plan_columns(
-            conn,
-            &tables.pays,
-            &mapping.pays,
-            &CHILD_BOOKKEEPING_COLUMNS,
-        )
-        .await?,
-    ];
+    let mut plans = vec![plan_columns(conn, &tables.orders, &mapping.order, &order_extra).await?];
+    for child in &mapping.children {
+        let table = tables.child(child);
+        plans.push(plan_columns(conn, &table, &child.mapping, &CHILD_BOOKKEEPING_COLUMNS).await?);
+    }
     // Every table was checked before anything is altered: a refusal changes nothing.
     for (table, statement, column) in plans.iter().flatten() {
         conn.query_drop(statement).await?;
@@ -298,16 +302,21 @@ async fn needed_ddl(
         .chain(config.partition_by_month.then_some(PARTITION_COLUMN))
         .collect();
     let mut needed = Vec::new();
-    for (table, table_mapping, extra) in [
-        (&tables.orders, &mapping.order, order_extra.as_slice()),
-        (
-            &tables.items,
-            &mapping.items,
-            &CHILD_BOOKKEEPING_COLUMNS[..],
-        ),
-        (&tables.pays, &mapping.pays, &CHILD_BOOKKEEPING_COLUMNS[..]),
-    ] {
-        for (table, _, column) in plan_columns(conn, table, table_mapping, extra).await? {
+    let mut tables_and_mappings = vec![(
+        tables.orders.clone(),
+        &mapping.order,
+        order_extra.as_slice(),
+    )];
+    for child in &mapping.children {
+        let table = tables.child(child);
+        if !created_by_migrations(child) && table_columns(conn, &table).await?.is_empty() {
+            needed.push(format!("table `{table}`"));
+            continue;
+        }
+        tables_and_mappings.push((table, &child.mapping, &CHILD_BOOKKEEPING_COLUMNS[..]));
+    }
+    for (table, table_mapping, extra) in tables_and_mappings {
+        for (table, _, column) in plan_columns(conn, &table, table_mapping, extra).await? {
             needed.push(format!("column `{table}`.`{column}`"));
         }
     }
@@ -416,6 +425,13 @@ async fn partitions_due(
     ))
 }
 
+/// Whether a migration file creates `child`'s table (the default child tables' files name
+/// them `{{items_table}}`, `{{pays_table}}`); the others are created from the mapping.
+fn created_by_migrations(child: &ChildTable) -> bool {
+    let template = format!("{{{{{}_table}}}}", child.name);
+    MIGRATIONS.iter().any(|m| m.sql.contains(&template))
+}
+
 /// Fills the templates; table names were validated as plain identifiers.
 pub(crate) fn render(sql: &str, template: &Template<'_>) -> Result<String, MigrateFailure> {
     let tables = template.tables;
@@ -429,10 +445,12 @@ pub(crate) fn render(sql: &str, template: &Template<'_>) -> Result<String, Migra
         ),
         None => (String::new(), ORDER_ID_COLUMN.to_owned(), ""),
     };
-    let rendered = sql
-        .replace("{{order_table}}", &tables.orders)
-        .replace("{{items_table}}", &tables.items)
-        .replace("{{pays_table}}", &tables.pays)
+    let mut rendered = sql.replace("{{order_table}}", &tables.orders);
+    for child in &template.mapping.children {
+        let name = format!("{{{{{}_table}}}}", child.name);
+        rendered = rendered.replace(&name, &tables.child(child));
+    }
+    let rendered = rendered
         .replace("{{order_partition_column}}", &column)
         .replace("{{order_primary_key}}", &key)
         .replace("{{order_partitioning}}", partitioning);
@@ -474,6 +492,7 @@ mod tests {
         let tables = TableNames::default();
         let template = Template {
             tables: &tables,
+            mapping: &Mapping::default(),
             partitioning: None,
         };
         let sql = render(MIGRATIONS[0].sql, &template).ok().unwrap();
@@ -487,10 +506,12 @@ mod tests {
     #[test]
     fn a_partitioned_order_table_keys_on_id_and_month_and_the_default_is_unchanged() {
         let tables = TableNames::default();
+        let mapping = Mapping::default();
         let plain = render(
             MIGRATIONS[0].sql,
             &Template {
                 tables: &tables,
+                mapping: &mapping,
                 partitioning: None,
             },
         )
@@ -503,6 +524,7 @@ mod tests {
             MIGRATIONS[0].sql,
             &Template {
                 tables: &tables,
+                mapping: &mapping,
                 partitioning: Some(clause),
             },
         )

@@ -4,8 +4,8 @@
 //! batch's orders, skips any order older than what MySQL holds (compared by `ts` first, then
 //! staging version), loads the orders MySQL does not hold yet with `LOAD DATA LOCAL INFILE`
 //! streamed from memory (`load_data.rs`; upserts instead where the server refuses it), upserts
-//! the rest with multi-row `INSERT … ON DUPLICATE KEY UPDATE`, and replaces their items and
-//! payments. With `partition_by_month` the order table is
+//! the rest with multi-row `INSERT … ON DUPLICATE KEY UPDATE`, and replaces their rows in each
+//! of the mapping's child tables (items, payments, and any the config adds). With `partition_by_month` the order table is
 //! partitioned by `p_month` (see `partitions.rs`). Errors say whether retrying later can help
 //! ([`SinkError::is_transient`]).
 
@@ -15,7 +15,7 @@ mod config;
 mod error;
 pub mod health;
 mod live_columns;
-pub(crate) mod load_data;
+pub mod load_data;
 mod migrate_failure;
 mod migrations;
 mod partitions;

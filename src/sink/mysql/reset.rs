@@ -3,10 +3,14 @@
 use mysql_async::prelude::Queryable;
 
 use super::MysqlConfig;
+use crate::transform::Mapping;
 
-/// Drops `config`'s tables and their migration records; `Err` names the server (host:port) and
-/// MySQL's reason, without the password.
-pub async fn drop_tables_and_records(config: &MysqlConfig) -> Result<(), String> {
+/// Drops `config`'s tables (the order table and `mapping`'s child tables) and their migration
+/// records; `Err` names the server (host:port) and MySQL's reason, without the password.
+pub async fn drop_tables_and_records(
+    config: &MysqlConfig,
+    mapping: &Mapping,
+) -> Result<(), String> {
     let url = &config.url;
     let opts = mysql_async::Opts::from_url(url.expose()).map_err(|e| {
         format!(
@@ -19,11 +23,12 @@ pub async fn drop_tables_and_records(config: &MysqlConfig) -> Result<(), String>
     let pool = mysql_async::Pool::new(opts);
     let result = async {
         let mut conn = pool.get_conn().await?;
-        conn.query_drop(format!(
-            "DROP TABLE IF EXISTS `{}`, `{}`, `{}`",
-            tables.items, tables.pays, tables.orders
-        ))
-        .await?;
+        let names: Vec<String> = (tables.children_of(mapping).into_iter())
+            .chain([tables.orders.clone()])
+            .map(|table| format!("`{table}`"))
+            .collect();
+        conn.query_drop(format!("DROP TABLE IF EXISTS {}", names.join(", ")))
+            .await?;
         let has_record: Option<i64> = conn
             .query_first(
                 "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \

@@ -30,6 +30,8 @@ pub struct MysqlSink {
     pool: Pool,
     pub(super) config: MysqlConfig,
     pub(super) mapping: Mapping,
+    /// The MySQL table of each of the mapping's child tables, in its order.
+    pub(super) child_tables: Vec<String>,
     /// Server, user and database, and the server's `max_allowed_packet` once read.
     pub(super) who: Identity,
     /// With `partition_by_month`: where `order_date` is in an order row (it gives `p_month`).
@@ -43,7 +45,7 @@ pub struct MysqlSink {
 impl MysqlSink {
     /// Connects eagerly (one ping) so an outage shows up here as [`SinkError::Unreachable`].
     pub async fn connect(config: &MysqlConfig, mapping: Mapping) -> Result<Self, SinkError> {
-        config.validate()?;
+        config.validate(&mapping)?;
         mapping
             .validate()
             .map_err(|e| SinkError::Config(e.to_string()))?;
@@ -93,6 +95,7 @@ impl MysqlSink {
         let sink = Self {
             pool,
             config: config.clone(),
+            child_tables: config.tables().children_of(&mapping),
             mapping,
             who,
             order_date_position,
@@ -160,21 +163,28 @@ impl MysqlSink {
     /// How many rows each table holds.
     pub async fn count_rows(&self) -> Result<RowCounts, SinkError> {
         let mut conn = self.conn().await?;
-        let tables = &self.config.tables();
-        let sql = format!(
-            "SELECT (SELECT COUNT(*) FROM `{}`), (SELECT COUNT(*) FROM `{}`), (SELECT COUNT(*) FROM `{}`)",
-            tables.orders, tables.items, tables.pays
-        );
-        let counts: Option<(u64, u64, u64)> = conn
-            .query_first(sql)
+        let counts: String = std::iter::once(&self.config.tables().orders)
+            .chain(&self.child_tables)
+            .map(|table| format!("(SELECT COUNT(*) FROM `{table}`)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row: Option<mysql_async::Row> = conn
+            .query_first(format!("SELECT {counts}"))
             .await
             .map_err(|e| self.classify(e, Phase::Write))?;
-        let (orders, items, pays) = counts.unwrap_or_default();
-        Ok(RowCounts {
-            orders,
-            items,
-            pays,
-        })
+        let count = |i: usize| {
+            row.as_ref()
+                .and_then(|row| row.get::<u64, _>(i))
+                .unwrap_or_default()
+        };
+        let mut counts = RowCounts {
+            orders: count(0),
+            ..RowCounts::default()
+        };
+        for (i, child) in self.mapping.children.iter().enumerate() {
+            *counts.of_child(&child.name) += count(i + 1);
+        }
+        Ok(counts)
     }
 
     /// The stored `(jst_ts, jst_version)` of those of `ids` that are in the order table.

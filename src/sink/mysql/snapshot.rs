@@ -1,5 +1,5 @@
 //! Reading what MySQL holds, for `verify`: per order its stored version and fingerprint, the
-//! mapped columns as text, and how many item and payment rows it has. Read-only.
+//! mapped columns as text, and how many rows it has in each child table. Read-only.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use crate::transform::mapping::{ORDER_ID_COLUMN, PARENT_ID_COLUMN};
 /// One order row as MySQL holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredOrder {
-    /// Whether the order table has the row (false: only item or payment rows name the order).
+    /// Whether the order table has the row (false: only child rows name the order).
     pub has_row: bool,
     /// `jst_ts`: the gateway's row version of the stored version.
     pub ts: Option<i64>,
@@ -21,8 +21,8 @@ pub struct StoredOrder {
     pub sha256: Option<String>,
     /// The requested columns, as MySQL renders them as text (`NULL` = `None`).
     pub fields: Vec<Option<String>>,
-    pub items: u64,
-    pub pays: u64,
+    /// Rows per child table, in the mapping's order (empty: none in any).
+    pub children: Vec<u64>,
 }
 
 impl MysqlSink {
@@ -33,6 +33,7 @@ impl MysqlSink {
     ) -> Result<BTreeMap<i64, StoredOrder>, SinkError> {
         let mut conn = self.connection().await?;
         let tables = self.tables().clone();
+        let child_tables = self.child_tables.clone();
         let select: String = columns
             .iter()
             .map(|c| format!(", CAST(`{c}` AS CHAR)"))
@@ -57,23 +58,19 @@ impl MysqlSink {
                     ts,
                     sha256,
                     fields,
-                    items: 0,
-                    pays: 0,
+                    children: vec![0; child_tables.len()],
                 },
             );
         }
-        for (table, is_items) in [(&tables.items, true), (&tables.pays, false)] {
+        for (position, table) in child_tables.iter().enumerate() {
             let sql = format!(
                 "SELECT `{PARENT_ID_COLUMN}`, COUNT(*) FROM `{table}` GROUP BY `{PARENT_ID_COLUMN}`"
             );
             let counts: Vec<(i64, u64)> = conn.query(sql).await.map_err(|e| self.read_error(e))?;
             for (id, count) in counts {
                 let order = orders.entry(id).or_default();
-                if is_items {
-                    order.items = count;
-                } else {
-                    order.pays = count;
-                }
+                order.children.resize(child_tables.len(), 0);
+                order.children[position] = count;
             }
         }
         Ok(orders)

@@ -1,8 +1,8 @@
 //! Writing to MySQL: one transaction per batch that locks the stored versions, skips orders
 //! older than MySQL holds, loads the orders MySQL does not hold yet with `LOAD DATA LOCAL
 //! INFILE` (see `load_data.rs`), upserts the rest in multi-row statements and replaces their
-//! items and payments (deleted, then loaded as new rows); and deleting orders a filter now
-//! skips.
+//! rows in each child table (deleted, then loaded as new rows); and deleting orders a filter
+//! now skips.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +61,7 @@ impl MysqlSink {
     /// Writes a batch in one transaction: locks the stored versions, skips orders older than
     /// what MySQL holds (see [`VersionStamp::is_older_than`]), loads the orders it does not
     /// hold yet with `LOAD DATA LOCAL INFILE` (when `load_data` is on and the server allows
-    /// it), upserts the rest and replaces their items and payments (the stored ones deleted,
+    /// it), upserts the rest and replaces their child rows (the stored ones deleted,
     /// every winner's loaded). A batch whose load is not
     /// exact is rolled back and written again with upserts only; a server that refuses
     /// `LOAD DATA LOCAL` is said so once (a warning) and upserted into from then on. A lock
@@ -163,6 +163,7 @@ impl MysqlSink {
             stale = report.stale_skipped,
             items = report.item_rows,
             pays = report.pay_rows,
+            other_children = report.other_child_rows,
             statements = report.statements,
             loaded,
             "Batch written to MySQL."
@@ -179,8 +180,7 @@ impl MysqlSink {
         }
         for (id, rows) in newest {
             let bytes = std::iter::once(&rows.order)
-                .chain(&rows.items)
-                .chain(&rows.pays)
+                .chain(rows.children.iter().flatten())
                 .map(|row| cells_bytes(row))
                 .max()
                 .unwrap_or(0);
@@ -277,23 +277,22 @@ impl MysqlSink {
             .map(|(id, _)| *id)
             .filter(|id| stored.contains_key(id))
             .collect();
-        let tables = &self.config.tables();
-        for (table, mapping, is_items) in [
-            (&tables.items, &self.mapping.items, true),
-            (&tables.pays, &self.mapping.pays, false),
-        ] {
-            let children: fn(&OrderRows) -> &Vec<Vec<Cell>> = match is_items {
-                true => |rows| &rows.items,
-                false => |rows| &rows.pays,
-            };
+        for (position, (child, table)) in self
+            .mapping
+            .children
+            .iter()
+            .zip(&self.child_tables)
+            .enumerate()
+        {
+            let mapping = &child.mapping;
             self.delete_children(tx, table, &existing_ids, report)
                 .await?;
             let count = match new_orders {
                 NewOrders::Load => {
                     let mut file = LoadFile::default();
                     for (_, rows) in &winners {
-                        for child in children(rows) {
-                            encode_child(child, rows, synced_at, &mut file);
+                        for row in &rows.children[position] {
+                            encode_child(row, rows, synced_at, &mut file);
                         }
                     }
                     let count = file.rows();
@@ -302,18 +301,14 @@ impl MysqlSink {
                     count
                 }
                 NewOrders::Upsert => {
-                    let rows = winners
-                        .iter()
-                        .flat_map(|(_, rows)| children(rows).iter().map(|row| (*rows, row)));
+                    let rows = winners.iter().flat_map(|(_, rows)| {
+                        rows.children[position].iter().map(|row| (*rows, row))
+                    });
                     self.upsert_children(tx, table, mapping, rows, &synced_value, report)
                         .await?
                 }
             };
-            if is_items {
-                report.item_rows += count;
-            } else {
-                report.pay_rows += count;
-            }
+            *report.rows_of_child(&child.name) += count;
         }
         Ok(loaded.len())
     }
@@ -547,9 +542,10 @@ impl MysqlSink {
         let id = rows.o_id.get();
         let fits = |table: &TableMapping, row: &Vec<Cell>| row.len() == table.columns.len();
         let order_fits = fits(&self.mapping.order, &rows.order);
-        let items_fit = rows.items.iter().all(|row| fits(&self.mapping.items, row));
-        let pays_fit = rows.pays.iter().all(|row| fits(&self.mapping.pays, row));
-        if order_fits && items_fit && pays_fit {
+        let children_fit = rows.children.len() == self.mapping.children.len()
+            && (self.mapping.children.iter().zip(&rows.children))
+                .all(|(child, rows)| rows.iter().all(|row| fits(&child.mapping, row)));
+        if order_fits && children_fit {
             Ok(id)
         } else {
             Err(SinkError::Rejected(format!(
@@ -558,7 +554,7 @@ impl MysqlSink {
         }
     }
 
-    /// Deletes orders and their items and payments (e.g. orders a filter now skips); returns
+    /// Deletes orders and their child rows (e.g. orders a filter now skips); returns
     /// how many order rows were deleted.
     pub async fn delete_orders(&self, ids: &[i64]) -> Result<u64, SinkError> {
         if ids.is_empty() {
@@ -569,21 +565,21 @@ impl MysqlSink {
             .start_transaction(TxOpts::default())
             .await
             .map_err(|e| self.classify(e, Phase::Write))?;
-        let tables = &self.config.tables();
+        let orders = &self.config.tables().orders;
+        let tables: Vec<(&String, &str)> = (self.child_tables.iter())
+            .map(|table| (table, PARENT_ID_COLUMN))
+            .chain([(orders, ORDER_ID_COLUMN)])
+            .collect();
         let mut deleted = 0;
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let params: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
-            for (table, column) in [
-                (&tables.items, PARENT_ID_COLUMN),
-                (&tables.pays, PARENT_ID_COLUMN),
-                (&tables.orders, ORDER_ID_COLUMN),
-            ] {
+            for (table, column) in &tables {
                 let sql = format!(
                     "DELETE FROM `{table}` WHERE `{column}` IN {}",
                     in_list(chunk.len())
                 );
                 self.exec(&mut tx, sql, params.clone()).await?;
-                if table == &tables.orders {
+                if *table == orders {
                     deleted += tx.affected_rows();
                 }
             }

@@ -279,8 +279,8 @@ async fn changed_orders_are_upserted_and_their_children_replaced_byte_exact_as_t
             let mut rows = rows.clone();
             rows.version.ts = Some(2);
             rows.version.staging_version += 100;
-            rows.items.reverse();
-            rows.items.pop();
+            rows.children[0].reverse(); // the items
+            rows.children[0].pop();
             rows
         })
         .collect();

@@ -75,11 +75,17 @@ async fn migrate_creates_the_mapped_tables_once_and_again_is_a_no_op() {
     assert_table_matches(
         &db,
         "order_items",
-        &mapping.items,
+        &mapping.children[0].mapping,
         &CHILD_BOOKKEEPING_COLUMNS,
     )
     .await;
-    assert_table_matches(&db, "order_pays", &mapping.pays, &CHILD_BOOKKEEPING_COLUMNS).await;
+    assert_table_matches(
+        &db,
+        "order_pays",
+        &mapping.children[1].mapping,
+        &CHILD_BOOKKEEPING_COLUMNS,
+    )
+    .await;
     let mut indexes: Vec<String> = db
         .query("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
                 AND TABLE_NAME = 'order_list_query'")
@@ -126,7 +132,8 @@ async fn table_names_come_from_the_config_and_added_columns_are_migrated() {
         RowCounts {
             orders: 1,
             items: 1,
-            pays: 1
+            pays: 1,
+            other_children: 0,
         }
     );
     sink.disconnect().await;

@@ -128,6 +128,7 @@ async fn a_newer_version_replaces_the_order_and_its_items_and_pays() {
             stale_skipped: 0,
             item_rows: 1,
             pay_rows: 1,
+            other_child_rows: 0,
             statements: 5
         }
     );
@@ -244,7 +245,8 @@ async fn writing_the_same_batch_twice_leaves_identical_rows() {
         RowCounts {
             orders: 20,
             items: 40,
-            pays: 20
+            pays: 20,
+            other_children: 0,
         }
     );
     assert_eq!(
@@ -267,8 +269,10 @@ async fn five_thousand_orders_are_chunked_within_the_placeholder_budget() {
         .collect();
     let report = sink.write(&batch).await.unwrap();
     let order_values = Mapping::default().order.columns.len() + ORDER_BOOKKEEPING_COLUMNS.len();
-    let item_values = Mapping::default().items.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
-    let pay_values = Mapping::default().pays.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
+    let item_values =
+        Mapping::default().children[0].mapping.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
+    let pay_values =
+        Mapping::default().children[1].mapping.columns.len() + CHILD_BOOKKEEPING_COLUMNS.len();
     // Full statements of as many rows as the placeholders allow, then the remainder in
     // power-of-two row counts (one statement per bit).
     let statements = |rows: usize, values: usize| {
@@ -286,6 +290,7 @@ async fn five_thousand_orders_are_chunked_within_the_placeholder_budget() {
             stale_skipped: 0,
             item_rows: 10_000,
             pay_rows: 5000,
+            other_child_rows: 0,
             statements: expected_statements
         }
     );
@@ -294,7 +299,8 @@ async fn five_thousand_orders_are_chunked_within_the_placeholder_budget() {
         RowCounts {
             orders: 5000,
             items: 10_000,
-            pays: 5000
+            pays: 5000,
+            other_children: 0,
         }
     );
     let ends: Vec<(i64, i64)> = db
@@ -322,7 +328,8 @@ async fn small_batch_rows_split_statements() {
         RowCounts {
             orders: 7,
             items: 7,
-            pays: 7
+            pays: 7,
+            other_children: 0,
         }
     );
     sink.disconnect().await;
@@ -344,7 +351,8 @@ async fn deleting_orders_removes_their_items_and_pays() {
         RowCounts {
             orders: 1,
             items: 1,
-            pays: 1
+            pays: 1,
+            other_children: 0,
         }
     );
     assert_eq!(sink.delete_orders(&[]).await.unwrap(), 0);

@@ -17,7 +17,7 @@ impl BenchDatabase {
             .db_name()
             .context("--mysql-url must name the benchmark database")?
             .to_owned();
-        if !crate::transform::mapping::is_identifier(&name) {
+        if !jst_sync::transform::mapping::is_identifier(&name) {
             bail!("benchmark database name `{name}` must be letters, digits or `_`");
         }
         let admin = mysql_async::Pool::new(

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::NaiveDateTime;
 
-use crate::beijing_time;
-use crate::config::Config;
-use crate::gateway::{FakeGateway, GatewayConfig, RateLimits, Shop};
-use crate::pipeline::run::{PullOptions, RunOptions, run_command};
-use crate::secret::Secret;
-use crate::source::rate_limit::{Limit, Schedule};
-use crate::staging::StagingStore;
+use jst_sync::beijing_time;
+use jst_sync::config::Config;
+use jst_sync::gateway::{FakeGateway, GatewayConfig, RateLimits, Shop};
+use jst_sync::pipeline::run::{PullOptions, RunOptions, run_command};
+use jst_sync::secret::Secret;
+use jst_sync::source::rate_limit::{Limit, Schedule};
+use jst_sync::staging::StagingStore;
 
 /// What one read of the small shop did.
 #[derive(Clone, Debug)]

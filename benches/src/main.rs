@@ -1,4 +1,4 @@
-//! `bench`: the pipeline's throughput set against its targets and the physical limits, in one
+//! `jst-bench`: the pipeline's throughput set against its targets and the physical limits, in one
 //! run, printed as a Markdown table (see `docs/performance.md`).
 //!
 //! Steps, on `--orders` synthetic orders (generated page by page, never all in memory; the
@@ -21,6 +21,11 @@
 //! with the peak resident memory of each step, and then the API figures of a small shop read
 //! over HTTP through the fake gateway with rate limits.
 
+//!
+//! Dev tooling kept apart from the product: a crate of its own in the workspace (`benches/`),
+//! built on the `jst-sync` library as any user of it would be; nothing in jst-sync builds on it.
+//! `cargo run --release --locked -p jst-bench -- --orders 100000` (see the README).
+
 mod api;
 mod database;
 mod load_data;
@@ -34,21 +39,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::Parser;
 
 use self::database::BenchDatabase;
 use self::pages::{Edition, SyntheticShop};
 use self::rss::RssSampler;
 use self::staging::stage_all;
-use crate::pipeline::push;
-use crate::pipeline::{SharedStaging, with_staging};
-use crate::secret::Secret;
-use crate::sink::mysql::{MysqlConfig, MysqlSink};
-use crate::staging::{PageOutcome, RequeueFilter, StagingStore};
-use crate::transform::Mapping;
+use jst_sync::pipeline::push;
+use jst_sync::pipeline::{SharedStaging, with_staging};
+use jst_sync::secret::Secret;
+use jst_sync::sink::mysql::{MysqlConfig, MysqlSink};
+use jst_sync::staging::{PageOutcome, RequeueFilter, StagingStore};
+use jst_sync::transform::Mapping;
 
-/// `jst-sync bench`: throughput of staging, diff and push against targets and limits.
-#[derive(Debug, Args, Clone)]
+/// `jst-bench`: throughput of staging, diff and push against targets and limits.
+#[derive(Debug, Parser, Clone)]
+#[command(
+    name = "jst-bench",
+    version,
+    about = "Benchmarks jst-sync's staging, diff and push against their targets and the physical limits; prints a Markdown table"
+)]
 pub struct BenchArgs {
     /// Synthetic orders to stage, diff and push.
     #[arg(long, env = "JST_BENCH_ORDERS", default_value_t = 100_000)]
@@ -104,7 +114,7 @@ impl Row {
     }
 }
 
-pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.orders == 0 || args.batch_orders == 0 {
         bail!("--orders and --batch-orders must be at least 1");
     }
@@ -123,7 +133,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let shop = SyntheticShop {
         orders: args.orders,
         seed: 20_240_501,
-        start: crate::beijing_time::parse("2024-05-01 00:00:00").expect("a valid time"),
+        start: jst_sync::beijing_time::parse("2024-05-01 00:00:00").expect("a valid time"),
     };
     eprintln!(
         "Benchmarking {} orders ({} pages) into {} …",
@@ -583,4 +593,29 @@ fn thousands(value: f64) -> String {
         out.push(c);
     }
     out
+}
+
+fn main() -> ExitCode {
+    for (name, value) in jst_sync::sink::mysql::DRIVER_BUFFER_POOL {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: the first statement of `main`, before any thread exists.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+    // reqwest and mysql_async share rustls; exactly one crypto provider is compiled in.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = BenchArgs::parse();
+    jst_sync::cli::logging::init("text", 0);
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(args)));
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            jst_sync::cli::output::error(&jst_sync::cli::error_text::chain(&error));
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -11,11 +11,11 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 
 use super::pages::{self, Edition, SyntheticShop, fetched_page};
-use crate::gateway::generate;
-use crate::pipeline::SharedStaging;
-use crate::source::Window;
-use crate::staging::{FingerprintedPage, PageOutcome, RunStatus, StagingStore};
-use crate::transform::{Mapping, Transformed, VersionKey, transform};
+use jst_sync::gateway::generate;
+use jst_sync::pipeline::SharedStaging;
+use jst_sync::source::Window;
+use jst_sync::staging::{FingerprintedPage, PageOutcome, RunStatus, StagingStore};
+use jst_sync::transform::{Mapping, Transformed, VersionKey, transform};
 
 /// Pages generated (untimed) before each timed stretch of staging: about 1,000 orders.
 const PAGES_PER_CHUNK: usize = 40;
@@ -181,7 +181,7 @@ pub(super) fn changed_rows(
                 };
                 let order = serde_json::Value::Object(order);
                 if let Ok(Transformed::Rows(order_rows)) = transform(&order, mapping, version) {
-                    rows += 1 + order_rows.items.len() as u64 + order_rows.pays.len() as u64;
+                    rows += 1 + order_rows.children.iter().map(Vec::len).sum::<usize>() as u64;
                 }
             }
         }
@@ -504,7 +504,7 @@ fn simulate_days(path: &std::path::Path, days: usize) -> anyhow::Result<YearProj
         watermark = Some(cap);
     }
     projection.bytes = used_bytes(&store)? - empty;
-    crate::staging::prune(&mut store, Duration::ZERO)?;
+    jst_sync::staging::prune(&mut store, Duration::ZERO)?;
     projection.kept_bytes = used_bytes(&store)? - empty;
     Ok(projection)
 }

@@ -8,9 +8,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Number, Value};
 
-use crate::gateway::generate;
-use crate::source::FetchedPage;
-use crate::source::qimen::envelope;
+use jst_sync::gateway::generate;
+use jst_sync::source::FetchedPage;
+use jst_sync::source::qimen::envelope;
 
 /// Orders per page, as the gateway sends them.
 pub const PAGE_SIZE: usize = 25;
@@ -101,7 +101,7 @@ impl SyntheticShop {
             ("app_key", "bench-app".to_owned()),
             ("target_app_key", "23060081".to_owned()),
             ("customer_id", "10969016".to_owned()),
-            ("timestamp", crate::beijing_time::format(self.start)),
+            ("timestamp", jst_sync::beijing_time::format(self.start)),
             ("format", "json".to_owned()),
             ("v", "2.0".to_owned()),
             ("sign_method", "md5".to_owned()),

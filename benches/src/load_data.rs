@@ -19,11 +19,11 @@ use mysql_async::{OptsBuilder, WhiteListFsHandler};
 use rusqlite::params;
 use serde_json::Value;
 
-use crate::pipeline::SharedStaging;
-use crate::sink::mysql::TableNames;
-use crate::sink::mysql::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
-use crate::sink::mysql::load_data::{LoadFile, encode_child, encode_order};
-use crate::transform::{Mapping, TableMapping, Transformed, VersionKey, transform};
+use jst_sync::pipeline::SharedStaging;
+use jst_sync::sink::mysql::TableNames;
+use jst_sync::sink::mysql::bookkeeping::{CHILD_BOOKKEEPING_COLUMNS, ORDER_BOOKKEEPING_COLUMNS};
+use jst_sync::sink::mysql::load_data::{LoadFile, encode_child, encode_order};
+use jst_sync::transform::{Mapping, TableMapping, Transformed, VersionKey, transform};
 
 /// The same session settings as the sink's connections.
 const SESSION_INIT: [&str; 2] = [
@@ -85,6 +85,12 @@ pub async fn load_data_baselines(
     };
     let dir = dir.join("load-data");
     std::fs::create_dir_all(&dir).context("creating the LOAD DATA directory")?;
+    let child = |name: &str| {
+        (mapping.children.iter())
+            .find(|c| c.name == name)
+            .expect("the bench uses the default mapping's child tables")
+    };
+    let (items, pays) = (child("items"), child("pays"));
     let targets = [
         LoadTarget {
             source: tables.orders.clone(),
@@ -92,13 +98,13 @@ pub async fn load_data_baselines(
             file: dir.join("orders.tsv"),
         },
         LoadTarget {
-            source: tables.items.clone(),
-            columns: columns(&mapping.items, &CHILD_BOOKKEEPING_COLUMNS),
+            source: tables.child(items),
+            columns: columns(&items.mapping, &CHILD_BOOKKEEPING_COLUMNS),
             file: dir.join("items.tsv"),
         },
         LoadTarget {
-            source: tables.pays.clone(),
-            columns: columns(&mapping.pays, &CHILD_BOOKKEEPING_COLUMNS),
+            source: tables.child(pays),
+            columns: columns(&pays.mapping, &CHILD_BOOKKEEPING_COLUMNS),
             file: dir.join("pays.tsv"),
         },
     ];
@@ -219,7 +225,7 @@ fn write_files(
         .map(|path| File::create(path).map(|f| BufWriter::with_capacity(1 << 20, f)))
         .collect::<Result<Vec<_>, _>>()
         .context("creating the LOAD DATA files")?;
-    let synced_at = crate::beijing_time::now();
+    let synced_at = jst_sync::beijing_time::now();
     let mut after = 0i64;
     let mut files: Vec<LoadFile> = (0..3).map(|_| LoadFile::default()).collect();
     loop {
@@ -246,12 +252,12 @@ fn write_files(
                 continue;
             };
             // As the push does: the fingerprint of the staged JSON goes with the row.
-            rows.sha256 = Some(crate::diff::sha256_hex(&json));
+            rows.sha256 = Some(jst_sync::diff::sha256_hex(&json));
             encode_order(&rows, synced_at, None, &mut files[0]);
-            for item in &rows.items {
+            for item in rows.rows_of(mapping, "items") {
                 encode_child(item, &rows, synced_at, &mut files[1]);
             }
-            for pay in &rows.pays {
+            for pay in rows.rows_of(mapping, "pays") {
                 encode_child(pay, &rows, synced_at, &mut files[2]);
             }
         }

@@ -1,0 +1,46 @@
+//! `jst-bench`: prints its table, and a no-change rerun writes nothing to MySQL (real MariaDB at
+//! 127.0.0.1:3306, or the server `JST_TEST_MYSQL` names, as for jst-sync's own tests).
+
+use std::process::Command;
+
+/// A database name of this test run's own, which the bench creates and drops, so parallel runs
+/// never meet (`.ci/run` drops leftovers named `jst_t_…`).
+fn bench_database_url() -> String {
+    let server = std::env::var("JST_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
+    format!("{server}/jst_t_bench_{}", std::process::id())
+}
+
+#[test]
+fn bench_prints_the_table_and_a_no_change_rerun_writes_nothing_to_mysql() {
+    let ran = Command::new(env!("CARGO_BIN_EXE_jst-bench"))
+        .args(["--orders", "300", "--api-orders", "0", "--mysql-url"])
+        .arg(bench_database_url())
+        // One simulated day of the year projection instead of three (debug build).
+        .env("JST_BENCH_SIM_DAYS", "1")
+        .output()
+        .expect("jst-bench runs");
+    let out = String::from_utf8_lossy(&ran.stdout);
+    let err = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "exit {:?}\n{out}\n{err}", ran.status);
+
+    assert!(
+        out.contains("| step | orders | seconds | orders/s | target | met? | peak RSS MB |"),
+        "{out}"
+    );
+    for step in [
+        "1. staging",
+        "2. diff, no-change rerun",
+        "3. push",
+        "3. LOAD DATA",
+        "4. push of the changed orders",
+    ] {
+        assert!(out.contains(step), "{step:?} missing:\n{out}");
+    }
+    assert!(out.contains("300 unchanged of 300"), "{out}");
+    assert!(
+        out.contains("MySQL writes: sink statements 0, batches 0, MariaDB ROWS_CHANGED +0"),
+        "{out}"
+    );
+    assert!(out.contains("3 changed orders found"), "{out}");
+}
