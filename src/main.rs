@@ -10,7 +10,7 @@ fn main() -> ExitCode {
             unsafe { std::env::set_var(name, value) };
         }
     }
-    // reqwest and mysql_async share rustls; exactly one crypto provider is compiled in.
+    // reqwest and the MySQL driver share rustls; exactly one crypto provider is compiled in.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match jst_sync::cli::run() {
         Ok(code) => code,

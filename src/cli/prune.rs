@@ -23,11 +23,15 @@ pub(super) fn prune(global: &GlobalArgs, args: PruneArgs) -> anyhow::Result<Exit
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "staging {}: {} sightings and {} re-read pages older than {} dropped; {} → {} bytes{}",
+            "staging {}: {} sightings and {} re-read pages older than {} dropped{}; {} → {} bytes{}",
             config.staging.display(),
             report.sightings_dropped,
             report.pages_dropped,
             humantime::format_duration(keep),
+            match report.summaries_dropped {
+                0 => String::new(),
+                n => format!(", and the summaries of {n} runs finished before"),
+            },
             report.bytes_before,
             report.bytes_after,
             if report.vacuumed_in_full {

@@ -3,8 +3,10 @@
 //! the file system; also the one-time compression and vacuum-mode switch of migration 0006.
 //!
 //! What is never dropped: order versions (each was current once), the page that first carried
-//! each of them, the pages quarantined records came from, runs, the outbox and watermarks — so
-//! `audit` explains every row MySQL holds and `replay` can push it again.
+//! each of them, the pages quarantined records came from, the runs (each row: command, times,
+//! status, error), the outbox and watermarks — so `audit` explains every row MySQL holds and
+//! `replay` can push it again. The summary JSON of a run that finished before the retention is
+//! dropped: a daemon's 5-minute runs would otherwise add their reports forever.
 
 use std::path::Path;
 use std::time::Duration;
@@ -23,6 +25,9 @@ pub struct PruneReport {
     /// Stored pages that explain nothing kept (re-read copies) older than the retention,
     /// dropped.
     pub pages_dropped: u64,
+    /// Summaries (the JSON report) of runs finished before the retention, dropped; the runs'
+    /// rows stay.
+    pub summaries_dropped: u64,
     /// The file's size (database and write-ahead log) before and after.
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -59,6 +64,11 @@ pub fn prune(store: &mut StagingStore, keep: Duration) -> Result<PruneReport, St
              AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.page_id = pages.id)",
         params![cutoff],
     )? as u64;
+    let summaries_dropped = tx.execute(
+        "UPDATE runs SET summary_json = NULL
+         WHERE summary_json IS NOT NULL AND finished_at IS NOT NULL AND finished_at < ?1",
+        params![cutoff],
+    )? as u64;
     tx.commit()?;
     let path = store.path.clone();
     let vacuumed_in_full = ensure_incremental_vacuum(&mut store.conn, &path)?;
@@ -69,6 +79,7 @@ pub fn prune(store: &mut StagingStore, keep: Duration) -> Result<PruneReport, St
     let report = PruneReport {
         sightings_dropped,
         pages_dropped,
+        summaries_dropped,
         bytes_before,
         bytes_after: file_bytes(store.path()),
         vacuumed_in_full,
@@ -76,6 +87,7 @@ pub fn prune(store: &mut StagingStore, keep: Duration) -> Result<PruneReport, St
     tracing::info!(
         sightings = report.sightings_dropped,
         pages = report.pages_dropped,
+        summaries = report.summaries_dropped,
         bytes_before = report.bytes_before,
         bytes_after = report.bytes_after,
         "Staging pruned."

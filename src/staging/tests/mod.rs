@@ -13,7 +13,7 @@ mod store;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{FingerprintedPage, OutboxState, StagingError, StagingStore};
+use super::{FingerprintedPage, OutboxState, RunStatus, StagingError, StagingStore};
 use crate::source::FetchedPage;
 
 fn page(orders: Vec<Value>) -> FetchedPage {

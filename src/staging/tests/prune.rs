@@ -55,3 +55,58 @@ fn prune_drops_sightings_and_unpinned_copies_past_the_retention_and_keeps_every_
     );
     assert!(store.check_integrity().is_sound());
 }
+
+#[test]
+fn prune_drops_the_summaries_of_runs_finished_before_the_retention_and_keeps_their_rows() {
+    let (_dir, mut store) = store();
+    let old = store.begin_run("pull", None).unwrap();
+    store
+        .finish_run(
+            old,
+            RunStatus::Succeeded,
+            &serde_json::json!({"orders": 1}),
+            None,
+        )
+        .unwrap();
+    store
+        .connection()
+        .execute(
+            "UPDATE runs SET finished_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
+            [old],
+        )
+        .unwrap();
+    let recent = store.begin_run("pull", None).unwrap();
+    store
+        .finish_run(
+            recent,
+            RunStatus::Failed,
+            &serde_json::json!({"orders": 2}),
+            Some("boom"),
+        )
+        .unwrap();
+    let running = store.begin_run("pull", None).unwrap();
+
+    let days = |n: u64| std::time::Duration::from_secs(n * 86400);
+    let pruned = crate::staging::prune(&mut store, days(90)).unwrap();
+    assert_eq!(pruned.summaries_dropped, 1);
+
+    let runs = store.recent_runs(10).unwrap();
+    let by_id = |id| {
+        runs.iter()
+            .find(|r| r.id == id)
+            .expect("the run's row stays")
+    };
+    assert_eq!(by_id(old).summary, None, "the old run's report is gone");
+    assert_eq!(by_id(old).status, "succeeded", "its status stays");
+    assert_eq!(
+        by_id(recent).summary,
+        Some(serde_json::json!({"orders": 2}))
+    );
+    assert_eq!(by_id(recent).error.as_deref(), Some("boom"));
+    assert!(
+        by_id(running).finished_at.is_none(),
+        "a running run is untouched"
+    );
+    let again = crate::staging::prune(&mut store, days(90)).unwrap();
+    assert_eq!(again.summaries_dropped, 0, "nothing twice");
+}
