@@ -394,6 +394,9 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         peak_mb: replay_peak,
         has_rate: true,
     });
+    // The memory target is the pipeline's on N orders: the time to first row runs the fake
+    // gateway and its shop in the same process, so its peak is shown but not counted.
+    let peak_all = rows.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
     if let Some((figures, peak_mb)) = &first_row {
         rows.push(Row {
             step: format!(
@@ -409,7 +412,6 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             has_rate: false,
         });
     }
-    let peak_all = rows.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
     all_met &= rows.iter().all(|r| r.met != Some(false));
 
     let mut out = String::new();
@@ -508,11 +510,11 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         delta.write_statements,
         rows_changed_by_delta
     )?;
-    if let Some((figures, _)) = &first_row {
+    if let Some((figures, peak_mb)) = &first_row {
         let secs = |value: Option<f64>| value.map_or("—".to_owned(), |v| format!("{v:.1} s"));
         writeln!(
             out,
-            "- time to first row: {} orders synced in {:.1} s ({} API calls); first rows committed {} after the start; page received → rows committed: mean {}, max {} over {} orders",
+            "- time to first row: {} orders synced in {:.1} s ({} API calls); first rows committed {} after the start; page received → rows committed: mean {}, max {} over {} orders; peak RSS {peak_mb:.0} MB with the fake gateway and its shop in the same process (not counted against the memory target)",
             figures.orders_pushed,
             figures.elapsed.as_secs_f64(),
             figures.calls,
@@ -544,7 +546,7 @@ pub(super) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     all_met &= memory_met;
     writeln!(
         out,
-        "- peak RSS of any step: {peak_all:.0} MB (target ≤ {MEMORY_TARGET_MB:.0} MB: {}); whole process VmHWM {:.0} MB",
+        "- peak RSS of any step 1–5: {peak_all:.0} MB (target ≤ {MEMORY_TARGET_MB:.0} MB: {}); whole process VmHWM {:.0} MB",
         if memory_met { "met" } else { "**not met**" },
         rss::high_water_mark_mb().unwrap_or(0.0)
     )?;
