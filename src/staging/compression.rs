@@ -5,6 +5,9 @@
 //! written before migration 0006, or by hand) or a BLOB: a zstd frame of the text's UTF-8 bytes.
 //! Readers accept both, so a file is readable whatever mix it holds.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -222,21 +225,19 @@ impl JsonCodec {
 /// contexts.
 #[derive(Clone, Default)]
 pub struct PageCompressor {
-    shared: std::sync::Arc<SharedCompressor>,
+    shared: Arc<SharedCompressor>,
 }
+
+/// A zstd context, with the dictionary it was made with.
+type Context = (Option<Arc<[u8]>>, zstd::bulk::Compressor<'static>);
 
 #[derive(Default)]
 struct SharedCompressor {
-    /// Whether the last page staged stored anything compressed (true until a page says not).
-    idle_writer: std::sync::atomic::AtomicBool,
-    dictionary: std::sync::Mutex<Option<std::sync::Arc<[u8]>>>,
-    /// Idle zstd contexts, each with the dictionary it was made with.
-    idle: std::sync::Mutex<
-        Vec<(
-            Option<std::sync::Arc<[u8]>>,
-            zstd::bulk::Compressor<'static>,
-        )>,
-    >,
+    /// Whether the last page staged stored nothing compressed (false until a page says so).
+    idle_writer: AtomicBool,
+    dictionary: Mutex<Option<Arc<[u8]>>>,
+    /// Contexts not in use.
+    idle: Mutex<Vec<Context>>,
 }
 
 impl std::fmt::Debug for PageCompressor {
@@ -250,7 +251,7 @@ impl std::fmt::Debug for PageCompressor {
 pub(super) struct PageFrames {
     pub(super) body: Vec<u8>,
     /// The dictionary the canonical JSON was compressed with (`None`: without one).
-    dictionary: Option<std::sync::Arc<[u8]>>,
+    dictionary: Option<Arc<[u8]>>,
     /// One frame per order (empty for an order without canonical JSON), in page order.
     canonical: Vec<Vec<u8>>,
 }
@@ -270,15 +271,11 @@ impl PageCompressor {
         body: &str,
         canonical: impl Iterator<Item = Option<&'a str>>,
     ) -> Option<PageFrames> {
-        if self
-            .shared
-            .idle_writer
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.shared.idle_writer.load(Ordering::Relaxed) {
             return None;
         }
         let dictionary = self.lock_dictionary().clone();
-        let mut compressor = self.take_compressor(&dictionary);
+        let (_, mut compressor) = self.take_context(&dictionary);
         let canonical = canonical
             .map(|json| match json {
                 Some(json) => compressor
@@ -297,53 +294,40 @@ impl PageCompressor {
 
     /// Says whether the page just staged stored a body or canonical JSON.
     pub(super) fn stored_compressed(&self, stored: bool) {
-        self.shared
-            .idle_writer
-            .store(!stored, std::sync::atomic::Ordering::Relaxed);
+        self.shared.idle_writer.store(!stored, Ordering::Relaxed);
     }
 
     /// Says which dictionary the store compresses canonical JSON with from now on.
     pub(super) fn use_dictionary(&self, dictionary: Option<&[u8]>) {
         let mut current = self.lock_dictionary();
         if current.as_deref() != dictionary {
-            *current = dictionary.map(std::sync::Arc::from);
+            *current = dictionary.map(Arc::from);
         }
     }
 
-    /// An idle context made with `dictionary`, or a new one.
-    fn take_compressor(
-        &self,
-        dictionary: &Option<std::sync::Arc<[u8]>>,
-    ) -> zstd::bulk::Compressor<'static> {
+    /// An idle context made with `dictionary`, or a new one; contexts made with another are
+    /// dropped.
+    fn take_context(&self, dictionary: &Option<Arc<[u8]>>) -> Context {
         let mut idle = self.lock_idle();
         idle.retain(|(made_with, _)| made_with.as_deref() == dictionary.as_deref());
-        match idle.pop() {
-            Some((_, compressor)) => compressor,
-            None => match dictionary {
+        idle.pop().unwrap_or_else(|| {
+            let compressor = match dictionary {
                 Some(d) => zstd::bulk::Compressor::with_dictionary(LEVEL, d),
                 None => zstd::bulk::Compressor::new(LEVEL),
             }
-            .expect("a zstd context is created"),
-        }
+            .expect("a zstd context is created");
+            (dictionary.clone(), compressor)
+        })
     }
 
-    fn lock_dictionary(&self) -> std::sync::MutexGuard<'_, Option<std::sync::Arc<[u8]>>> {
+    fn lock_dictionary(&self) -> MutexGuard<'_, Option<Arc<[u8]>>> {
         self.shared
             .dictionary
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    #[allow(clippy::type_complexity)]
-    fn lock_idle(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        Vec<(
-            Option<std::sync::Arc<[u8]>>,
-            zstd::bulk::Compressor<'static>,
-        )>,
-    > {
+    fn lock_idle(&self) -> MutexGuard<'_, Vec<Context>> {
         self.shared.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
