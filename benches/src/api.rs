@@ -87,16 +87,7 @@ pub async fn measure(
     let gateway = FakeGateway::start(gateway_config.clone(), shop)
         .context("cannot start the fake gateway")?;
     let dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.qimen.api_url = Some(gateway.url());
-    config.qimen.app_key = Some(gateway_config.app_key.clone());
-    config.qimen.app_secret = Some(Secret::new(gateway_config.secret.expose()));
-    config.qimen.customer_id = Some(gateway_config.customer_id.clone());
-    config.qimen.target_app_key = gateway_config.target_app_key.clone();
-    config.qimen.per_second = per_second;
-    config.qimen.per_minute = per_minute;
-    config.staging = dir.path().join("api.sqlite");
-    config.sync.safety_lag = Duration::ZERO;
+    let config = client_config(&gateway, &gateway_config, dir.path().join("api.sqlite"));
     let options = RunOptions {
         pull: Some(PullOptions {
             since: Some(beijing_time::format(since)),
@@ -157,6 +148,29 @@ pub async fn measure(
         limit_bound: fastest_schedule(calls, per_second, per_minute) + latency,
         staged_orders: summary.pull.map_or(0, |p| p.orders.new),
     })
+}
+
+/// A client of `gateway` at the gateway's own limits, staging into `staging`.
+pub(super) fn client_config(
+    gateway: &FakeGateway,
+    gateway_config: &GatewayConfig,
+    staging: std::path::PathBuf,
+) -> Config {
+    let mut config = Config::default();
+    config.qimen.api_url = Some(gateway.url());
+    config.qimen.app_key = Some(gateway_config.app_key.clone());
+    config.qimen.app_secret = Some(Secret::new(gateway_config.secret.expose()));
+    config.qimen.customer_id = Some(gateway_config.customer_id.clone());
+    config.qimen.target_app_key = gateway_config.target_app_key.clone();
+    if let Some(per_second) = gateway_config.rate_limits.per_second {
+        config.qimen.per_second = per_second;
+    }
+    if let Some(per_minute) = gateway_config.rate_limits.per_minute {
+        config.qimen.per_minute = per_minute;
+    }
+    config.staging = staging;
+    config.sync.safety_lag = Duration::ZERO;
+    config
 }
 
 /// How long `calls` calls take at best under both limits, from the first call to the last,

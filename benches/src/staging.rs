@@ -14,7 +14,7 @@ use super::pages::{self, Edition, SyntheticShop, fetched_page};
 use jst_sync::gateway::generate;
 use jst_sync::pipeline::SharedStaging;
 use jst_sync::source::Window;
-use jst_sync::staging::{FingerprintedPage, PageOutcome, RunStatus, StagingStore};
+use jst_sync::staging::{FingerprintedPage, PageCompressor, PageOutcome, RunStatus, StagingStore};
 use jst_sync::transform::{Mapping, Transformed, VersionKey, transform};
 
 /// Pages generated (untimed) before each timed stretch of staging: about 1,000 orders.
@@ -66,6 +66,7 @@ pub(super) async fn stage_all(
     tokio::task::spawn_blocking(move || -> anyhow::Result<StagingFigures> {
         let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
         let run_id = store.begin_run("bench", None)?;
+        let compressor = store.page_compressor();
         let mut figures = StagingFigures {
             run_id,
             ..StagingFigures::default()
@@ -87,7 +88,7 @@ pub(super) async fn stage_all(
                 let bodies = generate(chunk, &mut figures);
                 let started = Instant::now();
                 for (body, params) in bodies {
-                    let (page, parse, fingerprint) = fingerprinted(body, params);
+                    let (page, parse, fingerprint) = fingerprinted(body, params, &compressor);
                     let staged = Instant::now();
                     figures
                         .outcome
@@ -108,11 +109,12 @@ pub(super) async fn stage_all(
                 let (chunks, chunks_rx) =
                     std::sync::mpsc::sync_channel::<Vec<(String, Vec<(String, String)>)>>(1);
                 let (sender, receiver) = std::sync::mpsc::sync_channel(8);
+                let compressor = &compressor;
                 let parser = scope.spawn(move || {
                     let (mut parse, mut fingerprint) = (Duration::ZERO, Duration::ZERO);
                     for bodies in chunks_rx {
                         for (body, params) in bodies {
-                            let (page, parsed, printed) = fingerprinted(body, params);
+                            let (page, parsed, printed) = fingerprinted(body, params, compressor);
                             parse += parsed;
                             fingerprint += printed;
                             if sender.send(page).is_err() {
@@ -152,15 +154,17 @@ pub(super) async fn stage_all(
     .expect("staging does not panic")
 }
 
-/// Reads `body` as the client does and fingerprints its orders; with the time each took.
+/// Reads `body` as the client does, fingerprints its orders and compresses what the store
+/// will store (as `pull`'s fingerprinter does); with the time each took.
 pub(super) fn fingerprinted(
     body: String,
     params: Vec<(String, String)>,
+    compressor: &PageCompressor,
 ) -> (FingerprintedPage, Duration, Duration) {
     let started = Instant::now();
     let fetched = fetched_page(body, params);
     let parsed = Instant::now();
-    let page = FingerprintedPage::new(fetched);
+    let page = FingerprintedPage::compressed(fetched, compressor);
     (page, parsed - started, parsed.elapsed())
 }
 
@@ -322,7 +326,8 @@ pub(super) async fn size_figures(
         let now = chrono::Utc::now();
         for page in 0..shop.pages() {
             let body = shop.page_body(page, Edition::Original);
-            let (fingerprinted, _, _) = fingerprinted(body, shop.request_params(page));
+            let (fingerprinted, _, _) =
+                fingerprinted(body, shop.request_params(page), &store.page_compressor());
             store.stage_fingerprinted(run, &fingerprinted)?;
         }
         figures.backfill_bytes = used_bytes(&store)? - empty;

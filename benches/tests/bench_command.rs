@@ -44,3 +44,39 @@ fn bench_prints_the_table_and_a_no_change_rerun_writes_nothing_to_mysql() {
     );
     assert!(out.contains("3 changed orders found"), "{out}");
 }
+
+#[test]
+fn bench_times_the_first_rows_of_a_backfill_throttled_at_the_real_limits() {
+    let ran = Command::new(env!("CARGO_BIN_EXE_jst-bench"))
+        .args([
+            "--orders",
+            "100",
+            "--api-orders",
+            "0",
+            "--first-row-orders",
+            "200",
+        ])
+        .arg("--mysql-url")
+        .arg(format!("{}_first_row", bench_database_url()))
+        .env("JST_BENCH_SIM_DAYS", "1")
+        .output()
+        .expect("jst-bench runs");
+    let out = String::from_utf8_lossy(&ran.stdout);
+    let err = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "exit {:?}\n{out}\n{err}", ran.status);
+
+    let row = out
+        .lines()
+        .find(|line| line.starts_with("| 6. time to first row"))
+        .unwrap_or_else(|| panic!("no time-to-first-row step:\n{out}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // | step | orders | seconds | orders/s | target | met? | peak RSS MB |
+    assert_eq!(cells[2], "200", "{row}");
+    let first_commit: f64 = cells[3].parse().unwrap();
+    assert!(first_commit > 0.0 && first_commit <= 15.0, "{row}");
+    assert_eq!(cells[6], "yes", "{row}");
+    assert!(
+        out.contains("- time to first row: 200 orders synced in"),
+        "{out}"
+    );
+}

@@ -5,14 +5,14 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::SharedStaging;
 use super::freshness::Arrivals;
 pub use super::plan::{PlanError, PlanRequest, PlannedWindow, PullPlan, plan};
 pub use super::stager::{IncompleteWindow, PullReport};
 use super::stager::{StageEvent, spawn_stager};
+use super::{SharedStaging, with_staging};
 use crate::config::Strategy;
 use crate::source::{FetchedPage, PageFetcher, PageSink, SourceError, cursor, pager};
-use crate::staging::{FingerprintedPage, StagingError};
+use crate::staging::{FingerprintedPage, PageCompressor, StagingError};
 
 /// Why a pull stopped early. What was staged stays staged.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,10 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
         } => (windows.clone(), *watermark_cap),
         PullPlan::Cursor { .. } => (Vec::new(), None),
     };
+    // Learns the file's dictionary from the stager as it writes.
+    let compressor = with_staging(staging, |s| Ok(s.page_compressor()))
+        .await
+        .unwrap_or_default();
     let writer = spawn_stager(
         staging.clone(),
         run_id,
@@ -116,6 +120,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
                         index,
                         window,
                         events.clone(),
+                        compressor.clone(),
                     ));
                 }
                 if running.is_empty() {
@@ -151,7 +156,7 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
             outcome
         }
         PullPlan::Cursor { start_ts } => {
-            let pages = StageSink(events.clone());
+            let pages = StageSink(events.clone(), compressor.clone());
             let result = tokio::select! {
                 result = cursor::pull_from_ts(client, start_ts, &pages) => Some(result),
                 _ = crate::pipeline::stopped(&mut stop) => None,
@@ -197,13 +202,16 @@ pub async fn pull<F: PageFetcher + Clone + 'static>(
 /// thread, so that fetching and the one SQLite writer run in parallel) and handed straight to
 /// the stager's queue: a window's pages are in the queue before its `WindowDone`, which the same
 /// queue carries, and no parsed page waits in a queue.
-struct StageSink(mpsc::Sender<StageEvent>);
+/// The body and canonical JSON are compressed there too, so the writer only writes.
+struct StageSink(mpsc::Sender<StageEvent>, PageCompressor);
 
 impl PageSink for StageSink {
     async fn send_page(&self, page: FetchedPage) -> Result<(), SourceError> {
-        let page = tokio::task::spawn_blocking(move || FingerprintedPage::new(page))
-            .await
-            .expect("fingerprinting does not panic");
+        let compressor = self.1.clone();
+        let page =
+            tokio::task::spawn_blocking(move || FingerprintedPage::compressed(page, &compressor))
+                .await
+                .expect("fingerprinting does not panic");
         self.0
             .send(StageEvent::Page(page))
             .await
@@ -219,11 +227,12 @@ async fn pull_one_window<F: PageFetcher>(
     index: usize,
     planned: PlannedWindow,
     events: mpsc::Sender<StageEvent>,
+    compressor: PageCompressor,
 ) -> Result<(), PullError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let pages = StageSink(events.clone());
+        let pages = StageSink(events.clone(), compressor.clone());
         let result = pager::pull_window(&client, planned.window, planned.archive, &pages).await;
         drop(pages);
         match result {

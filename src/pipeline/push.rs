@@ -357,8 +357,10 @@ fn prepare_batch(
     })
 }
 
-/// Drains the outbox batch by batch. While MySQL writes one batch, the next is read and
-/// transformed; a batch's entries are marked only after its MySQL commit, in outbox order.
+/// Drains the outbox batch by batch, in a pipeline: while MySQL writes one batch, the next is
+/// read and transformed and the one before is marked pushed, each on a blocking thread. A
+/// batch's entries are marked only after its MySQL commit, in outbox order (one marking at a
+/// time), and every marking started is finished before the drain returns, whatever stopped it.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn drain(
     staging: &SharedStaging,
@@ -373,6 +375,7 @@ pub(super) async fn drain(
 ) -> Result<(), PushError> {
     let mapping = Arc::new(mapping.clone());
     let mut next = Some(prepare_batch(staging, &mapping, 0, batch_orders));
+    let mut marking = None;
     let result = drain_batches(
         staging,
         target,
@@ -384,6 +387,7 @@ pub(super) async fn drain(
         until,
         report,
         &mut next,
+        &mut marking,
     )
     .await;
     // A batch still being prepared when the drain stops early is waited for, so the staging
@@ -391,7 +395,48 @@ pub(super) async fn drain(
     if let Some(preparing) = next {
         let _ = preparing.await;
     }
-    result
+    // The last committed batch's marking is finished: its rows are in MySQL, whatever stopped
+    // the drain after it.
+    let marked = finish_marking(&mut marking).await;
+    match (result, marked) {
+        (Ok(()), marked) => marked.map_err(PushError::from),
+        (Err(error), Ok(())) => Err(error),
+        (Err(error), Err(marking_error)) => {
+            tracing::warn!(error = %crate::error_text::chain_of(&marking_error), "Marking a committed batch pushed failed too: its orders stay pending and are rewritten next time.");
+            Err(error)
+        }
+    }
+}
+
+/// A committed batch's entries being marked in staging, on a blocking thread.
+type Marking = tokio::task::JoinHandle<Result<(), StagingError>>;
+
+/// Waits for the marking under way, if any.
+async fn finish_marking(marking: &mut Option<Marking>) -> Result<(), StagingError> {
+    match marking.take() {
+        Some(marking) => marking.await.expect("marking a batch does not panic"),
+        None => Ok(()),
+    }
+}
+
+/// Marks a committed batch's entries pushed or filtered, after the marking before it; the
+/// batch's rows are freed there too (hundreds of thousands of small allocations a batch, which
+/// the task that writes the next batch would otherwise free first).
+fn start_marking(
+    staging: &SharedStaging,
+    pushed: Vec<(i64, String)>,
+    filtered: Vec<(i64, String)>,
+    rows: Vec<OrderRows>,
+) -> Marking {
+    let staging = Arc::clone(staging);
+    tokio::task::spawn_blocking(move || {
+        drop(rows);
+        let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
+        let pushed: Vec<(i64, &str)> = pushed.iter().map(|(id, o)| (*id, o.as_str())).collect();
+        store.finish_outbox(&pushed, OutboxState::Pushed)?;
+        let filtered: Vec<(i64, &str)> = filtered.iter().map(|(id, o)| (*id, o.as_str())).collect();
+        store.finish_outbox(&filtered, OutboxState::Filtered)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -406,6 +451,7 @@ async fn drain_batches(
     until: DrainUntil,
     report: &mut PushReport,
     next: &mut Option<tokio::task::JoinHandle<Result<Option<PreparedBatch>, StagingError>>>,
+    marking: &mut Option<Marking>,
 ) -> Result<(), PushError> {
     loop {
         if *stop.borrow() {
@@ -506,14 +552,8 @@ async fn drain_batches(
             freshness.add(committed_at, received);
         }
         clock.arrivals.forget_through(last_id);
-        with_staging(staging, move |s| {
-            let pushed: Vec<(i64, &str)> = pushed.iter().map(|(id, o)| (*id, o.as_str())).collect();
-            s.finish_outbox(&pushed, OutboxState::Pushed)?;
-            let filtered: Vec<(i64, &str)> =
-                filtered.iter().map(|(id, o)| (*id, o.as_str())).collect();
-            s.finish_outbox(&filtered, OutboxState::Filtered)
-        })
-        .await?;
+        finish_marking(marking).await?;
+        *marking = Some(start_marking(staging, pushed, filtered, rows));
         tracing::debug!(orders = report.orders_pushed, "Batch pushed.");
         if caught_up && until == DrainUntil::CaughtUp {
             return Ok(());

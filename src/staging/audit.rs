@@ -146,6 +146,7 @@ impl StagingStore {
             _lock: None,
             fields: super::field_catalog::FieldObserver::default(),
             codec: Default::default(),
+            compressor: Default::default(),
         })
     }
 

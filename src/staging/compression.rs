@@ -5,6 +5,9 @@
 //! written before migration 0006, or by hand) or a BLOB: a zstd frame of the text's UTF-8 bytes.
 //! Readers accept both, so a file is readable whatever mix it holds.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -145,6 +148,11 @@ impl JsonCodec {
         self.dictionary.is_some()
     }
 
+    /// The dictionary's bytes, if the file has one.
+    pub(super) fn dictionary(&self) -> Option<&[u8]> {
+        self.dictionary.as_deref()
+    }
+
     /// Makes the file's dictionary from `samples` (canonical JSON of the first orders staged),
     /// stores it and uses it from now on. Call only when [`has_dictionary`](Self::has_dictionary)
     /// is false.
@@ -204,6 +212,123 @@ impl JsonCodec {
             return Err(DecodeError::Frame("frame is shorter than it says".into()));
         }
         Ok(bytes)
+    }
+}
+
+/// Compresses pages as the store would, on the thread that fingerprints them, so the one SQLite
+/// writer only writes: the body as [`compress_body`] does, and each order's canonical JSON as
+/// [`JsonCodec::compress`] does with the dictionary the store last said it uses. The writer
+/// takes the frames only when they were made with its own dictionary (the same level and the
+/// same dictionary give the same bytes); otherwise it compresses again. While the pages staged
+/// store nothing new (a no-change rerun: every page a sighting), no frames are made: the writer
+/// would throw them away. Cheap to clone: clones share the dictionary and a pool of zstd
+/// contexts.
+#[derive(Clone, Default)]
+pub struct PageCompressor {
+    shared: Arc<SharedCompressor>,
+}
+
+/// A zstd context, with the dictionary it was made with.
+type Context = (Option<Arc<[u8]>>, zstd::bulk::Compressor<'static>);
+
+#[derive(Default)]
+struct SharedCompressor {
+    /// Whether the last page staged stored nothing compressed (false until a page says so).
+    idle_writer: AtomicBool,
+    dictionary: Mutex<Option<Arc<[u8]>>>,
+    /// Contexts not in use.
+    idle: Mutex<Vec<Context>>,
+}
+
+impl std::fmt::Debug for PageCompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageCompressor").finish_non_exhaustive()
+    }
+}
+
+/// A page's bytes as stored, compressed ahead of the writer by a [`PageCompressor`].
+#[derive(Debug)]
+pub(super) struct PageFrames {
+    pub(super) body: Vec<u8>,
+    /// The dictionary the canonical JSON was compressed with (`None`: without one).
+    dictionary: Option<Arc<[u8]>>,
+    /// One frame per order (empty for an order without canonical JSON), in page order.
+    canonical: Vec<Vec<u8>>,
+}
+
+impl PageFrames {
+    /// The frames of the orders' canonical JSON, if they were made with `dictionary`.
+    pub(super) fn canonical_with(&self, dictionary: Option<&[u8]>) -> Option<&[Vec<u8>]> {
+        (self.dictionary.as_deref() == dictionary).then_some(self.canonical.as_slice())
+    }
+}
+
+impl PageCompressor {
+    /// Compresses a page's body and its orders' canonical JSON (`None` for an order without);
+    /// `None` while the pages staged store nothing compressed.
+    pub(super) fn compress<'a>(
+        &self,
+        body: &str,
+        canonical: impl Iterator<Item = Option<&'a str>>,
+    ) -> Option<PageFrames> {
+        if self.shared.idle_writer.load(Ordering::Relaxed) {
+            return None;
+        }
+        let dictionary = self.lock_dictionary().clone();
+        let (_, mut compressor) = self.take_context(&dictionary);
+        let canonical = canonical
+            .map(|json| match json {
+                Some(json) => compressor
+                    .compress(json.as_bytes())
+                    .expect("zstd compresses any input"),
+                None => Vec::new(),
+            })
+            .collect();
+        self.lock_idle().push((dictionary.clone(), compressor));
+        Some(PageFrames {
+            body: compress_body(body),
+            dictionary,
+            canonical,
+        })
+    }
+
+    /// Says whether the page just staged stored a body or canonical JSON.
+    pub(super) fn stored_compressed(&self, stored: bool) {
+        self.shared.idle_writer.store(!stored, Ordering::Relaxed);
+    }
+
+    /// Says which dictionary the store compresses canonical JSON with from now on.
+    pub(super) fn use_dictionary(&self, dictionary: Option<&[u8]>) {
+        let mut current = self.lock_dictionary();
+        if current.as_deref() != dictionary {
+            *current = dictionary.map(Arc::from);
+        }
+    }
+
+    /// An idle context made with `dictionary`, or a new one; contexts made with another are
+    /// dropped.
+    fn take_context(&self, dictionary: &Option<Arc<[u8]>>) -> Context {
+        let mut idle = self.lock_idle();
+        idle.retain(|(made_with, _)| made_with.as_deref() == dictionary.as_deref());
+        idle.pop().unwrap_or_else(|| {
+            let compressor = match dictionary {
+                Some(d) => zstd::bulk::Compressor::with_dictionary(LEVEL, d),
+                None => zstd::bulk::Compressor::new(LEVEL),
+            }
+            .expect("a zstd context is created");
+            (dictionary.clone(), compressor)
+        })
+    }
+
+    fn lock_dictionary(&self) -> MutexGuard<'_, Option<Arc<[u8]>>> {
+        self.shared
+            .dictionary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_idle(&self) -> MutexGuard<'_, Vec<Context>> {
+        self.shared.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::compression::{PageCompressor, PageFrames};
 use crate::diff::{self, Fingerprint};
 use crate::source::FetchedPage;
 
@@ -17,6 +18,8 @@ pub struct FingerprintedPage {
     /// The parsed orders that could not be fingerprinted (kept to quarantine them as sent).
     unprintable: Vec<Option<Value>>,
     body_sha256: String,
+    /// The body and canonical JSON compressed ahead of the writer (see [`Self::compressed`]).
+    frames: Option<PageFrames>,
 }
 
 impl FingerprintedPage {
@@ -35,7 +38,28 @@ impl FingerprintedPage {
             prints,
             unprintable,
             body_sha256,
+            frames: None,
         }
+    }
+
+    /// [`new`](Self::new), and compresses the body and the canonical JSON as the store will
+    /// store them (the CPU part of staging that is left), so the writer only writes (see
+    /// [`PageCompressor`] for when it does not).
+    pub fn compressed(page: FetchedPage, compressor: &PageCompressor) -> Self {
+        let mut fingerprinted = Self::new(page);
+        fingerprinted.frames = compressor.compress(
+            &fingerprinted.page.body,
+            fingerprinted
+                .prints
+                .iter()
+                .map(|print| print.as_ref().map(|(_, canonical)| canonical.as_str())),
+        );
+        fingerprinted
+    }
+
+    /// The frames made by [`compressed`](Self::compressed), if it was.
+    pub(super) fn frames(&self) -> Option<&PageFrames> {
+        self.frames.as_ref()
     }
 
     /// The largest `ts` among the page's orders.

@@ -23,7 +23,7 @@ mod store;
 mod timestamp;
 
 pub use audit::{CurrentRecord, OutboxRecord, PageRecord, RequeueFilter, Sighting, VersionRecord};
-pub use compression::{DecodeError, stored_body};
+pub use compression::{DecodeError, PageCompressor, stored_body};
 pub use error::StagingError;
 pub use field_catalog::{FieldNews, FieldRecord};
 pub use fingerprinted_page::FingerprintedPage;

@@ -2,11 +2,12 @@
 //! changed orders get a version row, become current and get an outbox entry. One transaction per
 //! page.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::compression::{self, OrderKey};
+use super::compression::{self, OrderKey, PageFrames};
 use super::field_catalog::FieldNews;
 use super::fingerprinted_page::fingerprint_orders;
 use super::timestamp::now;
@@ -52,6 +53,7 @@ impl StagingStore {
             &body_sha256,
             &fingerprint_orders(&page.orders),
             &kept,
+            None,
         )
     }
 
@@ -68,6 +70,7 @@ impl StagingStore {
             page.body_sha256(),
             page.prints(),
             &page.kept_orders(),
+            page.frames(),
         )
     }
 
@@ -78,11 +81,14 @@ impl StagingStore {
         body_sha256: &str,
         prints: &[Option<(Fingerprint, String)>],
         kept: &[Option<&serde_json::Value>],
+        frames: Option<&PageFrames>,
     ) -> Result<PageOutcome, StagingError> {
-        let staged = self.stage_orders_in_one_transaction(run_id, page, body_sha256, prints, kept);
+        let staged =
+            self.stage_orders_in_one_transaction(run_id, page, body_sha256, prints, kept, frames);
         if staged.is_err() {
             // A dictionary made in the transaction that failed is not in the file.
             *self.codec.get_mut() = None;
+            self.compressor.use_dictionary(None);
         }
         staged
     }
@@ -94,6 +100,7 @@ impl StagingStore {
         body_sha256: &str,
         prints: &[Option<(Fingerprint, String)>],
         kept: &[Option<&serde_json::Value>],
+        frames: Option<&PageFrames>,
     ) -> Result<PageOutcome, StagingError> {
         let tx = self.conn.transaction()?;
         let received_at = page
@@ -158,6 +165,9 @@ impl StagingStore {
                 carried,
             ])?;
         }
+        // A page of known orders stores nothing compressed; any other stores a body or
+        // canonical JSON, and frames made ahead are wanted again.
+        self.compressor.stored_compressed(!all_known);
         if same.is_none() && all_known {
             tx.commit()?;
             return Ok(PageOutcome {
@@ -170,6 +180,10 @@ impl StagingStore {
         if !codec.has_dictionary() {
             codec.create_dictionary(&tx, prints.iter().flatten().map(|(_, c)| c.as_str()))?;
         }
+        // Frames compressed ahead of the writer are the bytes the codec would make, when they
+        // were made with its dictionary; the compressor learns it for the next pages.
+        self.compressor.use_dictionary(codec.dictionary());
+        let ready = frames.and_then(|frames| frames.canonical_with(codec.dictionary()));
         let page_id = match same {
             Some(page_id) => page_id,
             None => {
@@ -194,7 +208,10 @@ impl StagingStore {
                     page.page_index,
                     params_json,
                     page.http_status,
-                    compression::compress_body(&page.body),
+                    match frames {
+                        Some(frames) => Cow::Borrowed(frames.body.as_slice()),
+                        None => Cow::Owned(compression::compress_body(&page.body)),
+                    },
                     received_at,
                     prints.len() as i64,
                     body_sha256,
@@ -250,7 +267,12 @@ impl StagingStore {
             };
             self.fields
                 .observe(&tx, run_id, order, &fingerprint.o_id, &seen_at)?;
-            let codec = compression::codec_of(self.codec.get_mut(), &tx)?;
+            let frame = match ready.and_then(|ready| ready.get(index)) {
+                Some(frame) if !frame.is_empty() => Cow::Borrowed(frame.as_slice()),
+                _ => Cow::Owned(
+                    compression::codec_of(self.codec.get_mut(), &tx)?.compress(canonical),
+                ),
+            };
             let modified = fingerprint.modified.as_deref();
             // A new version returns its id at once; a version seen before (an order changed
             // back to an earlier content) is looked up.
@@ -267,7 +289,7 @@ impl StagingStore {
                         fingerprint.sha256,
                         fingerprint.ts,
                         modified,
-                        codec.compress(canonical),
+                        frame,
                         page_id,
                         run_id,
                         seen_at

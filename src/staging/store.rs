@@ -25,6 +25,8 @@ pub struct StagingStore {
     pub(super) fields: FieldObserver,
     /// Compresses and reads canonical JSON (loaded on first use).
     pub(super) codec: std::cell::RefCell<Option<super::compression::JsonCodec>>,
+    /// Told the codec's dictionary, for threads that compress pages ahead of the writer.
+    pub(super) compressor: super::compression::PageCompressor,
 }
 
 impl std::fmt::Debug for StagingStore {
@@ -138,6 +140,7 @@ impl StagingStore {
             _lock: Some(lock),
             fields: FieldObserver::default(),
             codec: Default::default(),
+            compressor: Default::default(),
         };
         store.mark_interrupted_runs().map_err(in_file)?;
         Ok(store)
@@ -283,6 +286,13 @@ impl StagingStore {
     /// `benches/`, which reads staged versions with its own SQL).
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// A compressor for the thread that fingerprints pages (see
+    /// [`FingerprintedPage::compressed`](super::FingerprintedPage::compressed)): it learns the
+    /// file's dictionary as pages are staged.
+    pub fn page_compressor(&self) -> super::compression::PageCompressor {
+        self.compressor.clone()
     }
 
     /// Calls `each` with the file's canonical-JSON codec (loaded on first use).

@@ -165,8 +165,29 @@ impl LoadFile {
         }
     }
 
-    /// `YYYY-MM-DD HH:MM:SS`, with microseconds when there are any.
+    /// `YYYY-MM-DD HH:MM:SS`, with microseconds when there are any; written digit by digit
+    /// (no allocation per field) for the years 0 to 9999 outside a leap second.
     pub fn datetime(&mut self, time: NaiveDateTime) {
+        let micros = time.nanosecond() / 1000;
+        if (0..=9999).contains(&time.year()) && micros < 1_000_000 {
+            let out = self.next_field();
+            push_digits(out, time.year() as u32, 4);
+            out.push(b'-');
+            push_digits(out, time.month(), 2);
+            out.push(b'-');
+            push_digits(out, time.day(), 2);
+            out.push(b' ');
+            push_digits(out, time.hour(), 2);
+            out.push(b':');
+            push_digits(out, time.minute(), 2);
+            out.push(b':');
+            push_digits(out, time.second(), 2);
+            if micros > 0 {
+                out.push(b'.');
+                push_digits(out, micros, 6);
+            }
+            return;
+        }
         let mut text = String::with_capacity(26);
         let _ = write!(
             text,
@@ -205,6 +226,13 @@ impl LoadFile {
         self.bytes.push(b'\n');
         self.row_open = false;
         self.rows += 1;
+    }
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
+    for position in (0..width).rev() {
+        out.push(b'0' + (value / 10u32.pow(position) % 10) as u8);
     }
 }
 
@@ -416,6 +444,44 @@ mod tests {
             String::from_utf8(file.into_bytes()).unwrap(),
             "\\N\ta\\tb\\\\c\\nd\\re\\0f 🙂\t\tNULL \\\\N\t-3\t-9223372036854775808\t227.00\t2024-05-01 08:09:10\t1\n0\n"
         );
+    }
+
+    #[test]
+    fn datetimes_are_written_as_the_formatter_writes_them() {
+        let at = |y, mo, d, h, mi, s, nanos| {
+            chrono::NaiveDate::from_ymd_opt(y, mo, d)
+                .unwrap()
+                .and_hms_nano_opt(h, mi, s, nanos)
+                .unwrap()
+        };
+        for time in [
+            at(2024, 5, 1, 8, 9, 10, 0),
+            at(2024, 12, 31, 23, 59, 59, 123_000_000),
+            at(2024, 1, 2, 3, 4, 5, 7_000),
+            at(2024, 1, 2, 3, 4, 5, 999),
+            at(1, 1, 1, 0, 0, 0, 0),
+            at(9999, 12, 31, 23, 59, 59, 999_999_000),
+            at(10000, 1, 1, 0, 0, 0, 0),
+            at(-1, 1, 1, 0, 0, 0, 0),
+            at(2016, 12, 31, 23, 59, 59, 1_500_000_000),
+        ] {
+            let mut file = LoadFile::default();
+            file.datetime(time);
+            let micros = time.nanosecond() / 1000;
+            let mut expected = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                time.year(),
+                time.month(),
+                time.day(),
+                time.hour(),
+                time.minute(),
+                time.second()
+            );
+            if micros > 0 {
+                expected.push_str(&format!(".{micros:06}"));
+            }
+            assert_eq!(String::from_utf8(file.into_bytes()).unwrap(), expected);
+        }
     }
 
     #[test]

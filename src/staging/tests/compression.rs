@@ -99,3 +99,60 @@ fn a_page_read_again_across_other_page_boundaries_stores_no_body_when_every_vers
         3
     );
 }
+
+#[test]
+fn pages_compressed_on_the_fingerprinting_thread_are_stored_byte_for_byte_as_the_writer_compresses_them()
+ {
+    let (_a, mut by_writer) = store();
+    let (_b, mut ahead) = store();
+    let (run_a, run_b) = (
+        by_writer.begin_run("pull", None).unwrap(),
+        ahead.begin_run("pull", None).unwrap(),
+    );
+    let pages = [
+        vec![order("1", "a", 1), order("2", "b", 2)],
+        vec![
+            order("2", "c", 3),
+            order("3", "d", 1),
+            json!({"remark": "no id"}),
+        ],
+        vec![order("4", "e\tf\u{1F600}", 1), order("1", "g", 4)],
+    ];
+    let compressor = ahead.page_compressor();
+    for orders in pages {
+        by_writer.stage_page(run_a, &page(orders.clone())).unwrap();
+        let compressor = compressor.clone();
+        let fingerprinted =
+            std::thread::spawn(move || FingerprintedPage::compressed(page(orders), &compressor))
+                .join()
+                .unwrap();
+        ahead.stage_fingerprinted(run_b, &fingerprinted).unwrap();
+    }
+    let stored = |store: &StagingStore, sql: &str| -> Vec<Vec<u8>> {
+        store
+            .connection()
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for sql in [
+        "SELECT body FROM pages ORDER BY id",
+        "SELECT canonical_json FROM order_versions ORDER BY id",
+        "SELECT content FROM zstd_dictionaries ORDER BY id",
+    ] {
+        let (theirs, ours) = (stored(&by_writer, sql), stored(&ahead, sql));
+        assert!(!ours.is_empty(), "{sql}");
+        assert_eq!(theirs, ours, "{sql}");
+    }
+    // After the first page the fingerprinting thread knows the dictionary: its frames are used.
+    let dictionary = stored(&ahead, "SELECT content FROM zstd_dictionaries").remove(0);
+    let next = FingerprintedPage::compressed(page(vec![order("5", "h", 1)]), &compressor);
+    assert!(
+        next.frames()
+            .and_then(|frames| frames.canonical_with(Some(&dictionary)))
+            .is_some()
+    );
+}
