@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::freshness::{Arrivals, Freshness};
 use super::{SharedStaging, with_staging};
 use crate::diff::sha256_hex;
+use crate::order_id::OrderId;
 use crate::sink::mysql::WriteReport;
 use crate::sink::mysql::{MysqlSink, SinkError};
 use crate::staging::{OutboxEntry, OutboxState, RequeueFilter, StagingError};
@@ -302,7 +303,8 @@ struct PreparedBatch {
     last_id: i64,
     rows: Vec<OrderRows>,
     pushed: Vec<(i64, String)>,
-    filtered: Vec<(i64, String)>,
+    /// Entries a filter skips: outbox id, staging key, and the order id MySQL knows it by.
+    filtered: Vec<(i64, String, OrderId)>,
     /// Entries the transform refused, with the reason.
     refused: Vec<(OutboxEntry, String)>,
 }
@@ -346,9 +348,9 @@ fn prepare_batch(
                     batch.pushed.push((entry.id, entry.o_id));
                     batch.rows.push(order_rows);
                 }
-                Ok(Transformed::Skipped { reason, .. }) => {
-                    tracing::debug!(o_id = %entry.o_id, %reason, "Order filtered.");
-                    batch.filtered.push((entry.id, entry.o_id));
+                Ok(Transformed::Skipped { o_id, reason }) => {
+                    tracing::debug!(%o_id, %reason, "Order filtered.");
+                    batch.filtered.push((entry.id, entry.o_id, o_id));
                 }
                 Err(reason) => batch.refused.push((entry, reason)),
             }
@@ -425,7 +427,7 @@ async fn finish_marking(marking: &mut Option<Marking>) -> Result<(), StagingErro
 fn start_marking(
     staging: &SharedStaging,
     pushed: Vec<(i64, String)>,
-    filtered: Vec<(i64, String)>,
+    filtered: Vec<(i64, String, OrderId)>,
     rows: Vec<OrderRows>,
 ) -> Marking {
     let staging = Arc::clone(staging);
@@ -434,7 +436,10 @@ fn start_marking(
         let mut store = staging.lock().unwrap_or_else(|p| p.into_inner());
         let pushed: Vec<(i64, &str)> = pushed.iter().map(|(id, o)| (*id, o.as_str())).collect();
         store.finish_outbox(&pushed, OutboxState::Pushed)?;
-        let filtered: Vec<(i64, &str)> = filtered.iter().map(|(id, o)| (*id, o.as_str())).collect();
+        let filtered: Vec<(i64, &str)> = filtered
+            .iter()
+            .map(|(id, key, _)| (*id, key.as_str()))
+            .collect();
         store.finish_outbox(&filtered, OutboxState::Filtered)
     })
 }
@@ -533,10 +538,7 @@ async fn drain_batches(
             }
         }
         if !filtered.is_empty() {
-            let ids: Vec<i64> = filtered
-                .iter()
-                .filter_map(|(_, o_id)| o_id.parse().ok())
-                .collect();
+            let ids: Vec<i64> = filtered.iter().map(|(_, _, o_id)| o_id.get()).collect();
             report.write_statements += sink.delete_orders(&ids).await?;
         }
         if !pushed.is_empty() {
@@ -604,14 +606,10 @@ async fn classify_dry(
     probe: Option<&MysqlSink>,
     mapping: &Mapping,
     rows: &[OrderRows],
-    filtered: &[(i64, String)],
+    filtered: &[(i64, String, OrderId)],
 ) {
     let mut ids: Vec<i64> = rows.iter().map(|r| r.o_id.get()).collect();
-    ids.extend(
-        filtered
-            .iter()
-            .filter_map(|(_, o_id)| o_id.parse::<i64>().ok()),
-    );
+    ids.extend(filtered.iter().map(|(_, _, o_id)| o_id.get()));
     let stored = match probe {
         Some(sink) if dry.compared_with_mysql => match sink.order_stamps(&ids).await {
             Ok(stored) => Some(
@@ -658,6 +656,6 @@ async fn classify_dry(
     }
     dry.orders_delete += filtered
         .iter()
-        .filter(|(_, o_id)| o_id.parse::<i64>().is_ok_and(|id| stored.contains_key(&id)))
+        .filter(|(_, _, o_id)| stored.contains_key(&o_id.get()))
         .count() as u64;
 }

@@ -30,7 +30,7 @@ pub enum Transformed {
     Rows(OrderRows),
     /// A filter matched: the order must not be (or stay) in MySQL.
     Skipped {
-        o_id: String,
+        o_id: OrderId,
         reason: String,
     },
 }
@@ -43,10 +43,7 @@ pub fn transform(
 ) -> Result<Transformed, TransformError> {
     let o_id = order_id(order)?;
     if let Some(reason) = mapping.filter.skip_reason(order) {
-        return Ok(Transformed::Skipped {
-            o_id: o_id.to_string(),
-            reason,
-        });
+        return Ok(Transformed::Skipped { o_id, reason });
     }
     transform_order(order, mapping, version).map(Transformed::Rows)
 }

@@ -435,7 +435,7 @@ fn overrides_change_and_add_columns_and_filter_orders() {
     assert_eq!(
         transform(&cancelled, &mapping, VERSION).unwrap(),
         Transformed::Skipped {
-            o_id: "1".into(),
+            o_id: crate::order_id::OrderId::new(1).unwrap(),
             reason: "status `Cancelled` is filtered out".into()
         }
     );
