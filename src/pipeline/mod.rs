@@ -1,6 +1,7 @@
 //! Runs: what `pull` and `push` do, tying the stages together — the source feeds pages to
 //! staging (which diffs them), and the outbox feeds the transform and the MySQL sink.
 
+mod dry_run;
 mod follow;
 pub mod freshness;
 pub mod plan;
