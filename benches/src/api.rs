@@ -4,6 +4,7 @@
 //! window: every page once, plus the re-read of page 1 that confirms the count), and the call
 //! rate against what the limits allow for that many calls.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -193,6 +194,69 @@ fn fastest_schedule(calls: u64, per_second: u32, per_minute: u32) -> Duration {
         last = schedule.reserve(&limits, start);
     }
     last - start
+}
+
+/// Targets from issue 6: calls at most 2 % over the minimum, at least 90 % of the allowed rate.
+const API_CALLS_TARGET: f64 = 1.02;
+const API_RATE_TARGET: f64 = 0.9;
+
+/// The API section: `orders` read at `fast_per_second` (0: skipped) and at the real limits;
+/// returns the Markdown and whether every target was met.
+pub(super) async fn section(orders: usize, fast_per_second: u32) -> anyhow::Result<(String, bool)> {
+    let mut met = true;
+    let mut scenarios = Vec::new();
+    if fast_per_second > 0 {
+        scenarios.push((fast_per_second, fast_per_second.saturating_mul(60)));
+    }
+    scenarios.push((5, 100));
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n## API: {} orders over 20 days, fake gateway over HTTP on loopback\n",
+        orders
+    )?;
+    writeln!(
+        out,
+        "| limits | windows | calls | minimum | calls ÷ minimum | throttled | seconds | calls/s | limit allows | rate ÷ limit |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for (per_second, per_minute) in scenarios {
+        eprintln!(
+            "Reading {} orders through the fake gateway at {per_second}/s, {per_minute}/min …",
+            orders
+        );
+        let api = measure(orders, per_second, per_minute).await?;
+        let rate_ratio = api.calls_per_second() / api.limit_rate();
+        let calls_met = api.calls_per_minimum() <= API_CALLS_TARGET;
+        let rate_met = rate_ratio >= API_RATE_TARGET;
+        met &= calls_met && rate_met && api.staged_orders == api.orders as u64;
+        writeln!(
+            out,
+            "| {}/s, {}/min | {} | {} | {} | {:.3}× {} | {} | {:.1} | {:.2} | {:.2} | {:.2}× {} |",
+            api.per_second,
+            api.per_minute,
+            api.windows,
+            api.calls,
+            api.minimum_calls,
+            api.calls_per_minimum(),
+            if calls_met {
+                "(≤ 1.02: yes)"
+            } else {
+                "(≤ 1.02: **no**)"
+            },
+            api.throttled,
+            api.elapsed.as_secs_f64(),
+            api.calls_per_second(),
+            api.limit_rate(),
+            rate_ratio,
+            if rate_met {
+                "(≥ 0.9: yes)"
+            } else {
+                "(≥ 0.9: **no**)"
+            },
+        )?;
+    }
+    Ok((out, met))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ mod database;
 mod first_row;
 mod load_data;
 mod pages;
+mod report;
 mod rss;
 mod staging;
 
@@ -47,9 +48,10 @@ use clap::Parser;
 
 use self::database::BenchDatabase;
 use self::pages::{Edition, SyntheticShop};
+use self::report::{Row, thousands};
 use self::rss::RssSampler;
 use self::staging::stage_all;
-use jst_sync::pipeline::push;
+use jst_sync::pipeline::push::{self, PushReport};
 use jst_sync::pipeline::{SharedStaging, with_staging};
 use jst_sync::secret::Secret;
 use jst_sync::sink::mysql::{MysqlConfig, MysqlSink};
@@ -103,28 +105,8 @@ const STAGING_TARGET: f64 = 100_000.0;
 const DIFF_TARGET: f64 = 1_000_000.0;
 const PUSH_VS_LOAD_TARGET: f64 = 0.8;
 const MEMORY_TARGET_MB: f64 = 100.0;
-const API_CALLS_TARGET: f64 = 1.02;
-const API_RATE_TARGET: f64 = 0.9;
 /// Issue 14: the first rows of a throttled backfill are in MySQL within 15 s.
 const FIRST_ROW_TARGET: Duration = Duration::from_secs(15);
-
-/// One row of the results table.
-struct Row {
-    step: String,
-    orders: u64,
-    elapsed: Duration,
-    target: String,
-    met: Option<bool>,
-    peak_mb: f64,
-    /// Whether orders ÷ seconds means anything for the step (not for a time to first row).
-    has_rate: bool,
-}
-
-impl Row {
-    fn rate(&self) -> f64 {
-        self.orders as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
 
 async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.orders == 0 || args.batch_orders == 0 {
@@ -182,7 +164,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // 3. Push of every order into empty tables, then LOAD DATA of the same rows.
     sampler.reset();
     let push_started = Instant::now();
-    let (pushed, result) = push::push(
+    let pushed = push_all(
         &staging,
         &sink,
         &mapping,
@@ -190,8 +172,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.batch_orders,
         &stop,
     )
-    .await;
-    result?;
+    .await?;
     let push_elapsed = push_started.elapsed();
     let push_peak = sampler.peak_mb();
     let push_rows = pushed.orders_pushed + pushed.item_rows + pushed.pay_rows;
@@ -225,7 +206,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "every order of the rerun is unchanged",
         &rerun.outcome,
     )?;
-    let (idle, result) = push::push(
+    let idle = push_all(
         &staging,
         &sink,
         &mapping,
@@ -233,8 +214,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.batch_orders,
         &stop,
     )
-    .await;
-    result?;
+    .await?;
     let rows_changed_by_rerun = database.rows_changed().await? - rows_changed_before;
     let rerun_writes_nothing =
         idle.write_statements == 0 && idle.batches == 0 && rows_changed_by_rerun == 0;
@@ -258,7 +238,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let rows_changed_before = database.rows_changed().await?;
     sampler.reset();
     let started = Instant::now();
-    let (delta, result) = push::push(
+    let delta = push_all(
         &staging,
         &sink,
         &mapping,
@@ -266,8 +246,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.batch_orders,
         &stop,
     )
-    .await;
-    result?;
+    .await?;
     let delta_elapsed = started.elapsed();
     let delta_peak = sampler.peak_mb();
     let rows_changed_by_delta = database.rows_changed().await? - rows_changed_before;
@@ -280,7 +259,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     .await?;
     sampler.reset();
     let started = Instant::now();
-    let (replayed, result) = push::push(
+    let replayed = push_all(
         &staging,
         &sink,
         &mapping,
@@ -288,8 +267,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         args.batch_orders,
         &stop,
     )
-    .await;
-    result?;
+    .await?;
     let replay_elapsed = started.elapsed();
     let replay_peak = sampler.peak_mb();
     let counts = sink.count_rows().await?;
@@ -430,32 +408,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "## jst-sync bench: {} orders, batch_orders {}\n",
         shop.orders, args.batch_orders
     )?;
-    writeln!(
-        out,
-        "| step | orders | seconds | orders/s | target | met? | peak RSS MB |"
-    )?;
-    writeln!(out, "|---|---:|---:|---:|---|---|---:|")?;
-    for row in &rows {
-        let met = match row.met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "",
-        };
-        writeln!(
-            out,
-            "| {} | {} | {:.3} | {} | {} | {met} | {:.0} |",
-            row.step,
-            row.orders,
-            row.elapsed.as_secs_f64(),
-            if row.has_rate {
-                thousands(row.rate())
-            } else {
-                "—".to_owned()
-            },
-            row.target,
-            row.peak_mb
-        )?;
-    }
+    out.push_str(&report::table(&rows));
     writeln!(out)?;
     writeln!(
         out,
@@ -578,62 +531,9 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     print!("{out}");
 
     if args.api_orders > 0 {
-        let mut scenarios = Vec::new();
-        if args.api_fast_per_second > 0 {
-            scenarios.push((
-                args.api_fast_per_second,
-                args.api_fast_per_second.saturating_mul(60),
-            ));
-        }
-        scenarios.push((5, 100));
-        let mut out = String::new();
-        writeln!(
-            out,
-            "\n## API: {} orders over 20 days, fake gateway over HTTP on loopback\n",
-            args.api_orders
-        )?;
-        writeln!(
-            out,
-            "| limits | windows | calls | minimum | calls ÷ minimum | throttled | seconds | calls/s | limit allows | rate ÷ limit |"
-        )?;
-        writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-        for (per_second, per_minute) in scenarios {
-            eprintln!(
-                "Reading {} orders through the fake gateway at {per_second}/s, {per_minute}/min …",
-                args.api_orders
-            );
-            let api = api::measure(args.api_orders, per_second, per_minute).await?;
-            let rate_ratio = api.calls_per_second() / api.limit_rate();
-            let calls_met = api.calls_per_minimum() <= API_CALLS_TARGET;
-            let rate_met = rate_ratio >= API_RATE_TARGET;
-            all_met &= calls_met && rate_met && api.staged_orders == api.orders as u64;
-            writeln!(
-                out,
-                "| {}/s, {}/min | {} | {} | {} | {:.3}× {} | {} | {:.1} | {:.2} | {:.2} | {:.2}× {} |",
-                api.per_second,
-                api.per_minute,
-                api.windows,
-                api.calls,
-                api.minimum_calls,
-                api.calls_per_minimum(),
-                if calls_met {
-                    "(≤ 1.02: yes)"
-                } else {
-                    "(≤ 1.02: **no**)"
-                },
-                api.throttled,
-                api.elapsed.as_secs_f64(),
-                api.calls_per_second(),
-                api.limit_rate(),
-                rate_ratio,
-                if rate_met {
-                    "(≥ 0.9: yes)"
-                } else {
-                    "(≥ 0.9: **no**)"
-                },
-            )?;
-        }
-        print!("{out}");
+        let (section, met) = api::section(args.api_orders, args.api_fast_per_second).await?;
+        all_met &= met;
+        print!("{section}");
     }
 
     if !args.keep_database {
@@ -645,24 +545,25 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Pushes every pending outbox entry, as `sync` and `push` do.
+async fn push_all(
+    staging: &SharedStaging,
+    sink: &MysqlSink,
+    mapping: &Mapping,
+    run_id: i64,
+    batch_orders: usize,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<PushReport> {
+    let (report, result) = push::push(staging, sink, mapping, run_id, batch_orders, stop).await;
+    result?;
+    Ok(report)
+}
+
 fn ensure(ok: bool, what: &str, outcome: &PageOutcome) -> anyhow::Result<()> {
     if !ok {
         bail!("benchmark check failed: {what}: {outcome:?}");
     }
     Ok(())
-}
-
-/// `1234567.8` → `1,234,568`.
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value);
-    let mut out = String::new();
-    for (index, c) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn main() -> ExitCode {
