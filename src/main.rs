@@ -4,14 +4,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    for (name, value) in jst_sync::sink::mysql::DRIVER_BUFFER_POOL {
-        if std::env::var_os(name).is_none() {
-            // SAFETY: the first statement of `main`, before any thread exists.
-            unsafe { std::env::set_var(name, value) };
-        }
-    }
-    // reqwest and the MySQL driver share rustls; exactly one crypto provider is compiled in.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // SAFETY: the first statement of `main`, before any thread exists.
+    unsafe { jst_sync::cli::prepare_process() };
     match jst_sync::cli::run() {
         Ok(code) => code,
         Err(error) => {

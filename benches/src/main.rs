@@ -567,14 +567,8 @@ fn ensure(ok: bool, what: &str, outcome: &PageOutcome) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    for (name, value) in jst_sync::sink::mysql::DRIVER_BUFFER_POOL {
-        if std::env::var_os(name).is_none() {
-            // SAFETY: the first statement of `main`, before any thread exists.
-            unsafe { std::env::set_var(name, value) };
-        }
-    }
-    // reqwest and mysql_async share rustls; exactly one crypto provider is compiled in.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // SAFETY: the first statement of `main`, before any thread exists.
+    unsafe { jst_sync::cli::prepare_process() };
     let args = BenchArgs::parse();
     jst_sync::cli::logging::init("text", 0);
     let outcome = tokio::runtime::Builder::new_multi_thread()

@@ -33,6 +33,23 @@ pub use crate::pipeline::run::{RunOptions, run_command};
 pub use crate::pipeline::summary::RunSummary;
 pub use args::{Cli, Command};
 
+/// What every binary built on this library does first in `main`: sizes the MySQL driver's
+/// buffer pool ([`DRIVER_BUFFER_POOL`](crate::sink::mysql::DRIVER_BUFFER_POOL), an operator's
+/// own setting wins) and installs the one rustls crypto provider reqwest and the MySQL driver
+/// share.
+///
+/// # Safety
+/// It sets environment variables: call it before any other thread exists.
+pub unsafe fn prepare_process() {
+    for (name, value) in crate::sink::mysql::DRIVER_BUFFER_POOL {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: the caller guarantees no other thread exists yet.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Parses the process arguments and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
