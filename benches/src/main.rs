@@ -50,7 +50,7 @@ use self::database::BenchDatabase;
 use self::pages::{Edition, SyntheticShop};
 use self::report::{Row, thousands};
 use self::rss::RssSampler;
-use self::staging::stage_all;
+use self::staging::{StagingFigures, stage_all};
 use jst_sync::pipeline::push::{self, PushReport};
 use jst_sync::pipeline::{SharedStaging, with_staging};
 use jst_sync::secret::Secret;
@@ -136,6 +136,15 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         sink.endpoint()
     );
     let (_stop_sender, stop) = tokio::sync::watch::channel(false);
+    let steps = Steps {
+        staging: &staging,
+        sink: &sink,
+        mapping: &mapping,
+        shop,
+        args: &args,
+        stop,
+        sampler: &sampler,
+    };
     let mut rows: Vec<Row> = Vec::new();
     let mut all_met = true;
     // Staging size (issue 14), each figure on a fresh staging file, printed first.
@@ -144,16 +153,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     print!("{}", staging::size_report(&size));
 
     // 1. Staging: every order new.
-    sampler.reset();
-    let first = stage_all(
-        &staging,
-        shop,
-        Edition::Original,
-        &mapping,
-        args.staging_threads,
-    )
-    .await?;
-    let first_peak = sampler.peak_mb();
+    let (first, first_peak) = steps.stage(Edition::Original).await?;
     ensure(
         first.outcome.new == shop.orders as u64,
         "every order of the first pass is new",
@@ -162,19 +162,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let first_run = first.run_id;
 
     // 3. Push of every order into empty tables, then LOAD DATA of the same rows.
-    sampler.reset();
-    let push_started = Instant::now();
-    let pushed = push_all(
-        &staging,
-        &sink,
-        &mapping,
-        first_run,
-        args.batch_orders,
-        &stop,
-    )
-    .await?;
-    let push_elapsed = push_started.elapsed();
-    let push_peak = sampler.peak_mb();
+    let (pushed, push_elapsed, push_peak) = steps.timed_push(first_run).await?;
     let push_rows = pushed.orders_pushed + pushed.item_rows + pushed.pay_rows;
     sampler.reset();
     let load = load_data::load_data_baselines(
@@ -191,64 +179,26 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     // 2. No-change rerun: all unchanged, and the push writes nothing.
     let rows_changed_before = database.rows_changed().await?;
-    sampler.reset();
-    let rerun = stage_all(
-        &staging,
-        shop,
-        Edition::Original,
-        &mapping,
-        args.staging_threads,
-    )
-    .await?;
-    let rerun_peak = sampler.peak_mb();
+    let (rerun, rerun_peak) = steps.stage(Edition::Original).await?;
     ensure(
         rerun.outcome.unchanged == shop.orders as u64,
         "every order of the rerun is unchanged",
         &rerun.outcome,
     )?;
-    let idle = push_all(
-        &staging,
-        &sink,
-        &mapping,
-        first_run,
-        args.batch_orders,
-        &stop,
-    )
-    .await?;
+    let (idle, _, _) = steps.timed_push(first_run).await?;
     let rows_changed_by_rerun = database.rows_changed().await? - rows_changed_before;
     let rerun_writes_nothing =
         idle.write_statements == 0 && idle.batches == 0 && rows_changed_by_rerun == 0;
 
     // 4. 1 % changed: the rerun finds exactly those, the push writes exactly their rows.
-    sampler.reset();
-    let changed = stage_all(
-        &staging,
-        shop,
-        Edition::OnePercentChanged,
-        &mapping,
-        args.staging_threads,
-    )
-    .await?;
-    let changed_staging_peak = sampler.peak_mb();
+    let (changed, changed_staging_peak) = steps.stage(Edition::OnePercentChanged).await?;
     ensure(
         changed.outcome.changed == shop.changed_orders() as u64,
         "the changed orders are found",
         &changed.outcome,
     )?;
     let rows_changed_before = database.rows_changed().await?;
-    sampler.reset();
-    let started = Instant::now();
-    let delta = push_all(
-        &staging,
-        &sink,
-        &mapping,
-        first_run,
-        args.batch_orders,
-        &stop,
-    )
-    .await?;
-    let delta_elapsed = started.elapsed();
-    let delta_peak = sampler.peak_mb();
+    let (delta, delta_elapsed, delta_peak) = steps.timed_push(first_run).await?;
     let rows_changed_by_delta = database.rows_changed().await? - rows_changed_before;
     let delta_rows = delta.orders_pushed + delta.item_rows + delta.pay_rows;
 
@@ -257,19 +207,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         s.requeue_current(&RequeueFilter::All, first_run)
     })
     .await?;
-    sampler.reset();
-    let started = Instant::now();
-    let replayed = push_all(
-        &staging,
-        &sink,
-        &mapping,
-        first_run,
-        args.batch_orders,
-        &stop,
-    )
-    .await?;
-    let replay_elapsed = started.elapsed();
-    let replay_peak = sampler.peak_mb();
+    let (replayed, replay_elapsed, replay_peak) = steps.timed_push(first_run).await?;
     let counts = sink.count_rows().await?;
     let load_data_stats = sink.load_data_stats();
     sink.disconnect().await;
@@ -545,18 +483,50 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pushes every pending outbox entry, as `sync` and `push` do.
-async fn push_all(
-    staging: &SharedStaging,
-    sink: &MysqlSink,
-    mapping: &Mapping,
-    run_id: i64,
-    batch_orders: usize,
-    stop: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<PushReport> {
-    let (report, result) = push::push(staging, sink, mapping, run_id, batch_orders, stop).await;
-    result?;
-    Ok(report)
+/// What the staging and push steps share: one staging file, one sink, the synthetic shop, and
+/// the memory sampler each step resets.
+struct Steps<'a> {
+    staging: &'a SharedStaging,
+    sink: &'a MysqlSink,
+    mapping: &'a Mapping,
+    shop: SyntheticShop,
+    args: &'a BenchArgs,
+    stop: tokio::sync::watch::Receiver<bool>,
+    sampler: &'a RssSampler,
+}
+
+impl Steps<'_> {
+    /// Stages every page of `edition`; returns the figures and the step's peak RSS (MB).
+    async fn stage(&self, edition: Edition) -> anyhow::Result<(StagingFigures, f64)> {
+        self.sampler.reset();
+        let figures = stage_all(
+            self.staging,
+            self.shop,
+            edition,
+            self.mapping,
+            self.args.staging_threads,
+        )
+        .await?;
+        Ok((figures, self.sampler.peak_mb()))
+    }
+
+    /// Pushes every pending outbox entry, as `sync` and `push` do; returns the report, the time
+    /// it took and the step's peak RSS (MB).
+    async fn timed_push(&self, run_id: i64) -> anyhow::Result<(PushReport, Duration, f64)> {
+        self.sampler.reset();
+        let started = Instant::now();
+        let (report, result) = push::push(
+            self.staging,
+            self.sink,
+            self.mapping,
+            run_id,
+            self.args.batch_orders,
+            &self.stop,
+        )
+        .await;
+        result?;
+        Ok((report, started.elapsed(), self.sampler.peak_mb()))
+    }
 }
 
 fn ensure(ok: bool, what: &str, outcome: &PageOutcome) -> anyhow::Result<()> {
