@@ -14,6 +14,36 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use crate::support::truth::assert_exact;
 use crate::support::{Jst, TestDb, fast, json_of, shop_gateway, visible};
 
+/// `jst-sync run --every <every> --listen 127.0.0.1:0 --since <since>`, not holding back.
+fn run_listening(every: &str, since: &str) -> Jst {
+    fast(Jst::new(&[
+        "run",
+        "--every",
+        every,
+        "--listen",
+        "127.0.0.1:0",
+        "--since",
+        since,
+    ]))
+}
+
+/// [`run_listening`] for the merchants of `config`, into `db`, with no safety lag (so each run
+/// moves the watermarks).
+fn run_merchants(every: &str, since: &str, config: &Path, db: &TestDb) -> Jst {
+    run_listening(every, since)
+        .env("JST_CONFIG", config.display().to_string())
+        .env("JST_MYSQL_URL", db.url())
+        .env("JST_SAFETY_LAG", "0s")
+}
+
+/// A gateway without rate limits for the merchant `customer_id`.
+fn for_customer(customer_id: &str) -> GatewayConfig {
+    GatewayConfig {
+        customer_id: customer_id.into(),
+        ..GatewayConfig::unlimited()
+    }
+}
+
 /// A `jst-sync run --every … --listen 127.0.0.1:0` process and the address it serves on.
 struct Daemon {
     child: tokio::process::Child,
@@ -274,17 +304,9 @@ async fn metrics_are_served_as_prometheus_text_and_their_counters_grow_across_ru
     let staging = dir.path().join("staging.sqlite");
     let metrics_file = dir.path().join("jst.prom");
     let daemon = Daemon::start(
-        fast(Jst::new(&[
-            "run",
-            "--every",
-            "1s",
-            "--listen",
-            "127.0.0.1:0",
-            "--since",
-            &since,
-        ]))
-        .against(&gateway, &db.url(), &staging)
-        .env("JST_METRICS_FILE", metrics_file.display().to_string()),
+        run_listening("1s", &since)
+            .against(&gateway, &db.url(), &staging)
+            .env("JST_METRICS_FILE", metrics_file.display().to_string()),
     )
     .await;
 
@@ -371,19 +393,11 @@ async fn healthz_is_200_while_runs_succeed_and_503_with_the_reason_once_the_gate
     let dir = tempfile::tempdir().unwrap();
     let staging = dir.path().join("staging.sqlite");
     let daemon = Daemon::start(
-        fast(Jst::new(&[
-            "run",
-            "--every",
-            "1s",
-            "--listen",
-            "127.0.0.1:0",
-            "--since",
-            &since,
-        ]))
-        .against(&gateway, &db.url(), &staging)
-        .env("JST_MAX_WATERMARK_LAG", "1h")
-        .env("JST_MAX_ATTEMPTS", "1")
-        .env("JST_REQUEST_TIMEOUT", "3s"),
+        run_listening("1s", &since)
+            .against(&gateway, &db.url(), &staging)
+            .env("JST_MAX_WATERMARK_LAG", "1h")
+            .env("JST_MAX_ATTEMPTS", "1")
+            .env("JST_REQUEST_TIMEOUT", "3s"),
     )
     .await;
 
@@ -487,22 +501,8 @@ async fn the_status_page_in_a_real_browser_shows_each_merchants_watermark() {
         );
         return;
     }
-    let (north, since) = shop_gateway(
-        GatewayConfig {
-            customer_id: "111".into(),
-            ..GatewayConfig::unlimited()
-        },
-        63,
-        30,
-    );
-    let (south, _) = shop_gateway(
-        GatewayConfig {
-            customer_id: "222".into(),
-            ..GatewayConfig::unlimited()
-        },
-        64,
-        12,
-    );
+    let (north, since) = shop_gateway(for_customer("111"), 63, 30);
+    let (south, _) = shop_gateway(for_customer("222"), 64, 12);
     north.set_churn(jst_sync::gateway::Churn {
         changes_per_request: 1,
         arrivals_per_request: 1,
@@ -513,21 +513,7 @@ async fn the_status_page_in_a_real_browser_shows_each_merchants_watermark() {
         dir.path(),
         &[("north", &north, "north_"), ("south", &south, "south_")],
     );
-    let daemon = Daemon::start(
-        fast(Jst::new(&[
-            "run",
-            "--every",
-            "3s",
-            "--listen",
-            "127.0.0.1:0",
-            "--since",
-            &since,
-        ]))
-        .env("JST_CONFIG", config.display().to_string())
-        .env("JST_MYSQL_URL", db.url())
-        .env("JST_SAFETY_LAG", "0s"),
-    )
-    .await;
+    let daemon = Daemon::start(run_merchants("3s", &since, &config, &db)).await;
     daemon
         .wait_for("/metrics", |_, body| {
             succeeded_syncs(body, "north") >= 2.0 && succeeded_syncs(body, "south") >= 2.0
@@ -616,22 +602,14 @@ fn section_of<'a>(dom: &'a str, merchant: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_behind_a_gateway_that_answers_in_20_s_does_not_delay_the_others() {
-    let (quick, since) = shop_gateway(
-        GatewayConfig {
-            customer_id: "111".into(),
-            ..GatewayConfig::unlimited()
-        },
-        65,
-        15,
-    );
+    let (quick, since) = shop_gateway(for_customer("111"), 65, 15);
     let (slow, _) = shop_gateway(
         GatewayConfig {
-            customer_id: "222".into(),
             faults: Faults {
                 delay: ResponseDelay::Fixed(Duration::from_secs(20)),
                 ..Faults::default()
             },
-            ..GatewayConfig::unlimited()
+            ..for_customer("222")
         },
         66,
         5,
@@ -644,21 +622,7 @@ async fn a_merchant_behind_a_gateway_that_answers_in_20_s_does_not_delay_the_oth
         &[("slow", &slow, "slow_"), ("quick", &quick, "")],
     );
     let started = Instant::now();
-    let daemon = Daemon::start(
-        fast(Jst::new(&[
-            "run",
-            "--every",
-            "1s",
-            "--listen",
-            "127.0.0.1:0",
-            "--since",
-            &since,
-        ]))
-        .env("JST_CONFIG", config.display().to_string())
-        .env("JST_MYSQL_URL", db.url())
-        .env("JST_SAFETY_LAG", "0s"),
-    )
-    .await;
+    let daemon = Daemon::start(run_merchants("1s", &since, &config, &db)).await;
 
     daemon
         .wait_for("/metrics", |_, body| succeeded_syncs(body, "quick") >= 2.0)
