@@ -10,7 +10,7 @@ use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, fast, json_of, shop_gateway, visible};
+use crate::support::{Jst, SyncedShop, TestDb, fast, json_of, shop_gateway, synced_shop, visible};
 
 /// A child table `item_skus` (`order_item_skus`): three columns of every item.
 const ITEM_SKUS: &str = r#"
@@ -149,15 +149,12 @@ async fn a_child_table_added_in_the_mapping_is_created_written_and_loses_removed
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_table_added_to_synced_tables_is_filled_from_staging_without_api_calls() {
-    let (gateway, since) = shop_gateway(GatewayConfig::unlimited(), 42, 30);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir,
+        staging,
+    } = synced_shop(GatewayConfig::unlimited(), 42, 30).await;
     assert_eq!(db.try_count("order_item_skus").await, None);
     let calls = gateway.stats().total_calls;
 

@@ -6,7 +6,7 @@ use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, fast, fast_gateway, json_of, shop_gateway, visible};
+use crate::support::{Jst, SyncedShop, TestDb, fast, fast_gateway, json_of, synced_shop, visible};
 
 async fn filled_remarks(db: &TestDb) -> u64 {
     db.conn()
@@ -26,15 +26,12 @@ fn with_remark(truth: &[Value]) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_column_is_re_added_and_refilled_and_verify_fails_until_it_is() {
-    let (gateway, since) = shop_gateway(fast_gateway(), 101, 120);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(fast_gateway(), 101, 120).await;
     let truth = visible(&gateway);
     assert!(with_remark(&truth) > 20);
 
@@ -111,15 +108,12 @@ async fn a_dropped_column_is_re_added_and_refilled_and_verify_fails_until_it_is(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_a_row_whose_content_no_longer_matches_its_version() {
-    let (gateway, since) = shop_gateway(fast_gateway(), 102, 40);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(fast_gateway(), 102, 40).await;
     let id: i64 = db
         .conn()
         .await

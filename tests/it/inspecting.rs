@@ -5,19 +5,16 @@ use jst_sync::gateway::GatewayConfig;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
-use crate::support::{Jst, TestDb, fast, json_of, shop_gateway, visible};
+use crate::support::{Jst, SyncedShop, fast, json_of, synced_shop, visible};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_order_shows_every_version_its_origin_and_the_fields_that_changed() {
-    let (gateway, since) = shop_gateway(GatewayConfig::unlimited(), 31, 30);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(GatewayConfig::unlimited(), 31, 30).await;
     let o_id = gateway.shop().lock().unwrap().o_ids()[0].clone();
     gateway.shop().lock().unwrap().modify(&o_id, gateway.now());
     fast(Jst::new(&["sync"]))
@@ -117,15 +114,12 @@ async fn audit_order_shows_every_version_its_origin_and_the_fields_that_changed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_audit_read_staging_while_a_run_holds_its_lock() {
-    let (gateway, since) = shop_gateway(GatewayConfig::unlimited(), 32, 5);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir,
+        staging,
+    } = synced_shop(GatewayConfig::unlimited(), 32, 5).await;
 
     let _held = jst_sync::staging::StagingStore::open(&staging).unwrap();
     let status = json_of(
@@ -173,15 +167,12 @@ async fn status_and_audit_read_staging_while_a_run_holds_its_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_passes_in_sync_reports_pending_as_not_yet_pushed_and_names_drifted_ids() {
-    let (gateway, since) = shop_gateway(GatewayConfig::unlimited(), 36, 50);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(GatewayConfig::unlimited(), 36, 50).await;
     let ok = Jst::new(&["verify"])
         .against(&gateway, &db.url(), &staging)
         .run()

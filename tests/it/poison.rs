@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use crate::support::private_mariadb::PrivateMariaDb;
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, fast, fast_gateway, json_of, shop_gateway, visible};
+use crate::support::{
+    Jst, SyncedShop, TestDb, fast, fast_gateway, json_of, shop_gateway, synced_shop, visible,
+};
 
 /// The exit code of a run that set orders aside (README, "Exit codes").
 const SET_ASIDE: i32 = 3;
@@ -139,15 +141,12 @@ async fn an_order_over_max_allowed_packet_is_quarantined_and_every_other_order_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_a_constraint_refuses_are_quarantined_with_mysqls_reason_and_the_rest_land() {
-    let (gateway, since) = shop_gateway(fast_gateway(), 72, 120);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(fast_gateway(), 72, 120).await;
     // A DBA adds a rule jst-sync does not know about.
     db.conn()
         .await

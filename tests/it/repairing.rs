@@ -8,19 +8,16 @@ use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
 use crate::support::truth::assert_exact;
-use crate::support::{Jst, TestDb, fast, shop_gateway, visible};
+use crate::support::{Jst, SyncedShop, TestDb, fast, shop_gateway, synced_shop, visible};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_rebuilds_a_wiped_table_from_staging_without_calling_the_api() {
-    let (gateway, since) = shop_gateway(GatewayConfig::unlimited(), 33, 60);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(GatewayConfig::unlimited(), 33, 60).await;
     let calls = gateway.stats().total_calls;
     {
         let mut conn = db.conn().await;

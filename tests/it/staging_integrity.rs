@@ -10,7 +10,9 @@ use jst_sync::gateway::GatewayConfig;
 use jst_sync::staging::StagingStore;
 use serde_json::Value;
 
-use crate::support::{Jst, TestDb, fast, fast_gateway, json_of, shop_gateway};
+use crate::support::{
+    Jst, SyncedShop, TestDb, fast, fast_gateway, json_of, shop_gateway, synced_shop,
+};
 
 /// A MySQL URL nothing listens on: these commands must stop before connecting.
 const NO_MYSQL: &str = "mysql://root@127.0.0.1:1/unused";
@@ -116,15 +118,12 @@ fn garbage_in_the_middle(path: &Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_the_middle_of_the_file_fails_verify_integrity_and_every_later_run() {
-    let (gateway, since) = shop_gateway(fast_gateway(), 81, 300);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(fast_gateway(), 81, 300).await;
     assert!(
         !Path::new(&format!("{}-wal", staging.display())).exists(),
         "the last connection checkpointed: the garbage lands in the database itself"
@@ -185,15 +184,12 @@ async fn garbage_in_the_middle_of_the_file_fails_verify_integrity_and_every_late
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_altered_stored_page_body_is_named_by_verify_with_its_window_page_index_and_run() {
-    let (gateway, since) = shop_gateway(GatewayConfig::unlimited(), 82, 60);
-    let db = TestDb::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let staging = dir.path().join("staging.sqlite");
-    fast(Jst::new(&["sync", "--since", &since]))
-        .against(&gateway, &db.url(), &staging)
-        .run()
-        .await
-        .success();
+    let SyncedShop {
+        gateway,
+        db,
+        dir: _dir,
+        staging,
+    } = synced_shop(GatewayConfig::unlimited(), 82, 60).await;
     let (page_id, window_start, page_index): (i64, String, i64) = {
         let conn = rusqlite::Connection::open(&staging).unwrap();
         let picked = conn

@@ -41,6 +41,35 @@ pub fn fast_gateway() -> GatewayConfig {
     }
 }
 
+/// A generated shop behind a fake gateway, synced once into a database of its own: where most
+/// tests start. Keep `dir` alive: it holds the staging file.
+pub struct SyncedShop {
+    pub gateway: FakeGateway,
+    pub db: TestDb,
+    pub dir: tempfile::TempDir,
+    pub staging: std::path::PathBuf,
+}
+
+/// Starts [`shop_gateway`]`(config, seed, orders)`, creates a database and runs one fast
+/// `sync --since` into it, which must succeed.
+pub async fn synced_shop(config: GatewayConfig, seed: u64, orders: usize) -> SyncedShop {
+    let (gateway, since) = shop_gateway(config, seed, orders);
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging.sqlite");
+    fast(Jst::new(&["sync", "--since", &since]))
+        .against(&gateway, &db.url(), &staging)
+        .run()
+        .await
+        .success();
+    SyncedShop {
+        gateway,
+        db,
+        dir,
+        staging,
+    }
+}
+
 /// A client that does not hold back (for a [`fast_gateway`]).
 pub fn fast(jst: Jst) -> Jst {
     jst.env("JST_PER_SECOND", "1000")
