@@ -11,18 +11,26 @@ fn bench_database_url() -> String {
     format!("{server}/jst_t_bench_{}", std::process::id())
 }
 
-#[test]
-fn bench_prints_the_table_and_a_no_change_rerun_writes_nothing_to_mysql() {
+/// Runs `jst-bench` with `args` into the database `bench_database_url()` + `suffix`, with one
+/// simulated day of the year projection instead of three (a debug build); its standard output,
+/// once it exited 0.
+fn run_bench(args: &[&str], suffix: &str) -> String {
     let ran = Command::new(env!("CARGO_BIN_EXE_jst-bench"))
-        .args(["--orders", "300", "--api-orders", "0", "--mysql-url"])
-        .arg(bench_database_url())
-        // One simulated day of the year projection instead of three (debug build).
+        .args(args)
+        .arg("--mysql-url")
+        .arg(format!("{}{suffix}", bench_database_url()))
         .env("JST_BENCH_SIM_DAYS", "1")
         .output()
         .expect("jst-bench runs");
-    let out = String::from_utf8_lossy(&ran.stdout);
+    let out = String::from_utf8_lossy(&ran.stdout).into_owned();
     let err = String::from_utf8_lossy(&ran.stderr);
     assert!(ran.status.success(), "exit {:?}\n{out}\n{err}", ran.status);
+    out
+}
+
+#[test]
+fn bench_prints_the_table_and_a_no_change_rerun_writes_nothing_to_mysql() {
+    let out = run_bench(&["--orders", "300", "--api-orders", "0"], "");
 
     assert!(
         out.contains("| step | orders | seconds | orders/s | target | met? | peak RSS MB |"),
@@ -47,23 +55,17 @@ fn bench_prints_the_table_and_a_no_change_rerun_writes_nothing_to_mysql() {
 
 #[test]
 fn bench_times_the_first_rows_of_a_backfill_throttled_at_the_real_limits() {
-    let ran = Command::new(env!("CARGO_BIN_EXE_jst-bench"))
-        .args([
+    let out = run_bench(
+        &[
             "--orders",
             "100",
             "--api-orders",
             "0",
             "--first-row-orders",
             "200",
-        ])
-        .arg("--mysql-url")
-        .arg(format!("{}_first_row", bench_database_url()))
-        .env("JST_BENCH_SIM_DAYS", "1")
-        .output()
-        .expect("jst-bench runs");
-    let out = String::from_utf8_lossy(&ran.stdout);
-    let err = String::from_utf8_lossy(&ran.stderr);
-    assert!(ran.status.success(), "exit {:?}\n{out}\n{err}", ran.status);
+        ],
+        "_first_row",
+    );
 
     let row = out
         .lines()
